@@ -1,0 +1,31 @@
+"""Postprocessing of token vectors: pooling, L2 normalization, Matryoshka-style truncation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+_EPS = 1e-12  # the eps of torch.nn.functional.normalize, which sentence-transformers uses
+
+
+def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean of token vectors over the attention mask: (B, L, H), (B, L) -> (B, H)."""
+    weights = mask.astype(np.float32)[:, :, None]
+    summed = np.einsum("blh,blk->bh", hidden, weights)
+    counts = np.clip(weights.sum(axis=1), 1e-9, None)
+    return (summed / counts).astype(np.float32, copy=False)
+
+
+def cls_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    del mask
+    return np.ascontiguousarray(hidden[:, 0, :], dtype=np.float32)
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, _EPS)).astype(np.float32, copy=False)
+
+
+def truncate_dimensions(vectors: np.ndarray, dimensions: int, *, normalize: bool) -> np.ndarray:
+    """Keep the first ``dimensions`` values of each vector, re-normalizing if asked."""
+    cut = np.ascontiguousarray(vectors[:, :dimensions])
+    return l2_normalize(cut) if normalize else cut

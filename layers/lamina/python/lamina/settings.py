@@ -1,0 +1,95 @@
+"""Typed settings, read once from the environment at cold start.
+
+Only this module reads ``os.environ``. Every other module receives a ``Settings``
+instance. ``ENV_VARS`` is the single table of environment variable names, so the tests
+can check that what ``template.yaml`` sets is what this module reads.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lamina.errors import ConfigurationError
+
+# Field name -> environment variable.
+ENV_VARS: dict[str, str] = {
+    "model_uri": "MODEL_URI",
+    "verify_model": "LAMINA_VERIFY_MODEL",
+    "max_batch_items": "LAMINA_MAX_BATCH_ITEMS",
+    "max_text_chars": "LAMINA_MAX_TEXT_CHARS",
+    "max_body_bytes": "LAMINA_MAX_BODY_BYTES",
+    "batch_token_budget": "LAMINA_BATCH_TOKEN_BUDGET",
+    "max_run_batch": "LAMINA_MAX_RUN_BATCH",
+    "intra_op_threads": "LAMINA_INTRA_OP_THREADS",
+    "lambda_function_name": "AWS_LAMBDA_FUNCTION_NAME",
+}
+
+# API Gateway caps a request at 10 MB and Lambda a synchronous payload at 6 MB
+# (base64 may inflate a body by a third), so the default stays well below both.
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+class Settings(BaseModel):
+    """Configuration of one lamina function process."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_uri: str = Field(
+        min_length=1,
+        description="Where the model lives: a local model directory (baked into the image).",
+    )
+    verify_model: bool = Field(
+        default=True, description="Check every model file's sha256 against manifest.json at load."
+    )
+    max_batch_items: int = Field(
+        default=256, ge=1, le=10_000, description="Most texts accepted in one request."
+    )
+    max_text_chars: int = Field(
+        default=20_000, ge=1, description="Most characters accepted in one text."
+    )
+    max_body_bytes: int = Field(
+        default=DEFAULT_MAX_BODY_BYTES,
+        ge=1024,
+        le=6 * 1024 * 1024,
+        description="Largest request body accepted, in bytes (Lambda's sync limit is 6 MB).",
+    )
+    batch_token_budget: int = Field(
+        default=8192,
+        ge=256,
+        description="Most padded tokens (batch size x longest sequence) in one ONNX run.",
+    )
+    max_run_batch: int = Field(default=64, ge=1, description="Most texts in one ONNX run.")
+    intra_op_threads: int = Field(
+        default=0, ge=0, description="ONNX Runtime intra-op threads; 0 = the CPUs available."
+    )
+    lambda_function_name: str | None = Field(
+        default=None, description="Set by Lambda; tells the code it runs inside Lambda."
+    )
+
+    @property
+    def in_lambda(self) -> bool:
+        return bool(self.lambda_function_name)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from an environment mapping; raise ConfigurationError if invalid."""
+        env = os.environ if environ is None else environ
+        values = {field: env[var] for field, var in ENV_VARS.items() if env.get(var, "") != ""}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{ENV_VARS.get(str(err['loc'][0]), err['loc'][0])}: {err['msg']}"
+                for err in exc.errors()
+            )
+            raise ConfigurationError(f"invalid lamina settings: {problems}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings.from_env()
