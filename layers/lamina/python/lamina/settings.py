@@ -25,6 +25,8 @@ ENV_VARS: dict[str, str] = {
     "batch_token_budget": "LAMINA_BATCH_TOKEN_BUDGET",
     "max_run_batch": "LAMINA_MAX_RUN_BATCH",
     "intra_op_threads": "LAMINA_INTRA_OP_THREADS",
+    "service_name": "POWERTOOLS_SERVICE_NAME",
+    "metrics_namespace": "POWERTOOLS_METRICS_NAMESPACE",
     "lambda_function_name": "AWS_LAMBDA_FUNCTION_NAME",
 }
 
@@ -66,6 +68,8 @@ class Settings(BaseModel):
     intra_op_threads: int = Field(
         default=0, ge=0, description="ONNX Runtime intra-op threads; 0 = the CPUs available."
     )
+    service_name: str = Field(default="lamina", description="Service name in logs and metrics.")
+    metrics_namespace: str = Field(default="lamina", description="CloudWatch metrics namespace.")
     lambda_function_name: str | None = Field(
         default=None, description="Set by Lambda; tells the code it runs inside Lambda."
     )

@@ -1,0 +1,1 @@
+"""Shared FastAPI plumbing for lamina functions: schemas, error mapping, limits, dependencies."""

@@ -1,0 +1,40 @@
+"""Build a lamina FastAPI app: error mapping, request guard, OpenAPI metadata."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from lamina import __version__
+from lamina.api.errors import ErrorBody, install_error_handlers
+from lamina.api.middleware import RequestGuard
+from lamina.observability import Telemetry
+from lamina.settings import Settings
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorBody, "description": description}
+    for code, description in {
+        400: "Invalid JSON.",
+        404: "Unknown model or path.",
+        413: "Body over the configured limit.",
+        415: "Body is not JSON.",
+        422: "Input failed validation; `param` names the field.",
+        500: "Unexpected server error.",
+    }.items()
+}
+
+
+def create_app(settings: Settings, telemetry: Telemetry, *, title: str, description: str) -> FastAPI:
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=__version__,
+        responses=ERROR_RESPONSES,
+    )
+    install_error_handlers(app)
+    app.add_middleware(
+        RequestGuard,
+        telemetry=telemetry,
+        max_body_bytes=settings.max_body_bytes,
+        flush_metrics=not settings.in_lambda,
+    )
+    return app

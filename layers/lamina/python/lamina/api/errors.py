@@ -1,0 +1,118 @@
+"""One place that maps exceptions to HTTP: a fixed error body for every failure.
+
+Body (OpenAI-compatible, so its client surfaces the message)::
+
+    {"error": {"type": "invalid_request_error", "code": "text_too_long",
+               "message": "...", "param": "texts[3]", "request_id": "..."}}
+
+The status comes from the exception's class, never from its message text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from lamina.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    LaminaError,
+    ModelLoadError,
+    ModelNotFoundError,
+)
+
+STATUS_BY_ERROR: dict[type[LaminaError], int] = {
+    InvalidInputError: 422,
+    ModelNotFoundError: 404,
+    ModelLoadError: 503,
+    ConfigurationError: 500,
+}
+
+
+class ErrorDetail(BaseModel):
+    type: str = Field(description="invalid_request_error (4xx) or server_error (5xx).")
+    code: str = Field(description="Stable machine-readable error code.")
+    message: str = Field(description="What went wrong, for a human.")
+    param: str | None = Field(default=None, description="The request field at fault, if any.")
+    request_id: str | None = Field(default=None, description="Correlation id of the request.")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def error_response(
+    request: Request | None,
+    status: int,
+    code: str,
+    message: str,
+    param: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None) if request is not None else None
+    body = ErrorBody(
+        error=ErrorDetail(
+            type="invalid_request_error" if status < 500 else "server_error",
+            code=code,
+            message=message,
+            param=param,
+            request_id=request_id,
+        )
+    )
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def status_for(exc: LaminaError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 500
+
+
+def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
+    parts = [str(p) for p in loc if p != "body"]
+    if not parts:
+        return None
+    out = parts[0]
+    for part in parts[1:]:
+        out += f"[{part}]" if part.isdigit() else f".{part}"
+    return out
+
+
+async def _lamina_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LaminaError)
+    return error_response(request, status_for(exc), exc.code, exc.message, exc.param)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(err.get("type") == "json_invalid" for err in errors):
+        return error_response(request, 400, "invalid_json", "request body is not valid JSON")
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    param = _loc_to_param(tuple(first.get("loc", ())))
+    message = str(first.get("msg", "invalid request"))
+    if param:
+        message = f"{param}: {message}"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return error_response(request, 422, "validation_error", message, param)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(
+        request, exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None)
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(LaminaError, _lamina_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

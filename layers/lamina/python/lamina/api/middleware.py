@@ -1,0 +1,142 @@
+"""Pure ASGI middleware in front of every lamina app.
+
+- a request id (API Gateway's, else the caller's X-Request-ID, else a new one) as the
+  log correlation id and the X-Request-ID response header;
+- JSON only: a POST/PUT/PATCH with another content type gets 415;
+- a body limit, checked on Content-Length and again while reading (413);
+- any unexpected exception becomes a 500 with the fixed error body, never a stack trace;
+- outside Lambda, the request's EMF metrics are flushed when it ends (in Lambda the
+  handler's ``log_metrics`` does it once per invocation).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lamina.api.errors import error_response
+from lamina.observability import Telemetry
+
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _request_id(scope: Scope) -> str:
+    event: Any = scope.get("aws.event")
+    if isinstance(event, dict):
+        rid = event.get("requestContext", {}).get("requestId")
+        if isinstance(rid, str) and rid:
+            return rid
+    given = _header(scope, b"x-request-id")
+    if given and _SAFE_REQUEST_ID.match(given):
+        return given
+    return uuid.uuid4().hex
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+class RequestGuard:
+    def __init__(
+        self, app: ASGIApp, *, telemetry: Telemetry, max_body_bytes: int, flush_metrics: bool
+    ) -> None:
+        self.app = app
+        self.telemetry = telemetry
+        self.max_body_bytes = max_body_bytes
+        self.flush_metrics = flush_metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        self.telemetry.logger.set_correlation_id(request_id)
+        request = Request(scope)
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            rejection = await self._check_body(scope, receive, request)
+            if rejection is not None:
+                await rejection(scope, receive, send_with_id)
+                return
+            body: bytes = scope["state"].pop("_body", b"")
+            replayed = False
+
+            async def replay() -> Message:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            downstream = replay if scope["method"] in _BODY_METHODS else receive
+            await self.app(scope, downstream, send_with_id)
+        except Exception:
+            self.telemetry.logger.exception("unhandled error", extra={"path": scope.get("path")})
+            if not started:
+                response = error_response(request, 500, "internal_error", "internal server error")
+                await response(scope, receive, send_with_id)
+        finally:
+            if self.flush_metrics and self.telemetry.metrics.metric_set:
+                self.telemetry.metrics.flush_metrics()
+
+    async def _check_body(self, scope: Scope, receive: Receive, request: Request) -> Any:
+        """Return a response to send instead of the app's, or None; buffer the body."""
+        if scope["method"] not in _BODY_METHODS:
+            return None
+        if not _is_json(_header(scope, b"content-type")):
+            return error_response(
+                request,
+                415,
+                "unsupported_media_type",
+                "send the request body as JSON with Content-Type: application/json",
+            )
+        too_large = error_response(
+            request,
+            413,
+            "body_too_large",
+            f"request body exceeds the limit of {self.max_body_bytes} bytes",
+        )
+        declared = _header(scope, b"content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
+            return too_large
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return too_large
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        scope["state"]["_body"] = b"".join(chunks)
+        return None

@@ -1,0 +1,72 @@
+"""Powertools logger, EMF metrics and tracer, configured once from Settings.
+
+Metric names live here (``MetricName``) so alarms and dashboards in ``template.yaml``
+can be checked against what the code emits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from lamina.inference.embedder import EmbeddingResult
+from lamina.models.manifest import Manifest
+from lamina.settings import Settings
+
+
+class MetricName(StrEnum):
+    TOKENIZE_TIME = "TokenizeTime"
+    INFERENCE_TIME = "InferenceTime"
+    POOLING_TIME = "PoolingTime"
+    TOKENS = "Tokens"
+    BATCH_SIZE = "BatchSize"
+    MODEL_LOAD_TIME = "ModelLoadTime"
+    REQUEST_ERRORS = "RequestErrors"
+    # Powertools emits this one itself (log_metrics(capture_cold_start_metric=True)).
+    COLD_START = "ColdStart"
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    logger: Logger
+    metrics: Metrics
+    tracer: Tracer
+
+    def model_loaded(self, manifest: Manifest, load_ms: float) -> None:
+        """Record the cold-start model load; every later metric carries the model version."""
+        self.metrics.set_default_dimensions(ModelName=manifest.name, ModelVersion=manifest.version)
+        self.metrics.add_metric(MetricName.MODEL_LOAD_TIME, MetricUnit.Milliseconds, load_ms)
+        self.logger.info(
+            "model loaded",
+            extra={
+                "model": manifest.name,
+                "model_version": manifest.version,
+                "model_sha256": manifest.model_sha256,
+                "load_ms": round(load_ms, 2),
+            },
+        )
+
+    def embedded(self, result: EmbeddingResult) -> None:
+        """Per-request stage timings, tokens and batch size."""
+        timings = result.timings
+        add = self.metrics.add_metric
+        add(MetricName.TOKENIZE_TIME, MetricUnit.Milliseconds, timings.tokenize_ms)
+        add(MetricName.INFERENCE_TIME, MetricUnit.Milliseconds, timings.inference_ms)
+        add(MetricName.POOLING_TIME, MetricUnit.Milliseconds, timings.pooling_ms)
+        add(MetricName.TOKENS, MetricUnit.Count, result.total_tokens)
+        add(MetricName.BATCH_SIZE, MetricUnit.Count, len(result.token_counts))
+        self.tracer.put_annotation("batch_size", len(result.token_counts))
+        self.tracer.put_metadata("timings_ms", timings.__dict__)
+
+
+@lru_cache(maxsize=1)
+def get_telemetry(settings: Settings) -> Telemetry:
+    return Telemetry(
+        logger=Logger(service=settings.service_name),
+        metrics=Metrics(namespace=settings.metrics_namespace, service=settings.service_name),
+        tracer=Tracer(service=settings.service_name),
+    )
