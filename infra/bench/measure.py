@@ -1,0 +1,218 @@
+"""Measurements: throughput, agreement of vectors, single-text latency, cold starts.
+
+In-process measurements take plain callables, so the same code times sentence-transformers and
+lamina. Whole-app latency and cold starts run in child processes (``applatency``, ``coldstart``).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import cycle, islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Vectors = npt.NDArray[np.float32]
+Encode = Callable[[list[str]], Vectors]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class BenchError(RuntimeError):
+    """Something the benchmark needs could not run."""
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Median and range of repeated measurements."""
+
+    median: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Spread:
+        return cls(statistics.median(values), min(values), max(values))
+
+
+@dataclass(frozen=True)
+class Throughput:
+    sentences_per_s: Spread
+    seconds: Spread
+    vectors: Vectors  # of the last repeat, in corpus order
+
+
+@dataclass(frozen=True)
+class Agreement:
+    mean: float
+    minimum: float
+    p1: float  # 1st percentile
+    below_9999: int  # texts with cosine < 0.9999
+
+
+@dataclass(frozen=True)
+class Latency:
+    p50_ms: float
+    p99_ms: float
+    mean_ms: float
+    requests: int
+
+    @classmethod
+    def of(cls, samples_ms: Sequence[float]) -> Latency:
+        values = np.asarray(samples_ms, dtype=np.float64)
+        return cls(
+            p50_ms=float(np.percentile(values, 50)),
+            p99_ms=float(np.percentile(values, 99)),
+            mean_ms=float(values.mean()),
+            requests=len(values),
+        )
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    seconds: Spread  # child's own clock: first line -> first answer
+    wall_s: Spread  # parent's clock around the whole subprocess, interpreter start included
+    imports_s: float  # medians of the phases
+    load_s: float
+    first_s: float
+    rss_mb: Spread
+
+
+# --- throughput and agreement ------------------------------------------------------------
+
+
+def chunked(encode: Encode, size: int) -> Encode:
+    """Call ``encode`` on consecutive chunks of ``size`` texts, as a client batching by hand."""
+
+    def run(texts: list[str]) -> Vectors:
+        parts = [encode(texts[i : i + size]) for i in range(0, len(texts), size)]
+        return np.concatenate(parts).astype(np.float32, copy=False)
+
+    return run
+
+
+def throughput(encoders: Mapping[str, Encode], texts: list[str], repeats: int) -> dict[str, Throughput]:
+    """Time each encoder over all ``texts`` ``repeats`` times, interleaved (after one warm-up)."""
+    for encode in encoders.values():
+        encode(texts[:64])
+    seconds: dict[str, list[float]] = {name: [] for name in encoders}
+    vectors: dict[str, Vectors] = {}
+    for _ in range(repeats):
+        for name, encode in encoders.items():
+            start = time.perf_counter()
+            vectors[name] = encode(texts)
+            seconds[name].append(time.perf_counter() - start)
+    return {
+        name: Throughput(
+            sentences_per_s=Spread.of([len(texts) / s for s in seconds[name]]),
+            seconds=Spread.of(seconds[name]),
+            vectors=vectors[name],
+        )
+        for name in encoders
+    }
+
+
+def agreement(vectors: Vectors, reference: Vectors) -> Agreement:
+    """Row-wise cosine similarity of ``vectors`` to ``reference``."""
+    a = vectors.astype(np.float64)
+    b = reference.astype(np.float64)
+    cos = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return Agreement(
+        mean=float(cos.mean()),
+        minimum=float(cos.min()),
+        p1=float(np.percentile(cos, 1)),
+        below_9999=int((cos < 0.9999).sum()),
+    )
+
+
+# --- single-text latency -------------------------------------------------------------------
+
+
+def request_texts(texts: Sequence[str], warmup: int, requests: int) -> tuple[list[str], list[str]]:
+    """Warm-up and timed texts, cycling through ``texts``: the same for every contender."""
+    stream = list(islice(cycle(texts), warmup + requests))
+    return stream[:warmup], stream[warmup:]
+
+
+def latency_in_process(call: Callable[[str], object], warmup: list[str], timed: list[str]) -> Latency:
+    for text in warmup:
+        call(text)
+    samples: list[float] = []
+    for text in timed:
+        start = time.perf_counter()
+        call(text)
+        samples.append((time.perf_counter() - start) * 1e3)
+    return Latency.of(samples)
+
+
+def latency_through_app(
+    env: Mapping[str, str], warmup: list[str], timed: list[str]
+) -> Latency:
+    """Whole-app latency, measured by ``infra.bench.applatency`` in a child process."""
+    command = [sys.executable, "-m", "infra.bench.applatency"]
+    spec = json.dumps({"warmup": warmup, "timed": timed})
+    result, _ = run_child(command, env, stdin=spec)
+    return Latency.of(result["latencies_ms"])
+
+
+# --- child processes -------------------------------------------------------------------------
+
+
+def run_child(
+    command: list[str], env: Mapping[str, str], stdin: str | None = None
+) -> tuple[dict[str, Any], float]:
+    """Run ``command`` from the repo root; return its last JSON line and the wall time."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        command,
+        cwd=REPO_ROOT,
+        env=dict(env),
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - start
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout)[-2000:]
+        raise BenchError(f"{' '.join(command)} failed (exit {proc.returncode}):\n{tail}")
+    parsed: dict[str, Any] = json.loads(lines[-1])
+    return parsed, wall
+
+
+def cold_starts(
+    contenders: Mapping[str, tuple[str, Path]], env: Mapping[str, str], threads: int, runs: int
+) -> dict[str, ColdStart]:
+    """Fresh processes of ``infra/bench/coldstart.py`` per contender (name -> kind, model dir).
+
+    Runs are interleaved (a, b, c, a, b, c, ...) so that drifting background load hits all
+    contenders alike.
+    """
+    script = REPO_ROOT / "infra" / "bench" / "coldstart.py"
+    results: dict[str, list[tuple[dict[str, Any], float]]] = {name: [] for name in contenders}
+    for _ in range(runs):
+        for name, (kind, model_dir) in contenders.items():
+            command = [sys.executable, str(script), "--kind", kind, "--model-dir", str(model_dir)]
+            command += ["--threads", str(threads)]
+            results[name].append(run_child(command, env))
+    return {name: _summarize_cold(runs_of) for name, runs_of in results.items()}
+
+
+def _summarize_cold(results: list[tuple[dict[str, Any], float]]) -> ColdStart:
+    children = [child for child, _ in results]
+    return ColdStart(
+        seconds=Spread.of([c["seconds"] for c in children]),
+        wall_s=Spread.of([wall for _, wall in results]),
+        imports_s=statistics.median(c["imports_s"] for c in children),
+        load_s=statistics.median(c["load_s"] for c in children),
+        first_s=statistics.median(c["first_s"] for c in children),
+        rss_mb=Spread.of([c["rss_mb"] for c in children]),
+    )

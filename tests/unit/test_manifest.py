@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lamina.errors import ModelLoadError
+from lamina.models.manifest import (
+    Manifest,
+    SourceInfo,
+    file_entry,
+    open_model_dir,
+    write_manifest,
+)
+
+
+def make_dir(root: Path) -> Manifest:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "model.onnx").write_bytes(b"\x08\x07onnx-bytes" * 100)
+    (root / "tokenizer.json").write_text('{"model": {}}')
+    manifest = Manifest(
+        name="m",
+        version="1",
+        variant="fp32",
+        quantization="none",
+        embedding_dim=4,
+        max_seq_length=8,
+        pooling="mean",
+        normalize=True,
+        opset=17,
+        source=SourceInfo(model_id="x/y", package="p", package_version="1", license="MIT"),
+        files=[file_entry(root, "model.onnx"), file_entry(root, "tokenizer.json")],
+        created_at="2026-01-01T00:00:00+00:00",
+    )
+    write_manifest(root, manifest)
+    return manifest
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    written = make_dir(tmp_path / "m")
+    assert open_model_dir(tmp_path / "m") == written
+    assert not list((tmp_path / "m").glob("*.tmp"))
+
+
+def test_tampered_file_is_refused(tmp_path: Path) -> None:
+    make_dir(tmp_path / "m")
+    path = tmp_path / "m" / "model.onnx"
+    data = bytearray(path.read_bytes())
+    data[5] ^= 0xFF  # same size, different content
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match="sha256"):
+        open_model_dir(tmp_path / "m")
+    # Without verification only sizes are checked, and they match.
+    open_model_dir(tmp_path / "m", verify=False)
+
+
+def test_truncated_file_is_refused_even_without_verification(tmp_path: Path) -> None:
+    make_dir(tmp_path / "m")
+    path = tmp_path / "m" / "model.onnx"
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(ModelLoadError, match="bytes"):
+        open_model_dir(tmp_path / "m", verify=False)
+
+
+def test_missing_file_and_missing_manifest(tmp_path: Path) -> None:
+    make_dir(tmp_path / "m")
+    (tmp_path / "m" / "tokenizer.json").unlink()
+    with pytest.raises(ModelLoadError, match="missing"):
+        open_model_dir(tmp_path / "m")
+    (tmp_path / "m" / "manifest.json").unlink()
+    with pytest.raises(ModelLoadError, match="no manifest.json"):
+        open_model_dir(tmp_path / "m")
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        open_model_dir(tmp_path / "nowhere")
+
+
+def test_invalid_manifest(tmp_path: Path) -> None:
+    make_dir(tmp_path / "m")
+    (tmp_path / "m" / "manifest.json").write_text("{not json")
+    with pytest.raises(ModelLoadError, match="not valid JSON"):
+        open_model_dir(tmp_path / "m")
+    (tmp_path / "m" / "manifest.json").write_text('{"name": "m"}')
+    with pytest.raises(ModelLoadError, match="not a valid lamina manifest"):
+        open_model_dir(tmp_path / "m")

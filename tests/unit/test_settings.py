@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import pytest
+
+from lamina.errors import ConfigurationError
+from lamina.settings import ENV_VARS, Settings
+
+
+def test_reads_every_variable_from_the_table() -> None:
+    env = {
+        "MODEL_URI": "/opt/ml/model",
+        "LAMINA_VERIFY_MODEL": "false",
+        "LAMINA_MAX_BATCH_ITEMS": "32",
+        "LAMINA_MAX_TEXT_CHARS": "1000",
+        "LAMINA_MAX_BODY_BYTES": "65536",
+        "LAMINA_BATCH_TOKEN_BUDGET": "4096",
+        "LAMINA_MAX_RUN_BATCH": "16",
+        "LAMINA_INTRA_OP_THREADS": "1",
+        "POWERTOOLS_SERVICE_NAME": "emb",
+        "POWERTOOLS_METRICS_NAMESPACE": "ns",
+        "AWS_LAMBDA_FUNCTION_NAME": "fn",
+    }
+    assert set(env) == set(ENV_VARS.values())
+    settings = Settings.from_env(env)
+    assert settings.model_uri == "/opt/ml/model"
+    assert settings.verify_model is False
+    assert settings.max_batch_items == 32
+    assert settings.max_body_bytes == 65536
+    assert settings.intra_op_threads == 1
+    assert settings.in_lambda
+
+
+def test_defaults_outside_lambda() -> None:
+    settings = Settings.from_env({"MODEL_URI": "m"})
+    assert not settings.in_lambda
+    assert settings.max_body_bytes < 6 * 1024 * 1024
+
+
+def test_missing_model_uri_fails_fast_naming_the_variable() -> None:
+    with pytest.raises(ConfigurationError, match="MODEL_URI"):
+        Settings.from_env({})
+
+
+def test_invalid_number_names_the_variable() -> None:
+    with pytest.raises(ConfigurationError, match="LAMINA_MAX_BATCH_ITEMS"):
+        Settings.from_env({"MODEL_URI": "m", "LAMINA_MAX_BATCH_ITEMS": "lots"})
+
+
+def test_body_limit_cannot_exceed_lambda_payload_limit() -> None:
+    with pytest.raises(ConfigurationError, match="LAMINA_MAX_BODY_BYTES"):
+        Settings.from_env({"MODEL_URI": "m", "LAMINA_MAX_BODY_BYTES": str(7 * 1024 * 1024)})
