@@ -14,9 +14,7 @@ class LambdaContext:
 
     function_name: str = "lamina-bench-embed"
     memory_limit_in_mb: int = 2048
-    invoked_function_arn: str = (
-        "arn:aws:lambda:us-east-1:123456789012:function:lamina-bench-embed"
-    )
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:lamina-bench-embed"
     aws_request_id: str = "00000000-0000-4000-8000-000000000000"
 
 

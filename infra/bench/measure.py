@@ -98,7 +98,9 @@ def chunked(encode: Encode, size: int) -> Encode:
     return run
 
 
-def throughput(encoders: Mapping[str, Encode], texts: list[str], repeats: int) -> dict[str, Throughput]:
+def throughput(
+    encoders: Mapping[str, Encode], texts: list[str], repeats: int
+) -> dict[str, Throughput]:
     """Time each encoder over all ``texts`` ``repeats`` times, interleaved (after one warm-up)."""
     for encode in encoders.values():
         encode(texts[:64])
@@ -141,7 +143,9 @@ def request_texts(texts: Sequence[str], warmup: int, requests: int) -> tuple[lis
     return stream[:warmup], stream[warmup:]
 
 
-def latency_in_process(call: Callable[[str], object], warmup: list[str], timed: list[str]) -> Latency:
+def latency_in_process(
+    call: Callable[[str], object], warmup: list[str], timed: list[str]
+) -> Latency:
     for text in warmup:
         call(text)
     samples: list[float] = []
@@ -152,9 +156,7 @@ def latency_in_process(call: Callable[[str], object], warmup: list[str], timed: 
     return Latency.of(samples)
 
 
-def latency_through_app(
-    env: Mapping[str, str], warmup: list[str], timed: list[str]
-) -> Latency:
+def latency_through_app(env: Mapping[str, str], warmup: list[str], timed: list[str]) -> Latency:
     """Whole-app latency, measured by ``infra.bench.applatency`` in a child process."""
     command = [sys.executable, "-m", "infra.bench.applatency"]
     spec = json.dumps({"warmup": warmup, "timed": timed})

@@ -25,7 +25,8 @@ class MetricName(StrEnum):
     TOKENS = "Tokens"
     BATCH_SIZE = "BatchSize"
     MODEL_LOAD_TIME = "ModelLoadTime"
-    REQUEST_ERRORS = "RequestErrors"
+    REQUEST_LATENCY = "RequestLatency"
+    SERVER_ERRORS = "ServerErrors"
     # Powertools emits this one itself (log_metrics(capture_cold_start_metric=True)).
     COLD_START = "ColdStart"
 
@@ -49,6 +50,12 @@ class Telemetry:
                 "load_ms": round(load_ms, 2),
             },
         )
+
+    def request_done(self, status: int, latency_ms: float) -> None:
+        """Every request: its latency, and a count of server errors (5xx)."""
+        self.metrics.add_metric(MetricName.REQUEST_LATENCY, MetricUnit.Milliseconds, latency_ms)
+        if status >= 500:
+            self.metrics.add_metric(MetricName.SERVER_ERRORS, MetricUnit.Count, 1)
 
     def embedded(self, result: EmbeddingResult) -> None:
         """Per-request stage timings, tokens and batch size."""

@@ -31,10 +31,5 @@ def create_app(settings: Settings, telemetry: Telemetry, *, title: str, descript
         responses=ERROR_RESPONSES,
     )
     install_error_handlers(app)
-    app.add_middleware(
-        RequestGuard,
-        telemetry=telemetry,
-        max_body_bytes=settings.max_body_bytes,
-        flush_metrics=not settings.in_lambda,
-    )
+    app.add_middleware(RequestGuard, telemetry=telemetry, max_body_bytes=settings.max_body_bytes)
     return app

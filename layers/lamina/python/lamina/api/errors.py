@@ -43,7 +43,7 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    error: ErrorDetail
+    error: ErrorDetail = Field(description="What went wrong.")
 
 
 def error_response(

