@@ -9,10 +9,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
 
-from infra.bench.measure import Agreement, ColdStart, Latency, Throughput  # noqa: E402
+from infra.bench.measure import Agreement, ColdStart, Latency, Throughput
 
 # Names of the contenders, shared by run.py, the tables, the targets and the chart.
 ST = "sentence-transformers"

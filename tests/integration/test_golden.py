@@ -26,7 +26,10 @@ def int8(int8_dir: Path) -> OnnxEmbedder:
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    sims: np.ndarray = np.sum(a * b, axis=1) / (
+        np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    )
+    return sims
 
 
 def test_fp32_matches_sentence_transformers(

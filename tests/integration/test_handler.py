@@ -41,9 +41,7 @@ def test_embed_through_api_gateway(handler: Any, kind: str, lambda_context: Lamb
 
 @pytest.mark.parametrize("kind", ["http", "rest"])
 def test_base64_encoded_body(handler: Any, kind: str, lambda_context: LambdaContext) -> None:
-    event = api_event(
-        kind, "POST", "/api/v1/embed-batch", {"texts": ["a", "b"]}, base64_body=True
-    )
+    event = api_event(kind, "POST", "/api/v1/embed-batch", {"texts": ["a", "b"]}, base64_body=True)
     response = handler(event, lambda_context)
     assert response["statusCode"] == 200
     assert body_of(response)["count"] == 2
@@ -51,7 +49,11 @@ def test_base64_encoded_body(handler: Any, kind: str, lambda_context: LambdaCont
 
 @pytest.mark.parametrize(
     ("kind", "method", "path"),
-    [("http", "GET", "/health"), ("rest", "GET", "/api/v1/model-info"), ("http", "GET", "/v1/models")],
+    [
+        ("http", "GET", "/health"),
+        ("rest", "GET", "/api/v1/model-info"),
+        ("http", "GET", "/v1/models"),
+    ],
 )
 def test_get_routes(
     handler: Any, kind: str, method: str, path: str, lambda_context: LambdaContext
@@ -61,9 +63,7 @@ def test_get_routes(
     assert body_of(response)
 
 
-def test_bad_input_through_lambda_is_4xx_json(
-    handler: Any, lambda_context: LambdaContext
-) -> None:
+def test_bad_input_through_lambda_is_4xx_json(handler: Any, lambda_context: LambdaContext) -> None:
     response = handler(api_event("http", "POST", "/api/v1/embed", {"text": ""}), lambda_context)
     assert response["statusCode"] == 422
     assert body_of(response)["error"]["code"] == "empty_text"
@@ -77,7 +77,9 @@ def test_handler_emits_emf_with_cold_start_and_stage_metrics(
 ) -> None:
     capsys.readouterr()
     handler(api_event("http", "POST", "/api/v1/embed", {"text": "metrics please"}), lambda_context)
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    lines = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    ]
     emf = [line for line in lines if "_aws" in line]
     names = {
         metric["Name"]

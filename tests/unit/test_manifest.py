@@ -68,7 +68,7 @@ def test_missing_file_and_missing_manifest(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="missing"):
         open_model_dir(tmp_path / "m")
     (tmp_path / "m" / "manifest.json").unlink()
-    with pytest.raises(ModelLoadError, match="no manifest.json"):
+    with pytest.raises(ModelLoadError, match=r"no manifest\.json"):
         open_model_dir(tmp_path / "m")
     with pytest.raises(ModelLoadError, match="does not exist"):
         open_model_dir(tmp_path / "nowhere")

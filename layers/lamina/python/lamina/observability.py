@@ -66,7 +66,7 @@ class Telemetry:
         add(MetricName.POOLING_TIME, MetricUnit.Milliseconds, timings.pooling_ms)
         add(MetricName.TOKENS, MetricUnit.Count, result.total_tokens)
         add(MetricName.BATCH_SIZE, MetricUnit.Count, len(result.token_counts))
-        self.tracer.put_annotation("batch_size", len(result.token_counts))
+        self.tracer.put_annotation("batch_size", str(len(result.token_counts)))
         self.tracer.put_metadata("timings_ms", timings.__dict__)
 
 

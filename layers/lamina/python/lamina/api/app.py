@@ -23,12 +23,16 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-def create_app(settings: Settings, telemetry: Telemetry, *, title: str, description: str) -> FastAPI:
+def create_app(
+    settings: Settings, telemetry: Telemetry, *, title: str, description: str
+) -> FastAPI:
     app = FastAPI(
         title=title,
         description=description,
         version=__version__,
         responses=ERROR_RESPONSES,
+        redoc_url=None,  # /docs (Swagger UI) and /openapi.json only: fewer routes to deploy
+        swagger_ui_oauth2_redirect_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(RequestGuard, telemetry=telemetry, max_body_bytes=settings.max_body_bytes)

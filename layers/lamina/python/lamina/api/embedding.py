@@ -101,7 +101,9 @@ class EmbeddingService:
                 f"{self.settings.max_batch_items} texts per request",
                 param="candidates",
             )
-        result = self._embed([req.query, *req.candidates], "candidates", normalize=True, truncate=True)
+        result = self._embed(
+            [req.query, *req.candidates], "candidates", normalize=True, truncate=True
+        )
         query, candidates = result.vectors[0], result.vectors[1:]
         scores = candidates @ query
         k = min(req.top_k, len(req.candidates))

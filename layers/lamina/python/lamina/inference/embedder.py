@@ -65,7 +65,7 @@ class Embedder(ABC):
     def embed(
         self, texts: Sequence[str], *, normalize: bool = True, truncate: bool = True
     ) -> EmbeddingResult:
-        """Embed ``texts``; with ``truncate=False`` a text over the limit raises TextTooLongError."""
+        """Embed ``texts``; ``truncate=False`` makes an over-long text raise TextTooLongError."""
 
     @abstractmethod
     def tokenize(self, text: str) -> TokenizeResult:

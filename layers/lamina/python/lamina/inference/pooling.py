@@ -12,7 +12,8 @@ def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     weights = mask.astype(np.float32)[:, :, None]
     summed = np.einsum("blh,blk->bh", hidden, weights)
     counts = np.clip(weights.sum(axis=1), 1e-9, None)
-    return (summed / counts).astype(np.float32, copy=False)
+    pooled: np.ndarray = (summed / counts).astype(np.float32, copy=False)
+    return pooled
 
 
 def cls_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -22,7 +23,8 @@ def cls_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, _EPS)).astype(np.float32, copy=False)
+    unit: np.ndarray = (vectors / np.maximum(norms, _EPS)).astype(np.float32, copy=False)
+    return unit
 
 
 def truncate_dimensions(vectors: np.ndarray, dimensions: int, *, normalize: bool) -> np.ndarray:

