@@ -15,6 +15,7 @@ import sys
 import time
 from typing import Any
 
+from infra.bench.env import apply_quiet_env
 from infra.bench.lambda_event import LambdaContext, embed_event, embedding_of
 
 
@@ -31,6 +32,7 @@ def _timed_calls(handler: Any, events: list[dict[str, Any]], dim: int) -> list[f
 
 
 def main() -> None:
+    apply_quiet_env()
     spec = json.load(sys.stdin)
     warmup: list[str] = spec["warmup"]
     timed: list[str] = spec["timed"]

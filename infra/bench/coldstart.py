@@ -5,7 +5,10 @@ from the repository root. ``lamina`` imports the Lambda handler module (which lo
 model, as a Lambda init does) and answers one API Gateway v2 request through it; ``st`` imports
 sentence-transformers, loads the model and encodes one text. Prints one JSON line: ``seconds``
 (from this script's first line, before any import, to the first answer), the phases
-``imports_s``, ``load_s`` and ``first_s``, and ``rss_mb`` (peak resident set size).
+``imports_s``, ``load_s`` and ``first_s``, and the peak resident set size twice: ``rss_mb`` is
+``VmHWM`` of /proc/self/status (the peak of this process's own memory since exec) and
+``ru_maxrss_mb`` is ``getrusage(RUSAGE_SELF).ru_maxrss``. Linux carries ``ru_maxrss`` over from
+the parent across fork and exec, so it reads the parent's peak when the parent is bigger.
 """
 
 from __future__ import annotations
@@ -42,7 +45,6 @@ Step = Callable[[], object]
 def _lamina_steps(model_dir: str, threads: int) -> tuple[Step, Step, Callable[[object], int]]:
     os.environ["MODEL_URI"] = model_dir
     os.environ["LAMINA_INTRA_OP_THREADS"] = str(threads)
-    sys.path.insert(0, str(REPO_ROOT))
 
     def imports() -> object:
         for name in LAMINA_IMPORTS:
@@ -83,12 +85,28 @@ def _st_steps(model_dir: str, threads: int) -> tuple[Step, Step, Callable[[objec
     return imports, load, first
 
 
+def _vm_hwm_mb() -> float:
+    """Peak RSS of this process image (VmHWM, KiB), in MB; -1 if /proc is unavailable."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return -1.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kind", choices=("lamina", "st"), required=True)
     parser.add_argument("--model-dir", required=True)
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     args = parser.parse_args()
+    sys.path.insert(0, str(REPO_ROOT))
+    from infra.bench.env import apply_quiet_env
+
+    apply_quiet_env()
     steps = _lamina_steps if args.kind == "lamina" else _st_steps
     imports, load, first = steps(args.model_dir, args.threads)
     imports()
@@ -97,14 +115,15 @@ def main() -> None:
     t_loaded = time.perf_counter()
     dim = first(loaded)
     t_first = time.perf_counter()
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    ru_maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     result = {
         "kind": args.kind,
         "seconds": t_first - _START,
         "imports_s": t_imports - _START,
         "load_s": t_loaded - t_imports,
         "first_s": t_first - t_loaded,
-        "rss_mb": rss_mb,
+        "rss_mb": _vm_hwm_mb(),
+        "ru_maxrss_mb": ru_maxrss_mb,
         "dim": dim,
     }
     print(json.dumps(result), flush=True)

@@ -82,7 +82,8 @@ class ColdStart:
     imports_s: float  # medians of the phases
     load_s: float
     first_s: float
-    rss_mb: Spread
+    rss_mb: Spread  # VmHWM of the child
+    ru_maxrss_mb: Spread  # getrusage(RUSAGE_SELF).ru_maxrss of the child
 
 
 # --- throughput and agreement ------------------------------------------------------------
@@ -217,4 +218,5 @@ def _summarize_cold(results: list[tuple[dict[str, Any], float]]) -> ColdStart:
         load_s=statistics.median(c["load_s"] for c in children),
         first_s=statistics.median(c["first_s"] for c in children),
         rss_mb=Spread.of([c["rss_mb"] for c in children]),
+        ru_maxrss_mb=Spread.of([c["ru_maxrss_mb"] for c in children]),
     )

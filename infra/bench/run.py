@@ -165,14 +165,23 @@ def check_prerequisites(config: Config) -> Path:
     return reference_model_dir()
 
 
-def cpu_model() -> str:
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8", "asimd")
+
+
+def cpu_info() -> tuple[str, str]:
+    """The CPU's model name and which of CPU_FLAGS it has (from /proc/cpuinfo)."""
+    model, flags = platform.processor() or platform.machine(), set[str]()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return model, "unknown"
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            model = value.strip()
+        elif key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    return model, ", ".join(f for f in CPU_FLAGS if f in flags) or "none of " + ", ".join(CPU_FLAGS)
 
 
 def machine(threads: int, load_start: tuple[float, float, float]) -> Machine:
@@ -182,8 +191,10 @@ def machine(threads: int, load_start: tuple[float, float, float]) -> Machine:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
+    cpu, flags = cpu_info()
     return Machine(
-        cpu=cpu_model(),
+        cpu=cpu,
+        cpu_flags=flags,
         logical_cpus=os.cpu_count() or 1,
         threads=threads,
         python=platform.python_version(),
@@ -333,15 +344,16 @@ def run(config: Config) -> Results:
     from lamina.inference.session import available_cpus
 
     threads = available_cpus()
+    # Cold starts first: a child's ru_maxrss starts at this process's peak, so keep it small.
+    log(f"cold starts: {config.cold_runs} x 3 fresh processes, {threads} threads", started)
+    cold = measure_cold(config, st_dir, threads)
     corpus = bench_corpus(config.corpus_size)
-    log(f"corpus: {len(corpus)} texts; {threads} threads; loading models", started)
+    log(f"corpus: {len(corpus)} texts; loading models", started)
     contenders = load_contenders(config, st_dir, threads, corpus)
     log(f"throughput: {config.repeats} repeats x 5 contenders", started)
     tp = measure_throughput(contenders, corpus, config.repeats)
     log("single-text latency", started)
     latency = measure_latency(contenders, config, corpus, threads)
-    log(f"cold starts: {config.cold_runs} x 3 fresh processes", started)
-    cold = measure_cold(config, st_dir, threads)
     return Results(
         started_utc=started_utc,
         duration_s=time.perf_counter() - started,
