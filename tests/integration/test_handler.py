@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
+import logging
 from typing import Any
 
 import numpy as np
@@ -72,14 +74,23 @@ def test_bad_input_through_lambda_is_4xx_json(handler: Any, lambda_context: Lamb
     assert body_of(response)["error"]["code"] == "invalid_json"
 
 
-def test_handler_emits_emf_with_cold_start_and_stage_metrics(
+def test_handler_emits_emf_metrics_and_correlated_logs(
     handler: Any, lambda_context: LambdaContext, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from functions.embed.app import telemetry
+
+    log_handler = telemetry.logger.registered_handler
+    assert isinstance(log_handler, logging.StreamHandler)
+    logs = io.StringIO()
+    previous = log_handler.setStream(logs)
     capsys.readouterr()
-    handler(api_event("http", "POST", "/api/v1/embed", {"text": "metrics please"}), lambda_context)
-    lines = [
-        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
-    ]
+    try:
+        event = api_event("http", "POST", "/api/v1/embed", {"text": "metrics please"})
+        handler(event, lambda_context)
+    finally:
+        log_handler.setStream(previous)
+    out = capsys.readouterr().out + logs.getvalue()
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     emf = [line for line in lines if "_aws" in line]
     names = {
         metric["Name"]
@@ -92,5 +103,9 @@ def test_handler_emits_emf_with_cold_start_and_stage_metrics(
     stage = next(blob for blob in emf if "InferenceTime" in blob)
     assert stage["ModelVersion"] == "1"
     assert stage["ModelName"] == "all-MiniLM-L6-v2"
-    logs = [line for line in lines if "_aws" not in line and "level" in line]
-    assert all(line.get("correlation_id") for line in logs)
+    access = [line for line in lines if line.get("message") == "request"]
+    assert len(access) == 1
+    assert access[0]["correlation_id"] == "http-POST-/api/v1/embed"  # API Gateway's requestId
+    assert access[0]["status"] == 200
+    assert access[0]["model_version"] == "1"
+    assert access[0]["function_request_id"] == lambda_context.aws_request_id

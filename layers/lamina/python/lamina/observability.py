@@ -41,6 +41,7 @@ class Telemetry:
         """Record the cold-start model load; every later metric carries the model version."""
         self.metrics.set_default_dimensions(ModelName=manifest.name, ModelVersion=manifest.version)
         self.metrics.add_metric(MetricName.MODEL_LOAD_TIME, MetricUnit.Milliseconds, load_ms)
+        self.logger.append_keys(model_version=manifest.version)
         self.logger.info(
             "model loaded",
             extra={
@@ -51,8 +52,12 @@ class Telemetry:
             },
         )
 
-    def request_done(self, status: int, latency_ms: float) -> None:
-        """Every request: its latency, and a count of server errors (5xx)."""
+    def request_done(self, method: str, path: str, status: int, latency_ms: float) -> None:
+        """Every request: an access log line, its latency, and a count of 5xx responses."""
+        self.logger.info(
+            "request",
+            extra={"method": method, "path": path, "status": status, "ms": round(latency_ms, 2)},
+        )
         self.metrics.add_metric(MetricName.REQUEST_LATENCY, MetricUnit.Milliseconds, latency_ms)
         if status >= 500:
             self.metrics.add_metric(MetricName.SERVER_ERRORS, MetricUnit.Count, 1)
@@ -67,6 +72,7 @@ class Telemetry:
         add(MetricName.TOKENS, MetricUnit.Count, result.total_tokens)
         add(MetricName.BATCH_SIZE, MetricUnit.Count, len(result.token_counts))
         self.tracer.put_annotation("batch_size", str(len(result.token_counts)))
+        self.tracer.put_annotation("tokens", str(result.total_tokens))
         self.tracer.put_metadata("timings_ms", timings.__dict__)
 
 

@@ -104,7 +104,8 @@ class RequestGuard:
                 response = error_response(request, 500, "internal_error", "internal server error")
                 await response(scope, receive, send_with_id)
         finally:
-            self.telemetry.request_done(status, (time.perf_counter() - began) * 1e3)
+            elapsed_ms = (time.perf_counter() - began) * 1e3
+            self.telemetry.request_done(scope["method"], scope["path"], status, elapsed_ms)
             if "aws.event" not in scope and self.telemetry.metrics.metric_set:
                 self.telemetry.metrics.flush_metrics()
 
