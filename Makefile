@@ -14,6 +14,9 @@ MODEL_URI ?= $(MODEL_DIR)/$(VARIANT)
 INSTALLED := $(VENV)/.installed
 MODEL := $(MODEL_DIR)/fp32/manifest.json $(MODEL_DIR)/int8/manifest.json
 
+.DEFAULT_GOAL := help
+include infra/local/local.mk
+
 .PHONY: help install sam-cli model serve test test-unit test-integration lint format typecheck \
         validate bench golden pr clean
 
