@@ -71,13 +71,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # WARNING on the root logger: the ONNX quantizer logs every tensor there at INFO.
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if not args.verbose:
-        # The ONNX quantizer logs every tensor at INFO on the root logger.
-        logging.getLogger().setLevel(logging.WARNING)
+    if args.verbose:
+        logging.getLogger("lamina").setLevel(logging.INFO)
     try:
         return int(args.func(args))
     except LaminaError as exc:
