@@ -9,6 +9,7 @@ import base64
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -36,8 +37,6 @@ class EmbeddingService:
     @classmethod
     def load(cls, settings: Settings, telemetry: Telemetry) -> EmbeddingService:
         """Cold start: load and warm the model once, and record how long it took."""
-        from pathlib import Path
-
         start = time.perf_counter()
         embedder = OnnxEmbedder.load(
             Path(settings.model_uri),
