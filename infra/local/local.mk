@@ -1,2 +1,33 @@
 # Local SAM runs without Docker (podman stand-in); included by the Makefile.
-# Owned by the container/SAM work (issue 3).
+# Owned by the container/SAM work (issue 3). See docs/local.md.
+# On a machine where a real Docker engine answers `docker info`, the same targets use it and
+# the real public.ecr.aws/lambda/python:3.13; otherwise Debian's podman serves the Docker API
+# on unix:///tmp/lamina-podman.sock and a stand-in base image is built from Debian packages.
+
+LOCAL_ENGINE := infra/local/engine.sh
+WHEELS := build/wheels/requirements.txt
+# The API Gateway event of `make local-invoke` (SAM-generated samples: tests/events/).
+EVENT ?= tests/events/local_embed_http_api.json
+
+.PHONY: wheels local-engine local-base-image local-build local-invoke local-api
+
+$(WHEELS): pyproject.toml infra/local/wheels.py $(INSTALLED)
+	$(BIN)/python -m infra.local.wheels --venv $(VENV) --out $(dir $@)
+
+wheels: $(WHEELS)  ## download the image's runtime wheels (CPython 3.13 manylinux) to build/wheels
+
+local-engine:  ## container engine: Docker if it answers, else podman (apt, containers.conf, service)
+	$(LOCAL_ENGINE) setup
+
+local-base-image: local-engine $(SAM) | $(INSTALLED)  ## podman: build the stand-in public.ecr.aws/lambda/python:3.13
+	infra/local/base-image.sh $(VENV) $(SAM_VENV)
+
+local-build: $(WHEELS) $(MODEL) local-base-image  ## wheels + engine + base image + sam build (-> .aws-sam/)
+	$(LOCAL_ENGINE) run infra/local/sam-build.sh $(SAM)
+
+local-invoke: local-build  ## sam local invoke EmbedFunction with an API Gateway event (EVENT=...)
+	$(LOCAL_ENGINE) run $(SAM) local invoke EmbedFunction --event $(EVENT)
+
+local-api: local-build  ## sam local start-api on http://$(HOST):$(PORT) (PORT=... to change)
+	$(LOCAL_ENGINE) run $(SAM) local start-api --host $(HOST) --port $(PORT) \
+		--warm-containers EAGER

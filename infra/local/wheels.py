@@ -1,0 +1,198 @@
+"""`make wheels`: the embedding image's runtime wheels, downloaded on the host.
+
+Inside a container build PyPI's TLS fails on this machine (the host trusts a CA that the
+container does not), so the Dockerfile installs from the build context with ``--no-index``
+and nothing is downloaded during the build; the same files work on any machine.
+
+What it does:
+
+1. Pins the runtime dependencies of ``pyproject.toml`` (``[project] dependencies``, plus
+   Powertools' ``tracer`` extra that ``Tracing: Active`` needs) to the versions the project
+   venv has: the versions the tests ran against.
+2. ``pip download``s them and their dependencies for the image's platform (CPython 3.13,
+   manylinux x86_64) into ``build/wheels/``.
+3. Walks the dependency graph from those roots through the wheels' own metadata, leaving out
+   what the base image already has (boto3 and its dependencies: the AWS image ships them) and
+   ``huggingface-hub``, which tokenizers declares but only its Rust ``from_pretrained`` could
+   use (it downloads from a model hub, which a Lambda image must never need), and deletes
+   the wheels that are not reached.
+4. Writes ``build/wheels/requirements.txt``: every wheel to install, pinned (the Dockerfile
+   installs it with ``--no-deps``, so the list is the whole lock).
+
+Fails if torch, transformers or sentence-transformers would end up in the image.
+
+Usage: ``python -m infra.local.wheels [--venv .venv] [--out build/wheels]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+import zipfile
+from dataclasses import dataclass
+from email.parser import Parser
+from importlib import metadata
+from pathlib import Path
+
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[2]
+PLATFORM_ARGS = [
+    "--only-binary=:all:",
+    "--platform",
+    "manylinux2014_x86_64",
+    "--platform",
+    "manylinux_2_28_x86_64",
+    "--python-version",
+    "3.13",
+    "--implementation",
+    "cp",
+]
+# Markers are evaluated for the image: CPython 3.13 on Linux x86_64.
+IMAGE_ENV = {
+    "python_version": "3.13",
+    "python_full_version": "3.13.0",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "platform_machine": "x86_64",
+    "os_name": "posix",
+}
+EXTRAS = {"aws-lambda-powertools": "tracer"}
+# In every Lambda Python base image (the stand-in installs boto3 too).
+BASE_IMAGE_PACKAGES = {
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "jmespath",
+    "python-dateutil",
+    "six",
+    "urllib3",
+}
+# (package, dependency) edges not followed: declared, never imported at run time.
+SKIPPED_EDGES = {("tokenizers", "huggingface-hub")}
+FORBIDDEN = {"torch", "transformers", "sentence-transformers"}
+NOISE = "is ignored: it is neither a file nor a directory"  # this machine's pip config
+
+
+@dataclass(frozen=True)
+class Wheel:
+    name: str
+    version: str
+    path: Path
+    requires: tuple[Requirement, ...]
+
+
+def runtime_pins(venv: Path) -> list[str]:
+    """pyproject's runtime dependencies, pinned to what ``venv`` has installed."""
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    site = sorted((venv / "lib").glob("python3*/site-packages"))
+    if not site:
+        raise SystemExit(f"wheels: no venv at {venv}: run `make install` first")
+    pins = []
+    for dep in deps:
+        req = Requirement(dep)
+        name = canonicalize_name(req.name)
+        found = list(metadata.distributions(name=req.name, path=[str(site[-1])]))
+        if not found:
+            raise SystemExit(f"wheels: {req.name} is not installed in {venv}: run `make install`")
+        version = found[0].version
+        if not req.specifier.contains(version, prereleases=True):
+            raise SystemExit(f"wheels: {venv} has {req.name} {version}, pyproject wants {dep}")
+        extra = f"[{EXTRAS[name]}]" if name in EXTRAS else ""
+        pins.append(f"{name}{extra}=={version}")
+    return pins
+
+
+def read_wheel(path: Path) -> Wheel:
+    with zipfile.ZipFile(path) as archive:
+        meta_name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        meta = Parser().parsestr(archive.read(meta_name).decode("utf-8"))
+    requires = tuple(Requirement(r) for r in meta.get_all("Requires-Dist") or [])
+    return Wheel(canonicalize_name(meta["Name"]), meta["Version"], path, requires)
+
+
+def applies(req: Requirement, extras: set[str]) -> bool:
+    if req.marker is None:
+        return True
+    marker: Marker = req.marker
+    return any(marker.evaluate({**IMAGE_ENV, "extra": e}) for e in extras or {""})
+
+
+def closure(wheels: dict[str, Wheel], roots: list[Requirement]) -> dict[str, Wheel]:
+    """The wheels reached from ``roots``, skipping base-image packages and SKIPPED_EDGES."""
+    reached: dict[str, Wheel] = {}
+    todo: list[tuple[str, set[str]]] = [(canonicalize_name(r.name), set(r.extras)) for r in roots]
+    seen: set[tuple[str, frozenset[str]]] = set()
+    while todo:
+        name, extras = todo.pop()
+        if (name, frozenset(extras)) in seen or name in BASE_IMAGE_PACKAGES:
+            continue
+        seen.add((name, frozenset(extras)))
+        if name not in wheels:
+            raise SystemExit(f"wheels: {name} is required but pip downloaded no wheel for it")
+        wheel = reached[name] = wheels[name]
+        for req in wheel.requires:
+            dep = canonicalize_name(req.name)
+            if (name, dep) not in SKIPPED_EDGES and applies(req, extras):
+                todo.append((dep, set(req.extras)))
+    return reached
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--venv", type=Path, default=ROOT / ".venv")
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "wheels")
+    args = parser.parse_args(argv)
+
+    pins = runtime_pins(args.venv)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{args.out.name}.", dir=args.out.parent))
+    try:
+        print(f"wheels: downloading for CPython 3.13 manylinux x86_64: {' '.join(pins)}")
+        cmd = [str(args.venv / "bin" / "pip"), "download", "--quiet", "-d", str(tmp)]
+        done = subprocess.run(
+            [*cmd, "--disable-pip-version-check", *PLATFORM_ARGS, *pins],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        errors = "\n".join(ln for ln in done.stderr.splitlines() if NOISE not in ln)
+        if done.returncode != 0:
+            raise SystemExit(f"wheels: pip download failed (is PyPI reachable?)\n{errors}")
+
+        wheels = {w.name: w for w in map(read_wheel, sorted(tmp.glob("*.whl")))}
+        keep = closure(wheels, [Requirement(p) for p in pins])
+        if bad := FORBIDDEN & keep.keys():
+            raise SystemExit(f"wheels: {sorted(bad)} must stay out of the Lambda image")
+        for name, wheel in wheels.items():
+            if name not in keep:
+                wheel.path.unlink()
+        lines = [
+            "# Written by infra/local/wheels.py (`make wheels`): every package the embedding",
+            "# image installs, pinned; the Dockerfile installs them with --no-index --no-deps.",
+            f"# Roots: {' '.join(pins)}",
+            f"# Left out: {', '.join(sorted(set(wheels) - set(keep)))}",
+            *(f"{w.name}=={w.version}" for w in sorted(keep.values(), key=lambda w: w.name)),
+        ]
+        (tmp / "requirements.txt").write_text("\n".join(lines) + "\n")
+        if args.out.exists():
+            shutil.rmtree(args.out)
+        tmp.rename(args.out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    size = sum(p.stat().st_size for p in args.out.glob("*.whl"))
+    print(f"wheels: {len(keep)} wheels, {size / 1e6:.0f} MB in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""The built image itself: what it holds, its size, and a run on a read-only filesystem.
+
+These run the image directly on the engine (podman, or docker where a Docker engine
+answers), not through SAM: with no AWS_LAMBDA_RUNTIME_API set, the base image's entry point
+runs the function under the Runtime Interface Emulator, which listens on :8080, as
+`docker run` of an AWS base image does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.container.conftest import BASE_IMAGE, LOG_DIR, MEASUREMENTS, Stack, free_port
+
+pytestmark = pytest.mark.slow
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+MAX_FUNCTION_LAYERS_MB = 400
+INVOKE_PATH = "/2015-03-31/functions/function/invocations"
+# Lambda runs the function as a user that is not root (sbx_user1051, uid 993).
+LAMBDA_USER = "993:990"
+
+CHECK_CONTENTS = """
+import importlib.metadata as md, importlib.util as iu, json, sys
+names = sorted({d.metadata["Name"].lower() for d in md.distributions()})
+forbidden = ["torch", "transformers", "sentence_transformers", "sentence-transformers",
+             "huggingface_hub", "huggingface-hub"]
+print(json.dumps({
+    "python": sys.version.split()[0],
+    "importable": [m for m in forbidden if "-" not in m and iu.find_spec(m) is not None],
+    "installed": [n for n in names if n in forbidden],
+    "runtime": {n: md.version(n) for n in ("onnxruntime", "tokenizers", "numpy", "boto3")},
+}))
+"""
+
+
+def test_image_holds_no_build_tools(stack: Stack) -> None:
+    """No torch, transformers, sentence-transformers (nor a model-hub client) in the image."""
+    done = stack.run(
+        stack.engine, "run", "--rm", "--entrypoint", "python3", stack.image, "-c", CHECK_CONTENTS
+    )
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["importable"] == [], found
+    assert found["installed"] == [], found
+    assert found["python"].startswith("3.13.")
+    MEASUREMENTS["image runtime"] = f"Python {found['python']}, " + ", ".join(
+        f"{k} {v}" for k, v in found["runtime"].items()
+    )
+
+
+def image_size(stack: Stack, image: str) -> int:
+    done = stack.run(stack.engine, "image", "inspect", "--format", "{{.Size}}", image)
+    return int(done.stdout.strip())
+
+
+def test_image_size(stack: Stack) -> None:
+    """What the function adds to the base image (dependencies, code, model) <= 400 MB.
+
+    The total depends on the base: the stand-in here, the real AWS image on Docker.
+    """
+    total = image_size(stack, stack.image)
+    base = image_size(stack, BASE_IMAGE)
+    added_mb = (total - base) / 1e6
+    MEASUREMENTS["image size"] = (
+        f"{total / 1e6:.0f} MB total = base {base / 1e6:.0f} MB ({BASE_IMAGE}"
+        f"{', stand-in' if stack.engine == 'podman' else ''}) + function {added_mb:.0f} MB"
+    )
+    assert added_mb <= MAX_FUNCTION_LAYERS_MB
+
+
+def invoke_rie(url: str, event: dict[str, Any], deadline: float) -> dict[str, Any]:
+    """POST an event to the emulator; retries while it is not listening yet."""
+    while True:
+        try:
+            response = httpx.post(url, json=event, timeout=120)
+            response.raise_for_status()
+            result: dict[str, Any] = response.json()
+            return result
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+def test_read_only_filesystem(stack: Stack) -> None:
+    """Lambda's filesystem is read-only but /tmp, and the function runs as a non-root user."""
+    event = json.loads((EVENTS / "local_embed_http_api.json").read_text())
+    port = free_port()
+    name = f"lamina-readonly-{port}"
+    started = stack.run(
+        stack.engine,
+        "run",
+        "--detach",
+        "--name",
+        name,
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "--user",
+        LAMBDA_USER,
+        "--memory",
+        "2048m",
+        "--env",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=2048",
+        "--publish",
+        f"127.0.0.1:{port}:8080",
+        stack.image,
+    )
+    container = started.stdout.strip().splitlines()[-1]
+    log = LOG_DIR / "read-only.log"
+    try:
+        url = f"http://127.0.0.1:{port}{INVOKE_PATH}"
+        deadline = time.monotonic() + 60
+        results = [invoke_rie(url, event, deadline) for _ in range(3)]
+        fetched = stack.run(stack.engine, "logs", container)
+        logs = fetched.stdout + fetched.stderr
+        log.write_text(logs)
+    finally:
+        stack.run(stack.engine, "rm", "--force", container, check=False)
+
+    for result in results:
+        assert result["statusCode"] == 200, result
+        body = json.loads(result["body"])
+        assert body["dim"] == 384
+        assert len(body["embedding"]) == 384
+    assert "Traceback" not in logs, logs[-3000:]
+    assert "Read-only file system" not in logs, logs[-3000:]
+
+    # The emulator logs the runtime's real init time (INIT REPORT); its REPORT line's
+    # "Init Duration" is measured before the runtime starts (emulator issue #106).
+    init = re.search(r"INIT REPORT\(durationMs: ([\d.]+)\)", logs)
+    reports = re.findall(
+        r"^REPORT RequestId: \S+\s+(?:Init Duration: ([\d.]+) ms\s+)?Duration: ([\d.]+) ms",
+        logs,
+        flags=re.MULTILINE,
+    )
+    assert len(reports) == 3, f"expected 3 REPORT lines in {log}"
+    MEASUREMENTS["Init Duration (read-only run, emulator INIT REPORT)"] = (
+        f"{float(init[1]):.0f} ms" if init else f"not logged by this emulator (see {log})"
+    )
+    MEASUREMENTS["REPORT line of the cold invocation"] = (
+        f"Init Duration {reports[0][0] or '-'} ms (emulator bug), "
+        f"Duration {reports[0][1]} ms (init included)"
+    )
+    MEASUREMENTS["REPORT Duration of the warm invocations"] = ", ".join(
+        f"{duration} ms" for _, duration in reports[1:]
+    )

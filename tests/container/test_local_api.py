@@ -1,0 +1,138 @@
+"""`sam local start-api`: the seed service's curl commands and the official `openai` client.
+
+The API runs the function's real image behind SAM's local API Gateway (the template's HTTP API
+routes), one warm container started at launch (`--warm-containers EAGER`), as `make local-api`
+does.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from typing import Any
+
+import httpx
+import numpy as np
+import openai
+import pytest
+
+from tests.container.conftest import MEASUREMENTS, LocalApi
+
+pytestmark = pytest.mark.slow
+
+SEED_TEXTS = ["갈비탕", "김치찌개", "된장찌개"]
+TIMEOUT = httpx.Timeout(60.0)
+
+
+def unit_vectors(vectors: list[list[float]]) -> np.ndarray:
+    array = np.asarray(vectors, dtype=np.float64)
+    assert array.shape[1] == 384
+    np.testing.assert_allclose(np.linalg.norm(array, axis=1), 1.0, atol=1e-3)
+    return array
+
+
+def test_seed_health(local_api: LocalApi) -> None:
+    # curl http://localhost:PORT/health
+    response = httpx.get(f"{local_api.url}/health", timeout=TIMEOUT)
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert response.json()["model_loaded"] is True
+
+
+def test_seed_embed(local_api: LocalApi) -> None:
+    # curl -X POST http://localhost:PORT/api/v1/embed -H "Content-Type: application/json" \
+    #   -d '{"text": "갈비탕", "normalize": true}'
+    response = httpx.post(
+        f"{local_api.url}/api/v1/embed",
+        json={"text": "갈비탕", "normalize": True},
+        timeout=TIMEOUT,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["dim"] == 384
+    assert body["normalized"] is True
+    unit_vectors([body["embedding"]])
+
+
+def test_seed_embed_batch(local_api: LocalApi) -> None:
+    # curl -X POST http://localhost:PORT/api/v1/embed-batch -H "Content-Type: application/json" \
+    #   -d '{"texts": ["갈비탕", "김치찌개", "된장찌개"], "normalize": true}'
+    response = httpx.post(
+        f"{local_api.url}/api/v1/embed-batch",
+        json={"texts": SEED_TEXTS, "normalize": True},
+        timeout=TIMEOUT,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["count"] == 3
+    assert body["dim"] == 384
+    unit_vectors(body["embeddings"])
+
+
+def test_seed_model_info(local_api: LocalApi) -> None:
+    # curl http://localhost:PORT/api/v1/model-info
+    response = httpx.get(f"{local_api.url}/api/v1/model-info", timeout=TIMEOUT)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["name"] == "all-MiniLM-L6-v2"
+    assert body["dim"] == 384
+    assert body["variant"] == "fp32"
+
+
+def test_vectors_match_sentence_transformers(
+    local_api: LocalApi, golden: tuple[list[str], np.ndarray]
+) -> None:
+    """The image's vectors against sentence-transformers' (tests/fixtures/golden_minilm.json)."""
+    texts, reference = golden
+    response = httpx.post(
+        f"{local_api.url}/api/v1/embed-batch", json={"texts": texts}, timeout=TIMEOUT
+    )
+    assert response.status_code == 200, response.text
+    vectors = unit_vectors(response.json()["embeddings"])
+    cosines = np.sum(vectors * reference, axis=1) / np.linalg.norm(reference, axis=1)
+    worst = int(np.argmin(cosines))
+    assert cosines.min() >= 0.9999, f"{texts[worst][:40]!r}: cosine {cosines[worst]}"
+
+
+def test_openai_client(local_api: LocalApi) -> None:
+    client = openai.OpenAI(base_url=f"{local_api.url}/v1", api_key="x", max_retries=0)
+    result = client.embeddings.create(model="all-MiniLM-L6-v2", input=SEED_TEXTS)
+    assert [item.index for item in result.data] == [0, 1, 2]
+    assert result.model == "all-MiniLM-L6-v2"
+    assert result.usage.prompt_tokens > 0
+    vectors = unit_vectors([item.embedding for item in result.data])
+    seed = httpx.post(
+        f"{local_api.url}/api/v1/embed-batch", json={"texts": SEED_TEXTS}, timeout=TIMEOUT
+    ).json()
+    np.testing.assert_allclose(vectors, np.asarray(seed["embeddings"]), atol=1e-6)
+
+
+def test_warm_latency(local_api: LocalApi) -> None:
+    """Warm requests through SAM's local API Gateway: measured, bounded loosely."""
+    payload: dict[str, Any] = {"text": "How do I reset my password?", "normalize": True}
+    times = []
+    for _ in range(20):
+        started = time.perf_counter()
+        response = httpx.post(f"{local_api.url}/api/v1/embed", json=payload, timeout=TIMEOUT)
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+    p50 = statistics.median(times)
+    MEASUREMENTS["sam local start-api: warm POST /api/v1/embed round trip, ms"] = (
+        f"p50 {p50:.0f}, max {max(times):.0f} (n={len(times)})"
+    )
+    # SAM's local gateway adds tens of ms; seconds would mean a cold start per request.
+    assert p50 < 1000
+    # The emulator's REPORT lines for warm invocations (SAM relays them to its log).
+    durations = [
+        float(m)
+        for m in re.findall(
+            r"^REPORT RequestId: \S+\s+Duration: ([\d.]+) ms",
+            local_api.log.read_text(errors="replace"),
+            flags=re.MULTILINE,
+        )
+    ]
+    if durations:
+        MEASUREMENTS["sam local start-api: warm invocation Duration (REPORT), ms"] = (
+            f"median {statistics.median(durations):.1f} (n={len(durations)})"
+        )
