@@ -53,10 +53,20 @@ def golden() -> tuple[list[str], np.ndarray]:
 
 @pytest.fixture(scope="session")
 def embed_app(fp32_dir: Path) -> Any:
-    """The embedding function's FastAPI app, on the fp32 model, imported once per session."""
-    os.environ["MODEL_URI"] = str(fp32_dir)
-    from functions.embed.app import app
+    """The embedding function's FastAPI app, on the fp32 model, imported once per session.
 
+    MODEL_URI is set only while the app module is imported (settings are read once then), so
+    it does not leak into the subprocesses that later tests start.
+    """
+    previous = os.environ.get("MODEL_URI")
+    os.environ["MODEL_URI"] = str(fp32_dir)
+    try:
+        from functions.embed.app import app
+    finally:
+        if previous is None:
+            del os.environ["MODEL_URI"]
+        else:
+            os.environ["MODEL_URI"] = previous
     return app
 
 

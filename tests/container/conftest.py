@@ -26,6 +26,8 @@ from typing import Any
 
 import pytest
 
+from lamina.settings import ENV_VARS
+
 ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = ROOT / "build" / "container-tests"
 BASE_IMAGE = "public.ecr.aws/lambda/python:3.13"
@@ -110,7 +112,10 @@ def engine_env() -> tuple[str, dict[str, str]]:
     exports = subprocess.run(
         [script, "env"], capture_output=True, text=True, check=True, timeout=60
     ).stdout
-    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MFLAGS", "MAKELEVEL"}}
+    # SAM CLI lets a shell variable override a template variable of the same name: keep
+    # lamina's settings (MODEL_URI, LAMINA_*) out, so the container runs the template's.
+    dropped = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", *ENV_VARS.values()}
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     for name, value in re.findall(r"^export (\w+)=(.*)$", exports, flags=re.MULTILINE):
         env[name] = value
     return engine, env

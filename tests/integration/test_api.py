@@ -297,7 +297,9 @@ def test_body_over_limit_is_413_declared_or_streamed(client: Any) -> None:
     assert streamed.status_code == 413
 
 
-def test_error_in_a_route_becomes_500_json(client: Any, monkeypatch: Any) -> None:
+def test_error_in_a_route_becomes_500_json(
+    client: Any, monkeypatch: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     from lamina.api import deps
 
     service = deps.embedding_service()
@@ -306,7 +308,17 @@ def test_error_in_a_route_becomes_500_json(client: Any, monkeypatch: Any) -> Non
         raise RuntimeError("boom")
 
     monkeypatch.setattr(service.embedder, "embed", explode)
+    capsys.readouterr()
     response = client.post("/api/v1/embed", json={"text": "a"})
+    emf = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith('{"_aws"')
+    ]
+    server_errors = [blob for blob in emf if "ServerErrors" in blob]
+    assert len(server_errors) == 1
+    # Published with `service` alone, so the template's alarm matches any model version.
+    assert server_errors[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
     assert response.status_code == 500
     error = response.json()["error"]
     assert error["code"] == "internal_error"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lamina.inference.embedder import EmbeddingResult
@@ -29,6 +29,16 @@ class MetricName(StrEnum):
     SERVER_ERRORS = "ServerErrors"
     # Powertools emits this one itself (log_metrics(capture_cold_start_metric=True)).
     COLD_START = "ColdStart"
+
+
+# Dimension sets each metric is published with: what alarms and dashboards may select on.
+MODEL_DIMENSIONS = ("ModelName", "ModelVersion", "service")
+DIMENSIONS: dict[str, tuple[str, ...]] = {
+    **{name.value: MODEL_DIMENSIONS for name in MetricName},
+    # Alarmable whatever the model version: published on its own with `service` only.
+    MetricName.SERVER_ERRORS.value: ("service",),
+    MetricName.COLD_START.value: ("function_name", "service"),
+}
 
 
 @dataclass(frozen=True)
@@ -60,7 +70,14 @@ class Telemetry:
         )
         self.metrics.add_metric(MetricName.REQUEST_LATENCY, MetricUnit.Milliseconds, latency_ms)
         if status >= 500:
-            self.metrics.add_metric(MetricName.SERVER_ERRORS, MetricUnit.Count, 1)
+            with single_metric(
+                name=MetricName.SERVER_ERRORS,
+                unit=MetricUnit.Count,
+                value=1,
+                namespace=self.metrics.namespace,
+                default_dimensions={"service": str(self.metrics.service)},
+            ):
+                pass
 
     def embedded(self, result: EmbeddingResult) -> None:
         """Per-request stage timings, tokens and batch size."""
