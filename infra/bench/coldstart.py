@@ -3,12 +3,13 @@
 Run by ``infra.bench.run`` as ``python infra/bench/coldstart.py --kind lamina|st --model-dir DIR``
 from the repository root. ``lamina`` imports the Lambda handler module (which loads and warms the
 model, as a Lambda init does) and answers one API Gateway v2 request through it; ``st`` imports
-sentence-transformers, loads the model and encodes one text. Prints one JSON line: ``seconds``
-(from this script's first line, before any import, to the first answer), the phases
-``imports_s``, ``load_s`` and ``first_s``, and the peak resident set size twice: ``rss_mb`` is
-``VmHWM`` of /proc/self/status (the peak of this process's own memory since exec) and
-``ru_maxrss_mb`` is ``getrusage(RUSAGE_SELF).ru_maxrss``. Linux carries ``ru_maxrss`` over from
-the parent across fork and exec, so it reads the parent's peak when the parent is bigger.
+sentence-transformers, loads the model and encodes one text. Prints one line, ``BENCH_RESULT``
+and JSON: ``seconds`` (from this script's first line, before any import, to the first answer),
+the phases ``imports_s``, ``load_s`` and ``first_s``, ``imports_rss_mb`` (RSS once imported),
+and the peak resident set size twice: ``rss_mb`` is ``VmHWM`` of /proc/self/status (the peak of
+this process's own memory since exec) and ``ru_maxrss_mb`` is
+``getrusage(RUSAGE_SELF).ru_maxrss``. Linux carries ``ru_maxrss`` over from the parent across
+fork and exec, so it reads the parent's peak when the parent is bigger.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+RESULT_PREFIX = "BENCH_RESULT"  # marks our line among whatever else the app prints
 TEXT = "How do I reset my password if I no longer have access to my email?"
 LAMINA_IMPORTS = (
     "numpy",
@@ -85,12 +87,15 @@ def _st_steps(model_dir: str, threads: int) -> tuple[Step, Step, Callable[[objec
     return imports, load, first
 
 
-def _vm_hwm_mb() -> float:
-    """Peak RSS of this process image (VmHWM, KiB), in MB; -1 if /proc is unavailable."""
+def _status_mb(field: str) -> float:
+    """A memory field of /proc/self/status (KiB there) in MB; -1 if /proc is unavailable.
+
+    ``VmHWM`` is the peak RSS of this process image, ``VmRSS`` the current RSS.
+    """
     try:
         with open("/proc/self/status", encoding="ascii") as status:
             for line in status:
-                if line.startswith("VmHWM:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -111,6 +116,7 @@ def main() -> None:
     imports, load, first = steps(args.model_dir, args.threads)
     imports()
     t_imports = time.perf_counter()
+    imports_rss_mb = _status_mb("VmRSS")
     loaded = load()
     t_loaded = time.perf_counter()
     dim = first(loaded)
@@ -122,11 +128,12 @@ def main() -> None:
         "imports_s": t_imports - _START,
         "load_s": t_loaded - t_imports,
         "first_s": t_first - t_loaded,
-        "rss_mb": _vm_hwm_mb(),
+        "imports_rss_mb": imports_rss_mb,
+        "rss_mb": _status_mb("VmHWM"),
         "ru_maxrss_mb": ru_maxrss_mb,
         "dim": dim,
     }
-    print(json.dumps(result), flush=True)
+    print(RESULT_PREFIX, json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ lamina. Whole-app latency and cold starts run in child processes (``applatency``
 from __future__ import annotations
 
 import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -23,6 +25,7 @@ import numpy.typing as npt
 Vectors = npt.NDArray[np.float32]
 Encode = Callable[[list[str]], Vectors]
 REPO_ROOT = Path(__file__).resolve().parents[2]
+RESULT_PREFIX = "BENCH_RESULT"  # the children's result line (coldstart.py, applatency.py)
 
 
 class BenchError(RuntimeError):
@@ -82,8 +85,51 @@ class ColdStart:
     imports_s: float  # medians of the phases
     load_s: float
     first_s: float
+    imports_rss_mb: float  # median RSS once the libraries are imported
     rss_mb: Spread  # VmHWM of the child
     ru_maxrss_mb: Spread  # getrusage(RUSAGE_SELF).ru_maxrss of the child
+
+
+# --- CPU contention -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Contention:
+    """CPU time other processes (and the hypervisor) took while one phase ran."""
+
+    wall_s: float
+    others_cores: float  # average CPUs busy with processes other than the benchmark's
+    steal_cores: float  # average CPUs stolen by the hypervisor
+
+
+def _machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, steal) CPU seconds of the whole machine since boot, from /proc/stat."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / ticks, steal / ticks
+
+
+def _own_cpu_seconds() -> float:
+    """CPU seconds of this process and of its finished children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+class CpuMeter:
+    """Measure what else ran on the machine between ``start()`` and ``stop()``."""
+
+    def __init__(self) -> None:
+        self._start = (time.perf_counter(), *_machine_cpu_seconds(), _own_cpu_seconds())
+
+    def stop(self) -> Contention:
+        wall0, busy0, steal0, own0 = self._start
+        wall = time.perf_counter() - wall0
+        busy, steal = _machine_cpu_seconds()
+        others = (busy - busy0) - (_own_cpu_seconds() - own0)
+        return Contention(wall, max(0.0, others) / wall, (steal - steal0) / wall)
 
 
 # --- throughput and agreement ------------------------------------------------------------
@@ -157,12 +203,15 @@ def latency_in_process(
     return Latency.of(samples)
 
 
-def latency_through_app(env: Mapping[str, str], warmup: list[str], timed: list[str]) -> Latency:
-    """Whole-app latency, measured by ``infra.bench.applatency`` in a child process."""
+def latency_through_app(
+    env: Mapping[str, str], warmup: list[str], timed: list[str]
+) -> tuple[Latency, Latency]:
+    """Whole-app latency of POST /api/v1/embed and of GET /health (the stack without the
+    model), measured by ``infra.bench.applatency`` in a child process."""
     command = [sys.executable, "-m", "infra.bench.applatency"]
     spec = json.dumps({"warmup": warmup, "timed": timed})
     result, _ = run_child(command, env, stdin=spec)
-    return Latency.of(result["latencies_ms"])
+    return Latency.of(result["embed_ms"]), Latency.of(result["health_ms"])
 
 
 # --- child processes -------------------------------------------------------------------------
@@ -171,7 +220,7 @@ def latency_through_app(env: Mapping[str, str], warmup: list[str], timed: list[s
 def run_child(
     command: list[str], env: Mapping[str, str], stdin: str | None = None
 ) -> tuple[dict[str, Any], float]:
-    """Run ``command`` from the repo root; return its last JSON line and the wall time."""
+    """Run ``command`` from the repo root; return its ``BENCH_RESULT`` JSON and the wall time."""
     start = time.perf_counter()
     proc = subprocess.run(
         command,
@@ -183,11 +232,11 @@ def run_child(
         check=False,
     )
     wall = time.perf_counter() - start
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or proc.stdout)[-2000:]
         raise BenchError(f"{' '.join(command)} failed (exit {proc.returncode}):\n{tail}")
-    parsed: dict[str, Any] = json.loads(lines[-1])
+    parsed: dict[str, Any] = json.loads(lines[-1].removeprefix(RESULT_PREFIX))
     return parsed, wall
 
 
@@ -217,6 +266,7 @@ def _summarize_cold(results: list[tuple[dict[str, Any], float]]) -> ColdStart:
         imports_s=statistics.median(c["imports_s"] for c in children),
         load_s=statistics.median(c["load_s"] for c in children),
         first_s=statistics.median(c["first_s"] for c in children),
+        imports_rss_mb=statistics.median(c["imports_rss_mb"] for c in children),
         rss_mb=Spread.of([c["rss_mb"] for c in children]),
         ru_maxrss_mb=Spread.of([c["ru_maxrss_mb"] for c in children]),
     )

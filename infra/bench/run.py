@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import TypeVar
 
 from infra.bench.corpus import bench_corpus
 from infra.bench.env import apply_quiet_env, child_env
@@ -46,6 +47,8 @@ from infra.bench.measure import (
     Agreement,
     BenchError,
     ColdStart,
+    Contention,
+    CpuMeter,
     Encode,
     Latency,
     Throughput,
@@ -63,6 +66,7 @@ from infra.bench.report import (
     INT8,
     LAT_FP32_APP,
     LAT_FP32_MODEL,
+    LAT_HEALTH,
     LAT_INT8_APP,
     LAT_INT8_MODEL,
     LAT_ST,
@@ -302,6 +306,7 @@ LATENCY_NOTES = {
     LAT_FP32_APP: "`handler(event, context)`: POST /api/v1/embed",
     LAT_INT8_MODEL: "`OnnxEmbedder.embed([text])`",
     LAT_INT8_APP: "`handler(event, context)`: POST /api/v1/embed",
+    LAT_HEALTH: "`handler(event, context)`: GET /health",
 }
 
 
@@ -314,16 +319,22 @@ def measure_latency(
     def one(encode: Encode) -> Latency:
         return latency_in_process(lambda text: encode([text]), warm, timed)
 
-    def app(variant: str) -> Latency:
+    def app(variant: str) -> tuple[Latency, Latency]:
         env = child_env(threads, model_uri=str(config.variant(variant)))
         return latency_through_app(env, warm, timed)
 
+    # sentence-transformers and the fp32 app back to back: their ratio is a target.
+    st = latency_in_process(c.st_text, warm, timed)
+    fp32_app, health = app("fp32")
+    fp32_model = one(c.fp32)
+    int8_app, _ = app("int8")
     return {
-        LAT_ST: latency_in_process(c.st_text, warm, timed),
-        LAT_FP32_MODEL: one(c.fp32),
-        LAT_FP32_APP: app("fp32"),
+        LAT_ST: st,
+        LAT_FP32_MODEL: fp32_model,
+        LAT_FP32_APP: fp32_app,
+        LAT_HEALTH: health,
         LAT_INT8_MODEL: one(c.int8),
-        LAT_INT8_APP: app("int8"),
+        LAT_INT8_APP: int8_app,
     }
 
 
@@ -336,27 +347,45 @@ def measure_cold(config: Config, st_dir: Path, threads: int) -> dict[str, ColdSt
     return cold_starts(contenders, child_env(threads), threads, config.cold_runs)
 
 
+T = TypeVar("T")
+
+
+class Phases:
+    """Runs the phases of the benchmark, logging progress and what else used the CPUs."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.contention: dict[str, Contention] = {}
+
+    def run(self, name: str, step: Callable[[], T]) -> T:
+        log(name, self.started)
+        meter = CpuMeter()
+        result = step()
+        self.contention[name] = meter.stop()
+        return result
+
+
 def run(config: Config) -> Results:
-    started = time.perf_counter()
-    started_utc = datetime.now(UTC).strftime("%Y-%m-%d %H:%M")
+    started_utc = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     load_start = os.getloadavg()
     st_dir = check_prerequisites(config)
     from lamina.inference.session import available_cpus
 
     threads = available_cpus()
+    phases = Phases()
     # Cold starts first: a child's ru_maxrss starts at this process's peak, so keep it small.
-    log(f"cold starts: {config.cold_runs} x 3 fresh processes, {threads} threads", started)
-    cold = measure_cold(config, st_dir, threads)
+    cold = phases.run("cold start", lambda: measure_cold(config, st_dir, threads))
     corpus = bench_corpus(config.corpus_size)
-    log(f"corpus: {len(corpus)} texts; loading models", started)
-    contenders = load_contenders(config, st_dir, threads, corpus)
-    log(f"throughput: {config.repeats} repeats x 5 contenders", started)
-    tp = measure_throughput(contenders, corpus, config.repeats)
-    log("single-text latency", started)
-    latency = measure_latency(contenders, config, corpus, threads)
+    contenders = phases.run(
+        "loading models", lambda: load_contenders(config, st_dir, threads, corpus)
+    )
+    tp = phases.run("throughput", lambda: measure_throughput(contenders, corpus, config.repeats))
+    latency = phases.run(
+        "single-text latency", lambda: measure_latency(contenders, config, corpus, threads)
+    )
     return Results(
         started_utc=started_utc,
-        duration_s=time.perf_counter() - started,
+        duration_s=time.perf_counter() - phases.started,
         machine=machine(threads, load_start),
         corpus=corpus_stats(corpus, contenders.tokens),
         settings=RunSettings(
@@ -374,6 +403,7 @@ def run(config: Config) -> Results:
         latency=latency,
         latency_notes=LATENCY_NOTES,
         cold=cold,
+        contention=phases.contention,
     )
 
 
