@@ -480,7 +480,7 @@ def _plot_rss(ax: Axes, r: Results) -> None:
     names = list(r.cold)
     bars = ax.bar(names, [r.cold[n].rss_mb.median for n in names],
                   color=[_color(n) for n in names])  # fmt: skip
-    _bar_labels(ax, bars, "%.0f")
+    _bar_labels(ax, bars, "%.1f")
     ax.axhline(RSS_TARGET_MB, color="red", linestyle="--", linewidth=1, label="fp32 target")
     ax.set_ylabel("MB")
     ax.set_title("Peak RSS of the cold-start process")
