@@ -1,4 +1,9 @@
-"""Routes of the embedding function. Logic lives in lamina.api.embedding.EmbeddingService."""
+"""Routes of the embedding function. Logic lives in lamina.api.embedding.EmbeddingService.
+
+Routes are `async def` on purpose: each runs the model inline on the event loop instead of
+hopping to a worker thread (two hops per request cost ~1 ms, measured in docs/benchmarks.md).
+One Lambda process serves one request at a time, and ONNX Runtime parallelizes inside a run.
+"""
 
 from __future__ import annotations
 
@@ -22,46 +27,46 @@ app = create_app(
     description="Text embeddings from an ONNX model: the seed API (/api/v1), "
     "an OpenAI-compatible API (/v1) and a health check.",
 )
-Service = Annotated[EmbeddingService, Depends(deps.embedding_service)]
+Service = Annotated[EmbeddingService, Depends(deps.embedding_service_dep)]
 
 
 @app.get("/health", tags=["ops"])
-def health(service: Service) -> s.HealthResponse:
+async def health(service: Service) -> s.HealthResponse:
     return service.health()
 
 
 @app.post("/api/v1/embed", tags=["embeddings"])
-def embed(req: s.EmbedRequest, service: Service) -> s.EmbedResponse:
+async def embed(req: s.EmbedRequest, service: Service) -> s.EmbedResponse:
     return service.embed(req)
 
 
 @app.post("/api/v1/embed-batch", tags=["embeddings"])
-def embed_batch(req: s.EmbedBatchRequest, service: Service) -> s.EmbedBatchResponse:
+async def embed_batch(req: s.EmbedBatchRequest, service: Service) -> s.EmbedBatchResponse:
     return service.embed_batch(req)
 
 
 @app.get("/api/v1/model-info", tags=["ops"])
-def model_info(service: Service) -> s.ModelInfoResponse:
+async def model_info(service: Service) -> s.ModelInfoResponse:
     return service.model_info()
 
 
 @app.post("/api/v1/similarity", tags=["embeddings"])
-def similarity(req: s.SimilarityRequest, service: Service) -> s.SimilarityResponse:
+async def similarity(req: s.SimilarityRequest, service: Service) -> s.SimilarityResponse:
     return service.similarity(req)
 
 
 @app.post("/api/v1/tokenize", tags=["embeddings"])
-def tokenize(req: s.TokenizeRequest, service: Service) -> s.TokenizeResponse:
+async def tokenize(req: s.TokenizeRequest, service: Service) -> s.TokenizeResponse:
     return service.tokenize(req)
 
 
 @app.post("/v1/embeddings", tags=["openai"])
-def openai_embeddings(
+async def openai_embeddings(
     req: s.OpenAIEmbeddingsRequest, service: Service
 ) -> s.OpenAIEmbeddingsResponse:
     return service.openai_embeddings(req)
 
 
 @app.get("/v1/models", tags=["openai"])
-def openai_models(service: Service) -> s.OpenAIModelList:
+async def openai_models(service: Service) -> s.OpenAIModelList:
     return service.openai_models()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from typing import Any
 
@@ -55,10 +56,17 @@ def test_normalize_false_returns_raw_mean_pool(client: Any) -> None:
 def test_model_info(client: Any, fp32_dir: Any) -> None:
     body = client.get("/api/v1/model-info").json()
     manifest = json.loads((fp32_dir / "manifest.json").read_text())
-    model_file = next(f for f in manifest["files"] if f["path"] == "model.onnx")
+    listing = "".join(
+        f"{f['path']}\t{f['sha256']}\n" for f in sorted(manifest["files"], key=lambda f: f["path"])
+    )
     assert body["name"] == manifest["name"]
     assert body["version"] == manifest["version"]
-    assert body["sha256"] == model_file["sha256"]
+    assert body["sha256"] == hashlib.sha256(listing.encode()).hexdigest()
+    assert {f["path"] for f in manifest["files"]} == {
+        "model.onnx",
+        "model.onnx.data",
+        "tokenizer.json",
+    }
     assert body["dim"] == 384
     assert body["max_seq_length"] == 256
     assert body["quality"]["min_cosine"] >= 0.9999

@@ -30,7 +30,7 @@ def _build(args: argparse.Namespace) -> int:
         assert quality is not None
         print(
             f"{model.variant}: {model.path} "
-            f"({(model.path / 'model.onnx').stat().st_size / 1e6:.1f} MB) "
+            f"({sum(f.size for f in model.manifest.files) / 1e6:.1f} MB) "
             f"cosine vs sentence-transformers on {quality.corpus_size} texts: "
             f"mean {quality.mean_cosine:.6f}, min {quality.min_cosine:.6f}"
         )

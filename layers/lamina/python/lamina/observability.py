@@ -57,7 +57,7 @@ class Telemetry:
             extra={
                 "model": manifest.name,
                 "model_version": manifest.version,
-                "model_sha256": manifest.model_sha256,
+                "model_digest": manifest.digest,
                 "load_ms": round(load_ms, 2),
             },
         )

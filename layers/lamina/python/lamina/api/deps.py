@@ -20,3 +20,8 @@ def telemetry() -> Telemetry:
 @lru_cache(maxsize=1)
 def embedding_service() -> EmbeddingService:
     return EmbeddingService.load(get_settings(), telemetry())
+
+
+async def embedding_service_dep() -> EmbeddingService:
+    """The loaded service, for `Depends`. Async so FastAPI does not hop to a worker thread."""
+    return embedding_service()

@@ -144,7 +144,7 @@ class EmbeddingService:
             max_seq_length=m.max_seq_length,
             pooling=m.pooling,
             normalize_default=m.normalize,
-            sha256=m.model_sha256,
+            sha256=m.digest,
             source=m.source.model_dump(),
             quality=s.QualityInfo(**m.quality.model_dump()) if m.quality else None,
             runtime={

@@ -116,7 +116,10 @@ class ModelInfoResponse(BaseModel):
     max_seq_length: int = Field(description="Token limit, special tokens included.")
     pooling: str = Field(description="How token vectors are pooled.")
     normalize_default: bool = Field(description="Whether vectors are normalized by default.")
-    sha256: str = Field(description="sha256 of model.onnx.")
+    sha256: str = Field(
+        description="Fingerprint of the model: sha256 over every file's path and sha256 "
+        "(manifest.json lists them)."
+    )
     source: dict[str, str] = Field(description="Where the weights came from, and their license.")
     quality: QualityInfo | None = Field(description="Build-time agreement with the reference.")
     runtime: dict[str, str | int] = Field(description="Inference runtime and its settings.")

@@ -7,7 +7,8 @@ extra), which never enter a Lambda image. Steps:
 2. export the transformer to ONNX (last_hidden_state; pooling stays in lamina's code);
 3. fuse attention / layer norm / GELU with ONNX Runtime's transformer optimizer (fp32);
 4. quantize the weights to int8, per channel (int8 variant);
-5. write each variant to its own model directory with a sanitized ``tokenizer.json``, a
+5. write each variant to its own model directory (graph in ``model.onnx``, weights in
+   ``model.onnx.data``, memory-mapped at load) with a sanitized ``tokenizer.json``, a
    quality report against sentence-transformers on the reference corpus, and
    ``manifest.json`` written last.
 """
@@ -154,6 +155,29 @@ def quantize_int8(fp32: Path, target: Path) -> None:
     )
 
 
+def write_with_external_data(source: Path, target: Path) -> None:
+    """Save the graph in ``target`` and its weights beside it in ``<target>.data``.
+
+    ONNX Runtime memory-maps external weights instead of parsing them out of the protobuf
+    and copying them: measured on the fp32 MiniLM, session creation peaks at 98 MB RSS
+    instead of 187 MB and takes 53 ms instead of 153 ms (docs/benchmarks.md).
+    """
+    import onnx
+
+    model = onnx.load(str(source))
+    onnx.save_model(
+        model,
+        str(target),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location=f"{target.name}.data",
+        size_threshold=1024,
+    )
+    # Readable by any user: Lambda runs the function as a non-root user.
+    for path in (target, target.with_name(f"{target.name}.data")):
+        path.chmod(0o644)
+
+
 def reference_texts(tokenizer_path: Path) -> list[str]:
     from tokenizers import Tokenizer
 
@@ -233,7 +257,7 @@ def build_embedding_model(
             staging = output / f".{variant}.partial"
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir(parents=True)
-            shutil.copyfile(graphs[variant], staging / "model.onnx")
+            write_with_external_data(graphs[variant], staging / "model.onnx")
             (staging / "tokenizer.json").write_text(
                 json.dumps(sanitized_tokenizer(source, max_seq_length), ensure_ascii=False),
                 encoding="utf-8",
@@ -249,7 +273,7 @@ def build_embedding_model(
                 normalize=normalize,
                 opset=OPSET,
                 source=src,
-                files=[file_entry(staging, "model.onnx"), file_entry(staging, "tokenizer.json")],
+                files=[file_entry(staging, p.name) for p in sorted(staging.iterdir())],
                 created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             )
             quality = quality_report(staging, manifest, texts, reference)

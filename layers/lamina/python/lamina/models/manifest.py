@@ -75,8 +75,10 @@ class Manifest(BaseModel):
         raise ModelLoadError(f"manifest lists no file {path!r}")
 
     @property
-    def model_sha256(self) -> str:
-        return self.file(self.model_file).sha256
+    def digest(self) -> str:
+        """sha256 over every file's path and sha256: one fingerprint of the whole model."""
+        lines = "".join(f"{e.path}\t{e.sha256}\n" for e in sorted(self.files, key=lambda e: e.path))
+        return hashlib.sha256(lines.encode()).hexdigest()
 
 
 def file_sha256(path: Path) -> str:
