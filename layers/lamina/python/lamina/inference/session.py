@@ -1,4 +1,12 @@
-"""ONNX Runtime sessions tuned for Lambda: threads from the CPUs we really have, no spinning."""
+"""ONNX Runtime sessions tuned for Lambda: threads from the CPUs this process really has.
+
+Intra-op threads spin briefly between parallel sections. Measured on the fp32 MiniLM, 2
+threads: one 13-token text takes 3.1 ms with spinning and 3.8 ms without (30 tokens: 5.4 vs
+6.3 ms), and batch throughput and CPU time over 800 texts are the same either way (180 vs
+181 sent/s, 8.7 CPU-s), because lamina tokenizes a whole request before the first run, so
+the spinning threads never compete with the tokenizer's. Inter-op spinning stays off (one
+inter-op thread, sequential execution).
+"""
 
 from __future__ import annotations
 
@@ -38,8 +46,7 @@ def create_session(model_path: Path, intra_op_threads: int = 0) -> ort.Inference
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Spinning threads burn the CPU the tokenizer needs between runs, and Lambda bills it.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return ort.InferenceSession(
         str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
