@@ -42,6 +42,32 @@ class TextTooLongError(InvalidInputError):
         self.index = index
 
 
+class StoreError(LaminaError):
+    """The model store cannot do what was asked (missing version or alias, conflict, S3 error)."""
+
+    code = "store_error"
+
+
+class VersionNotFoundError(StoreError):
+    code = "version_not_found"
+
+
+class AliasNotFoundError(StoreError):
+    code = "alias_not_found"
+
+
+class VersionExistsError(StoreError):
+    """Versions are immutable: publishing different content under an existing version."""
+
+    code = "version_exists"
+
+
+class IntegrityError(StoreError):
+    """A stored or downloaded file does not match the sha256 in its manifest."""
+
+    code = "integrity_error"
+
+
 class ModelNotFoundError(LaminaError):
     """The request names a model this function does not serve."""
 
