@@ -18,7 +18,7 @@ from lamina.api.embedding import EmbeddingService
 
 settings = deps.settings()
 telemetry = deps.telemetry()
-deps.embedding_service()  # cold start: load and warm the model before the first request
+deps.load_embedding_service()  # cold start: load and warm the model before the first request
 
 app = create_app(
     settings,

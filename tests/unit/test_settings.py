@@ -9,6 +9,7 @@ from lamina.settings import ENV_VARS, Settings
 def test_reads_every_variable_from_the_table() -> None:
     env = {
         "MODEL_URI": "/opt/ml/model",
+        "LAMINA_MODEL_CACHE_DIR": "/tmp/models",
         "LAMINA_VERIFY_MODEL": "false",
         "LAMINA_MAX_BATCH_ITEMS": "32",
         "LAMINA_MAX_TEXT_CHARS": "1000",
@@ -23,6 +24,7 @@ def test_reads_every_variable_from_the_table() -> None:
     assert set(env) == set(ENV_VARS.values())
     settings = Settings.from_env(env)
     assert settings.model_uri == "/opt/ml/model"
+    assert settings.model_cache_dir == "/tmp/models"
     assert settings.verify_model is False
     assert settings.max_batch_items == 32
     assert settings.max_body_bytes == 65536

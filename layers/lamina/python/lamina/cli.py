@@ -3,6 +3,18 @@
     lamina models build [--output DIR] [--variant fp32|int8 ...] [--version V]
     lamina models inspect DIR
 
+The model store in S3 (every store command takes --bucket, default $LAMINA_MODELS_BUCKET;
+--endpoint-url, default $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL; --prefix, default
+models; --progress):
+
+    lamina models publish DIR --name N --version V
+    lamina models promote N V --alias A [--actor WHO]
+    lamina models rollback N --alias A [--actor WHO]
+    lamina models list [--json]
+    lamina models describe N[@alias|/version]     (a bare name means N@production)
+    lamina models verify N[@alias|/version]
+    lamina models fetch N[@alias|/version] [--cache DIR]
+
 Exit codes: 0 success, 1 the operation failed (message on stderr), 2 bad usage.
 """
 
@@ -11,13 +23,22 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from lamina.errors import LaminaError
 
+if TYPE_CHECKING:
+    from lamina.models.store import ModelStore, Progress
+
 DEFAULT_OUTPUT = Path("build/models/all-MiniLM-L6-v2")
+DEFAULT_CACHE = Path.home() / ".cache" / "lamina" / "models"
+_MB = 1e6
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -45,12 +66,239 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _size(n: float) -> str:
+    return f"{n / _MB:.1f} MB" if n >= _MB / 10 else f"{n / 1e3:.1f} kB"
+
+
+class ProgressBar:
+    """A one-line text bar per file on a stream, redrawn at most 10 times a second, then a
+    final line per file. Safe to call from several threads; no terminal escape codes."""
+
+    width = 30
+
+    def __init__(
+        self,
+        stream: TextIO,
+        verb: str,
+        *,
+        interval: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream = stream
+        self.verb = verb
+        self.interval = interval
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._started: dict[str, float] = {}  # path -> time of its first call
+        self._drawn = 0.0  # time of the last redraw
+        self._shown = 0  # length of the line on screen, to blank it out
+
+    def __call__(self, path: str, done: int, total: int) -> None:
+        now = self.clock()
+        with self._lock:
+            started = self._started.setdefault(path, now)
+            if done >= total:
+                del self._started[path]
+                seconds = now - started
+                line = f"{self.verb} {path}: {_size(total)}"
+                if seconds >= 0.1:  # a rate over less time means nothing
+                    line += f" in {seconds:.1f} s ({total / _MB / seconds:.1f} MB/s)"
+                self._write(line)
+                self.stream.write("\n")
+                self._shown = 0
+            elif now - self._drawn >= self.interval:
+                self._drawn = now
+                filled = self.width * done // total
+                bar = "#" * filled + "." * (self.width - filled)
+                percent = 100 * done // total
+                self._write(
+                    f"{self.verb} {path} [{bar}] {percent:3d}% {_size(done)}/{_size(total)}"
+                )
+            self.stream.flush()
+
+    def _write(self, line: str) -> None:
+        self.stream.write("\r" + line.ljust(self._shown))
+        self._shown = len(line)
+
+
+def _progress(args: argparse.Namespace, verb: str) -> Progress | None:
+    if args.progress or sys.stderr.isatty():
+        return ProgressBar(sys.stderr, verb)
+    return None
+
+
+def _store(args: argparse.Namespace) -> ModelStore:
+    from lamina.models.store import S3ModelStore
+
+    return S3ModelStore(args.bucket, prefix=args.prefix, endpoint_url=args.endpoint_url)
+
+
+def _resolve(args: argparse.Namespace) -> tuple[ModelStore, str, str]:
+    from lamina.models.store import ModelRef
+
+    store = _store(args)
+    name, version = store.resolve(ModelRef.parse(args.ref))
+    return store, name, version
+
+
+def _publish(args: argparse.Namespace) -> int:
+    store = _store(args)
+    manifest = store.publish(
+        Path(args.directory), args.name, args.version, progress=_progress(args, "upload")
+    )
+    size = sum(f.size for f in manifest.files) / _MB
+    print(
+        f"published {manifest.name}/{manifest.version} to {args.bucket}: "
+        f"{len(manifest.files)} files, {size:.1f} MB, digest {manifest.digest}"
+    )
+    return 0
+
+
+def _promote(args: argparse.Namespace) -> int:
+    record = _store(args).promote(args.name, args.version, args.alias, actor=args.actor)
+    was = f" (was {record.previous[-1]})" if record.previous else ""
+    print(f"{args.name}@{record.alias} -> {record.version}{was}")
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    store = _store(args)
+    before = store.alias(args.name, args.alias).version
+    record = store.rollback(args.name, args.alias, actor=args.actor)
+    print(f"{args.name}@{record.alias} -> {record.version} (rolled back from {before})")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    listings = _store(args).list_models()
+    if args.json:
+        print(json.dumps([vars(item) for item in listings], indent=2))
+        return 0
+    if not listings:
+        print(f"no models in s3://{args.bucket}/{args.prefix}", file=sys.stderr)
+    for item in listings:
+        aliases = ", ".join(f"{a} -> {v}" for a, v in item.aliases.items()) or "-"
+        print(f"{item.name}  versions: {', '.join(item.versions) or '-'}  aliases: {aliases}")
+    return 0
+
+
+def _describe(args: argparse.Namespace) -> int:
+    store, name, version = _resolve(args)
+    manifest = store.manifest(name, version)
+    aliases = sorted(a for a, v in store.listing(name).aliases.items() if v == version)
+    described = {
+        "name": name,
+        "version": version,
+        "aliases": aliases,
+        "digest": manifest.digest,
+        "manifest": manifest.model_dump(),
+    }
+    print(json.dumps(described, indent=2))
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    store, name, version = _resolve(args)
+    manifest = store.verify(name, version, progress=_progress(args, "verify"))
+    size = sum(f.size for f in manifest.files) / _MB
+    print(
+        f"ok {name}/{version}: {len(manifest.files)} files, {size:.1f} MB match the manifest "
+        f"(digest {manifest.digest})"
+    )
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    store, name, version = _resolve(args)
+    print(store.fetch(name, version, Path(args.cache), progress=_progress(args, "download")))
+    return 0
+
+
+def _store_options() -> argparse.ArgumentParser:
+    """Options every store command takes; defaults from the environment (this is the edge)."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument(
+        "--bucket",
+        default=os.environ.get("LAMINA_MODELS_BUCKET"),
+        help="S3 bucket of the store (default: $LAMINA_MODELS_BUCKET)",
+    )
+    options.add_argument(
+        "--endpoint-url",
+        default=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"),
+        help="S3 endpoint, e.g. a moto server (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL)",
+    )
+    options.add_argument("--prefix", default="models", help="key prefix in the bucket")
+    options.add_argument(
+        "--progress", action="store_true", help="progress bars on stderr even if not a terminal"
+    )
+    return options
+
+
+def _add_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    common = [_store_options()]
+    actor = argparse.ArgumentParser(add_help=False)
+    actor.add_argument(
+        "--actor",
+        default=os.environ.get("USER") or "unknown",
+        help="who is moving the alias, recorded in it (default: $USER)",
+    )
+    ref_help = "NAME, NAME@ALIAS or NAME/VERSION (a bare name means NAME@production)"
+
+    publish = commands.add_parser(
+        "publish", parents=common, help="upload a model directory as an immutable version"
+    )
+    publish.add_argument("directory")
+    publish.add_argument("--name", required=True)
+    publish.add_argument("--version", required=True)
+    publish.set_defaults(func=_publish)
+
+    promote = commands.add_parser(
+        "promote", parents=[*common, actor], help="point an alias at a published version"
+    )
+    promote.add_argument("name")
+    promote.add_argument("version")
+    promote.add_argument("--alias", required=True)
+    promote.set_defaults(func=_promote)
+
+    rollback = commands.add_parser(
+        "rollback", parents=[*common, actor], help="point an alias back at its previous version"
+    )
+    rollback.add_argument("name")
+    rollback.add_argument("--alias", required=True)
+    rollback.set_defaults(func=_rollback)
+
+    listing = commands.add_parser("list", parents=common, help="models, versions and aliases")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(func=_list)
+
+    describe = commands.add_parser(
+        "describe", parents=common, help="print a version's manifest and its aliases (JSON)"
+    )
+    describe.add_argument("ref", metavar="REF", help=ref_help)
+    describe.set_defaults(func=_describe)
+
+    verify = commands.add_parser(
+        "verify", parents=common, help="read every stored file of a version, check its sha256"
+    )
+    verify.add_argument("ref", metavar="REF", help=ref_help)
+    verify.set_defaults(func=_verify)
+
+    fetch = commands.add_parser(
+        "fetch", parents=common, help="download a version into a local cache, verified"
+    )
+    fetch.add_argument("ref", metavar="REF", help=ref_help)
+    fetch.add_argument(
+        "--cache", default=str(DEFAULT_CACHE), help="downloads go to CACHE/NAME/VERSION"
+    )
+    fetch.set_defaults(func=_fetch)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="lamina", description="Serve ONNX models on AWS Lambda.")
     root.add_argument("-v", "--verbose", action="store_true", help="log progress")
     groups = root.add_subparsers(dest="group", required=True)
 
-    models = groups.add_parser("models", help="build and inspect model directories")
+    models = groups.add_parser("models", help="build, inspect, publish and promote models")
     commands = models.add_subparsers(dest="command", required=True)
 
     build = commands.add_parser(
@@ -66,11 +314,16 @@ def parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser("inspect", help="verify a model directory and print its manifest")
     inspect.add_argument("directory")
     inspect.set_defaults(func=_inspect)
+
+    _add_store_commands(commands)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
+    if "bucket" in args and not args.bucket:
+        cli.error("no bucket: pass --bucket or set LAMINA_MODELS_BUCKET")
     # WARNING on the root logger: the ONNX quantizer logs every tensor there at INFO.
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -26,6 +26,12 @@ class ModelLoadError(LaminaError):
     code = "model_load_error"
 
 
+class ModelUnavailableError(LaminaError):
+    """This process has no model to serve (its load failed at cold start)."""
+
+    code = "model_unavailable"
+
+
 class InvalidInputError(LaminaError):
     """The caller's input cannot be processed as given (semantic, not schema, problems)."""
 

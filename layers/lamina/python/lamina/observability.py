@@ -25,6 +25,7 @@ class MetricName(StrEnum):
     TOKENS = "Tokens"
     BATCH_SIZE = "BatchSize"
     MODEL_LOAD_TIME = "ModelLoadTime"
+    MODEL_LOAD_FAILURES = "ModelLoadFailures"
     REQUEST_LATENCY = "RequestLatency"
     SERVER_ERRORS = "ServerErrors"
     # Powertools emits this one itself (log_metrics(capture_cold_start_metric=True)).
@@ -37,6 +38,7 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
     **{name.value: MODEL_DIMENSIONS for name in MetricName},
     # Alarmable whatever the model version: published on its own with `service` only.
     MetricName.SERVER_ERRORS.value: ("service",),
+    MetricName.MODEL_LOAD_FAILURES.value: ("service",),
     MetricName.COLD_START.value: ("function_name", "service"),
 }
 
@@ -62,6 +64,25 @@ class Telemetry:
             },
         )
 
+    def model_load_failed(self, error: Exception) -> None:
+        """The model was refused or missing: say so loudly; the function serves 503s."""
+        self.logger.error(
+            "model load failed: refusing to serve",
+            extra={"error": str(error), "error_type": type(error).__name__},
+        )
+        self._count(MetricName.MODEL_LOAD_FAILURES)
+
+    def _count(self, name: MetricName) -> None:
+        """A count published on its own with `service` only, so alarms match any model."""
+        with single_metric(
+            name=name,
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=self.metrics.namespace,
+            default_dimensions={"service": str(self.metrics.service)},
+        ):
+            pass
+
     def request_done(self, method: str, path: str, status: int, latency_ms: float) -> None:
         """Every request: an access log line, its latency, and a count of 5xx responses."""
         self.logger.info(
@@ -70,14 +91,7 @@ class Telemetry:
         )
         self.metrics.add_metric(MetricName.REQUEST_LATENCY, MetricUnit.Milliseconds, latency_ms)
         if status >= 500:
-            with single_metric(
-                name=MetricName.SERVER_ERRORS,
-                unit=MetricUnit.Count,
-                value=1,
-                namespace=self.metrics.namespace,
-                default_dimensions={"service": str(self.metrics.service)},
-            ):
-                pass
+            self._count(MetricName.SERVER_ERRORS)
 
     def embedded(self, result: EmbeddingResult) -> None:
         """Per-request stage timings, tokens and batch size."""

@@ -18,6 +18,7 @@ from lamina.errors import ConfigurationError
 # Field name -> environment variable.
 ENV_VARS: dict[str, str] = {
     "model_uri": "MODEL_URI",
+    "model_cache_dir": "LAMINA_MODEL_CACHE_DIR",
     "verify_model": "LAMINA_VERIFY_MODEL",
     "max_batch_items": "LAMINA_MAX_BATCH_ITEMS",
     "max_text_chars": "LAMINA_MAX_TEXT_CHARS",
@@ -42,7 +43,13 @@ class Settings(BaseModel):
 
     model_uri: str = Field(
         min_length=1,
-        description="Where the model lives: a local model directory (baked into the image).",
+        description="Where the model lives: a local model directory (baked into the image), "
+        "s3://<bucket>/<prefix>/<name>@<alias> or s3://<bucket>/<prefix>/<name>/<version>.",
+    )
+    model_cache_dir: str = Field(
+        default="/tmp/lamina-models",
+        min_length=1,
+        description="Where a model from S3 is downloaded (Lambda: only /tmp is writable).",
     )
     verify_model: bool = Field(
         default=True, description="Check every model file's sha256 against manifest.json at load."

@@ -19,6 +19,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
         415: "Body is not JSON.",
         422: "Input failed validation; `param` names the field.",
         500: "Unexpected server error.",
+        503: "The model is not loaded (refused at cold start); see the function's logs.",
     }.items()
 }
 

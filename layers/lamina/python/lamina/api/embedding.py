@@ -20,6 +20,7 @@ from lamina.errors import InvalidInputError, ModelNotFoundError, TextTooLongErro
 from lamina.inference.embedder import Embedder, EmbeddingResult, OnnxEmbedder
 from lamina.inference.pooling import truncate_dimensions
 from lamina.inference.session import available_cpus
+from lamina.models.loader import materialize
 from lamina.observability import Telemetry
 from lamina.settings import Settings
 
@@ -38,8 +39,10 @@ class EmbeddingService:
     def load(cls, settings: Settings, telemetry: Telemetry) -> EmbeddingService:
         """Cold start: load and warm the model once, and record how long it took."""
         start = time.perf_counter()
+        model_dir, source = materialize(settings.model_uri, Path(settings.model_cache_dir))
+        telemetry.logger.info("model source", extra={"model_uri": source})
         embedder = OnnxEmbedder.load(
-            Path(settings.model_uri),
+            model_dir,
             verify=settings.verify_model,
             token_budget=settings.batch_token_budget,
             max_run_batch=settings.max_run_batch,

@@ -24,12 +24,14 @@ from lamina.errors import (
     LaminaError,
     ModelLoadError,
     ModelNotFoundError,
+    ModelUnavailableError,
 )
 
 STATUS_BY_ERROR: dict[type[LaminaError], int] = {
     InvalidInputError: 422,
     ModelNotFoundError: 404,
     ModelLoadError: 503,
+    ModelUnavailableError: 503,
     ConfigurationError: 500,
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from pathlib import Path
 from typing import Literal
 
@@ -97,7 +98,8 @@ def file_entry(root: Path, relative: str) -> FileEntry:
 def write_manifest(root: Path, manifest: Manifest) -> Path:
     """Write ``manifest.json`` last, atomically, so a half-built directory has none."""
     target = root / MANIFEST_NAME
-    tmp = target.with_suffix(".json.tmp")
+    # A unique temporary name: two processes may write the same directory's manifest.
+    tmp = root / f".{MANIFEST_NAME}.{uuid.uuid4().hex}.tmp"
     tmp.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
     tmp.replace(target)
     return target

@@ -15,14 +15,36 @@ verifies sha256 against the manifest; nothing unverified is ever returned as a m
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
+import secrets
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
 
-from lamina.errors import StoreError
-from lamina.models.manifest import Manifest
+from pydantic import ValidationError
+
+from lamina.errors import (
+    AliasNotFoundError,
+    IntegrityError,
+    StoreError,
+    VersionExistsError,
+    VersionNotFoundError,
+)
+from lamina.models.manifest import (
+    MANIFEST_NAME,
+    FileEntry,
+    Manifest,
+    file_sha256,
+    open_model_dir,
+)
 
 # Progress callback: (file path relative to the model dir, bytes done, bytes total).
 Progress = Callable[[str, int, int], None]
@@ -86,8 +108,10 @@ class ModelStore(ABC):
     ) -> Manifest:
         """Upload a verified local model directory as ``name/version``; manifest last.
 
-        Identical content already published under that version: a no-op that returns the
-        manifest. Different content: VersionExistsError.
+        Identical content (the same files with the same sha256) already published under
+        that version: a no-op that returns the stored manifest. Different content:
+        VersionExistsError. The stored manifest is the local one with ``name`` and
+        ``version`` set to the store's.
         """
 
     @abstractmethod
@@ -101,6 +125,13 @@ class ModelStore(ABC):
     @abstractmethod
     def list_models(self) -> list[ModelListing]:
         """Every model with its published versions and aliases."""
+
+    def listing(self, name: str) -> ModelListing:
+        """One model's versions and aliases (empty lists if the store has no such model)."""
+        for found in self.list_models():
+            if found.name == name:
+                return found
+        return ModelListing(name, [], {})
 
     @abstractmethod
     def alias(self, name: str, alias: str) -> AliasRecord:
@@ -130,5 +161,562 @@ class ModelStore(ABC):
         """
 
     @abstractmethod
-    def verify(self, name: str, version: str) -> Manifest:
+    def verify(self, name: str, version: str, *, progress: Progress | None = None) -> Manifest:
         """Read every stored file of a version and check it against the manifest."""
+
+
+# --------------------------------------------------------------------------------------
+# S3
+
+
+_MIB = 1024 * 1024
+_NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
+_CONFLICT = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
+_DENIED = frozenset(
+    {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"}
+)
+
+
+def _error_code(exc: Any) -> str:
+    """The S3 error code of a botocore ClientError ("NoSuchKey", "404", ...)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _version_key(version: str) -> list[tuple[int, int | str]]:
+    """Natural order: 2 < 10, 1.2 < 1.10; digits sort before letters."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", version)]
+
+
+def _safe_relative(root: Path, relative: str) -> Path:
+    """``root / relative`` for a manifest file path; refuses paths that leave ``root``."""
+    parts = PurePosixPath(relative).parts
+    if not parts or PurePosixPath(relative).is_absolute() or ".." in parts or "\\" in relative:
+        raise StoreError(f"manifest lists an unsafe file path {relative!r}")
+    if relative == MANIFEST_NAME:
+        raise StoreError(f"manifest lists {MANIFEST_NAME} as a model file")
+    return root.joinpath(*parts)
+
+
+def _local_matches(path: Path, entry: FileEntry) -> bool:
+    try:
+        return path.stat().st_size == entry.size and file_sha256(path) == entry.sha256
+    except FileNotFoundError:
+        return False
+
+
+def _temp_name(final: Path) -> Path:
+    """A unique sibling of ``final``: concurrent writers never share a temporary file."""
+    return final.with_name(f"{final.name}.part-{secrets.token_hex(8)}")
+
+
+def _write_atomically(final: Path, data: bytes) -> None:
+    temp = _temp_name(final)
+    try:
+        temp.write_bytes(data)
+        os.replace(temp, final)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _manifest_bytes(manifest: Manifest) -> bytes:
+    """The manifest as ``write_manifest`` writes it, so stored and cached copies are equal."""
+    return (manifest.model_dump_json(indent=2) + "\n").encode("utf-8")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class _Transfer:
+    """Turns boto3's byte-count callbacks, called from its worker threads, into
+    ``progress(path, done, total)`` calls, serialized, and ends with ``done == total``."""
+
+    def __init__(self, path: str, total: int, progress: Progress | None) -> None:
+        self.path = path
+        self.total = total
+        self.done = 0
+        self._progress = progress
+        self._lock = threading.Lock()
+        self._finished = False
+
+    def __call__(self, amount: int) -> None:
+        with self._lock:
+            # Retries report negative amounts; clamp so the bar never leaves [0, total].
+            self.done = min(max(self.done + amount, 0), self.total)
+            self._report()
+
+    def start(self) -> None:
+        """Report 0 bytes done (nothing for an empty file: ``finish`` reports it)."""
+        if self.total:
+            self(0)
+
+    def finish(self) -> None:
+        with self._lock:
+            if not self._finished:
+                self.done = self.total
+                self._report()
+
+    def _report(self) -> None:
+        if self._progress is None or self._finished:
+            return
+        self._finished = self.done == self.total
+        self._progress(self.path, self.done, self.total)
+
+
+@dataclass(frozen=True)
+class _Object:
+    body: bytes
+    etag: str
+
+
+class S3ModelStore(ModelStore):
+    """The model store in ``s3://<bucket>/<prefix>/`` (layout in the module docstring).
+
+    Every S3 or connection failure becomes a StoreError that says what was being done.
+    Alias records are written with conditional requests (If-Match / If-None-Match), so two
+    operators moving the same alias at once cannot silently overwrite each other; the
+    manifest is written with If-None-Match, so of two concurrent publishes of one version
+    exactly one wins.
+    """
+
+    multipart_threshold = 16 * _MIB
+    multipart_chunksize = 16 * _MIB
+    max_concurrency = 8
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "models",
+        client: Any = None,
+        endpoint_url: str | None = None,
+    ) -> None:
+        if not bucket:
+            raise StoreError("no bucket given for the model store")
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        if client is None:
+            import boto3  # type: ignore[import-untyped]  # lazy: boto3 is only needed here
+
+            client = boto3.client("s3", endpoint_url=endpoint_url)
+        self.client = client
+
+    def __repr__(self) -> str:
+        return f"S3ModelStore({self.url()!r})"
+
+    # ---- the contract ---------------------------------------------------------------
+
+    def publish(
+        self, source: Path, name: str, version: str, *, progress: Progress | None = None
+    ) -> Manifest:
+        """See ModelStore.publish. A bad local directory raises ModelLoadError.
+
+        The stored manifest is the local one with ``name`` and ``version`` set to the
+        store's, so a fetched directory says which store version it is.
+        """
+        check_name("model name", name)
+        check_name("version", version)
+        local = open_model_dir(source, verify=True)
+        stored = local.model_copy(update={"name": name, "version": version})
+        existing = self._read_manifest(name, version)
+        if existing is not None:
+            return self._same_or_conflict(existing, stored)
+        for entry in local.files:
+            self._upload(source, name, version, entry, progress)
+        manifest_key = self._key(name, version, MANIFEST_NAME)
+        if not self._put(manifest_key, _manifest_bytes(stored), etag=None):
+            # Someone else published this version between our check and now.
+            winner = self._read_manifest(name, version)
+            if winner is None:
+                raise StoreError(f"{name}/{version} changed while publishing; publish again")
+            return self._same_or_conflict(winner, stored)
+        return stored
+
+    def promote(self, name: str, version: str, alias: str, *, actor: str) -> AliasRecord:
+        check_name("alias", alias)
+        self.manifest(name, version)  # must be published
+        current = self._read_alias(name, alias)
+        if current is None:
+            record = AliasRecord(alias, version, [], actor, _now())
+            return self._write_alias(name, record, etag=None)
+        old, etag = current
+        if old.version == version:
+            return old
+        record = AliasRecord(alias, version, [*old.previous, old.version], actor, _now())
+        return self._write_alias(name, record, etag=etag)
+
+    def rollback(self, name: str, alias: str, *, actor: str) -> AliasRecord:
+        current = self._read_alias(name, alias)
+        if current is None:
+            raise self._alias_not_found(name, alias)
+        old, etag = current
+        if not old.previous:
+            raise StoreError(
+                f"nothing to roll back to: {name}@{alias} has no previous version "
+                f"(it points at {old.version})"
+            )
+        *earlier, target = old.previous
+        self.manifest(name, target)  # still published (versions are never deleted)
+        record = AliasRecord(alias, target, earlier, actor, _now())
+        return self._write_alias(name, record, etag=etag)
+
+    def list_models(self) -> list[ModelListing]:
+        return self._listings(self._key() + "/" if self.prefix else "")
+
+    def listing(self, name: str) -> ModelListing:
+        check_name("model name", name)
+        found = self._listings(self._key(name) + "/")
+        return found[0] if found else ModelListing(name, [], {})
+
+    def alias(self, name: str, alias: str) -> AliasRecord:
+        current = self._read_alias(name, alias)
+        if current is None:
+            raise self._alias_not_found(name, alias)
+        return current[0]
+
+    def manifest(self, name: str, version: str) -> Manifest:
+        manifest = self._read_manifest(name, version)
+        if manifest is None:
+            raise VersionNotFoundError(
+                f"model {name} has no published version {version!r} in {self.url()}"
+            )
+        return manifest
+
+    def fetch(
+        self, name: str, version: str, cache: Path, *, progress: Progress | None = None
+    ) -> Path:
+        """See ModelStore.fetch.
+
+        Safe for concurrent fetches of one version (two processes, or threads): temporary
+        names are unique and every file, the manifest last, is put in place by an atomic
+        rename of a verified copy, so a good file is never removed or half-written. If the
+        store's copy of a file is bad (IntegrityError), the local copy and the manifest are
+        removed: nobody can complete that directory until the store is fixed.
+        """
+        manifest = self.manifest(name, version)
+        target = cache / name / version
+        target.mkdir(parents=True, exist_ok=True)
+        for entry in manifest.files:
+            final = _safe_relative(target, entry.path)
+            if _local_matches(final, entry):
+                continue
+            final.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self._download(name, version, entry, final, progress)
+            except IntegrityError:
+                (target / MANIFEST_NAME).unlink(missing_ok=True)
+                final.unlink(missing_ok=True)
+                raise
+        data = _manifest_bytes(manifest)
+        manifest_path = target / MANIFEST_NAME
+        if not manifest_path.is_file() or manifest_path.read_bytes() != data:
+            _write_atomically(manifest_path, data)
+        return target
+
+    def verify(self, name: str, version: str, *, progress: Progress | None = None) -> Manifest:
+        manifest = self.manifest(name, version)
+        problems = [
+            problem
+            for entry in manifest.files
+            if (problem := self._check_stored(name, version, entry, progress)) is not None
+        ]
+        if problems:
+            raise IntegrityError(
+                f"{name}/{version} in {self.url()}: {len(problems)} stored file(s) do not "
+                f"match the manifest: {'; '.join(problems)}"
+            )
+        return manifest
+
+    # ---- keys and errors ------------------------------------------------------------
+
+    def url(self, *parts: str) -> str:
+        """``s3://bucket/prefix/parts...`` for messages."""
+        return f"s3://{self.bucket}/{self._key(*parts)}"
+
+    def _key(self, *parts: str) -> str:
+        return "/".join(p for p in (self.prefix, *parts) if p)
+
+    def _alias_not_found(self, name: str, alias: str) -> AliasNotFoundError:
+        return AliasNotFoundError(f"model {name} has no alias {alias!r} in {self.url()}")
+
+    def _client_error(self, exc: Any, action: str) -> StoreError:
+        code = _error_code(exc)
+        message = exc.response.get("Error", {}).get("Message", "") or str(exc)
+        if code == "NoSuchBucket":
+            return StoreError(f"bucket {self.bucket} does not exist")
+        if code in _DENIED:
+            return StoreError(f"cannot {action}: access denied to bucket {self.bucket} ({code})")
+        return StoreError(f"cannot {action}: {code}: {message}")
+
+    @contextmanager
+    def _s3(self, action: str) -> Iterator[None]:
+        """Turn boto3 / botocore failures inside the block into StoreError (``cannot <action>``)."""
+        from boto3.exceptions import Boto3Error  # type: ignore[import-untyped]
+        from botocore.exceptions import (  # type: ignore[import-untyped]
+            BotoCoreError,
+            ClientError,
+            NoCredentialsError,
+        )
+
+        try:
+            yield
+        except ClientError as exc:
+            raise self._client_error(exc, action) from exc
+        except Boto3Error as exc:
+            # upload_file wraps the ClientError in S3UploadFailedError (as its __context__).
+            if isinstance(exc.__context__, ClientError):
+                raise self._client_error(exc.__context__, action) from exc
+            raise StoreError(f"cannot {action}: {exc}") from exc
+        except NoCredentialsError as exc:
+            raise StoreError(
+                f"cannot {action}: no AWS credentials (set AWS_PROFILE, or "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+            ) from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"cannot {action}: {exc}") from exc
+
+    # ---- small objects: manifests and alias records ----------------------------------
+
+    def _get(self, key: str) -> _Object | None:
+        """The object's bytes and ETag, or None if there is no such key."""
+        from botocore.exceptions import ClientError
+
+        with self._s3(f"read s3://{self.bucket}/{key}"):
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                if _error_code(exc) in _NOT_FOUND:
+                    return None
+                raise
+            return _Object(response["Body"].read(), str(response.get("ETag", "")))
+
+    def _put(self, key: str, body: bytes, *, etag: str | None) -> bool:
+        """Write a small JSON object if it is still as we read it: ``etag`` None means it
+        must not exist. False if that precondition failed."""
+        from botocore.exceptions import ClientError
+
+        condition = {"IfNoneMatch": "*"} if etag is None else {"IfMatch": etag}
+        with self._s3(f"write s3://{self.bucket}/{key}"):
+            try:
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=body,
+                    ContentType="application/json",
+                    **condition,
+                )
+            except ClientError as exc:
+                if _error_code(exc) in _CONFLICT:
+                    return False
+                raise
+        return True
+
+    def _read_manifest(self, name: str, version: str) -> Manifest | None:
+        check_name("model name", name)
+        check_name("version", version)
+        key = self._key(name, version, MANIFEST_NAME)
+        found = self._get(key)
+        if found is None:
+            return None
+        try:
+            manifest = Manifest.model_validate_json(found.body)
+        except ValidationError as exc:
+            raise StoreError(
+                f"s3://{self.bucket}/{key} is not a valid lamina manifest: {exc}"
+            ) from exc
+        if (manifest.name, manifest.version) != (name, version):
+            raise StoreError(
+                f"s3://{self.bucket}/{key} describes {manifest.name}/{manifest.version}, "
+                f"not {name}/{version}"
+            )
+        return manifest
+
+    def _same_or_conflict(self, existing: Manifest, wanted: Manifest) -> Manifest:
+        def files(m: Manifest) -> list[FileEntry]:
+            return sorted(m.files, key=lambda e: e.path)
+
+        if files(existing) == files(wanted):
+            return existing
+        raise VersionExistsError(
+            f"{existing.name}/{existing.version} is already published with different content "
+            f"(digest {existing.digest[:12]}, yours {wanted.digest[:12]}); versions are "
+            "immutable: publish under a new version"
+        )
+
+    def _read_alias(self, name: str, alias: str) -> tuple[AliasRecord, str] | None:
+        check_name("model name", name)
+        check_name("alias", alias)
+        key = self._key(name, "aliases", f"{alias}.json")
+        found = self._get(key)
+        if found is None:
+            return None
+        try:
+            raw = json.loads(found.body)
+            record = AliasRecord(
+                alias=_str(raw, "alias"),
+                version=_str(raw, "version"),
+                previous=[check_name("version", v) for v in _list_of_str(raw, "previous")],
+                updated_by=_str(raw, "updated_by", default=""),
+                updated_at=_str(raw, "updated_at", default=""),
+            )
+            check_name("version", record.version)
+        except (ValueError, StoreError) as exc:  # JSONDecodeError is a ValueError
+            raise StoreError(
+                f"s3://{self.bucket}/{key} is not a valid alias record: {exc}"
+            ) from exc
+        if record.alias != alias:
+            raise StoreError(f"s3://{self.bucket}/{key} is the record of alias {record.alias!r}")
+        return record, found.etag
+
+    def _write_alias(self, name: str, record: AliasRecord, *, etag: str | None) -> AliasRecord:
+        key = self._key(name, "aliases", f"{record.alias}.json")
+        body = (json.dumps(asdict(record), indent=2) + "\n").encode("utf-8")
+        if not self._put(key, body, etag=etag):
+            raise StoreError(
+                f"{name}@{record.alias} was changed by someone else meanwhile; nothing was "
+                "written: look at it again and retry"
+            )
+        return record
+
+    def _listings(self, under: str) -> list[ModelListing]:
+        """Models whose keys start with ``under`` (the store prefix, or one model's)."""
+        versions: dict[str, list[str]] = {}
+        alias_names: dict[str, list[str]] = {}
+        for key in self._keys(under):
+            parts = key[len(self._key()) :].lstrip("/").split("/")
+            if len(parts) != 3:
+                continue
+            name, middle, leaf = parts
+            if middle == "aliases" and leaf.endswith(".json"):
+                alias_names.setdefault(name, []).append(leaf.removesuffix(".json"))
+            elif leaf == MANIFEST_NAME:
+                versions.setdefault(name, []).append(middle)
+        return [
+            ModelListing(
+                name,
+                sorted(versions.get(name, []), key=_version_key),
+                {a: self.alias(name, a).version for a in sorted(alias_names.get(name, []))},
+            )
+            for name in sorted(versions.keys() | alias_names.keys())
+        ]
+
+    def _keys(self, under: str) -> list[str]:
+        with self._s3(f"list {self.url()}"):
+            paginator = self.client.get_paginator("list_objects_v2")
+            return [
+                str(item["Key"])
+                for page in paginator.paginate(Bucket=self.bucket, Prefix=under)
+                for item in page.get("Contents", [])
+            ]
+
+    # ---- model files ------------------------------------------------------------------
+
+    def _transfer_config(self) -> Any:
+        from boto3.s3.transfer import TransferConfig  # type: ignore[import-untyped]
+
+        return TransferConfig(
+            multipart_threshold=self.multipart_threshold,
+            multipart_chunksize=self.multipart_chunksize,
+            max_concurrency=self.max_concurrency,
+            preferred_transfer_client="classic",
+        )
+
+    def _upload(
+        self, source: Path, name: str, version: str, entry: FileEntry, progress: Progress | None
+    ) -> None:
+        key = self._key(name, version, entry.path)
+        transfer = _Transfer(entry.path, entry.size, progress)
+        transfer.start()
+        with self._s3(f"upload {entry.path} to s3://{self.bucket}/{key}"):
+            self.client.upload_file(
+                str(_safe_relative(source, entry.path)),
+                self.bucket,
+                key,
+                ExtraArgs={"Metadata": {"sha256": entry.sha256}, "ChecksumAlgorithm": "SHA256"},
+                Config=self._transfer_config(),
+                Callback=transfer,
+            )
+        transfer.finish()
+
+    def _download(
+        self, name: str, version: str, entry: FileEntry, final: Path, progress: Progress | None
+    ) -> None:
+        """Download to a unique temporary sibling, verify, then rename into place."""
+        from botocore.exceptions import ClientError
+
+        key = self._key(name, version, entry.path)
+        temp = _temp_name(final)
+        transfer = _Transfer(entry.path, entry.size, progress)
+        transfer.start()
+        try:
+            with self._s3(f"download s3://{self.bucket}/{key}"):
+                try:
+                    self.client.download_file(
+                        self.bucket,
+                        key,
+                        str(temp),
+                        Config=self._transfer_config(),
+                        Callback=transfer,
+                    )
+                except ClientError as exc:
+                    if _error_code(exc) in _NOT_FOUND:
+                        raise IntegrityError(
+                            f"{name}/{version}: {entry.path} is missing from the store"
+                        ) from exc
+                    raise
+            size, digest = temp.stat().st_size, file_sha256(temp)
+            if (size, digest) != (entry.size, entry.sha256):
+                raise IntegrityError(
+                    f"{name}/{version}: downloaded {entry.path} does not match the manifest "
+                    f"({_mismatch(entry, size, digest)}); nothing was kept"
+                )
+            os.replace(temp, final)
+        finally:
+            temp.unlink(missing_ok=True)
+        transfer.finish()
+
+    def _check_stored(
+        self, name: str, version: str, entry: FileEntry, progress: Progress | None
+    ) -> str | None:
+        """Stream one stored file and hash it: None if it matches, else what is wrong."""
+        from botocore.exceptions import ClientError
+
+        key = self._key(name, version, entry.path)
+        transfer = _Transfer(entry.path, entry.size, progress)
+        transfer.start()
+        digest, size = hashlib.sha256(), 0
+        with self._s3(f"read s3://{self.bucket}/{key}"):
+            try:
+                body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            except ClientError as exc:
+                if _error_code(exc) in _NOT_FOUND:
+                    return f"{entry.path} is missing"
+                raise
+            for chunk in body.iter_chunks(_MIB):
+                digest.update(chunk)
+                size += len(chunk)
+                transfer(len(chunk))
+        transfer.finish()
+        if (size, digest.hexdigest()) != (entry.size, entry.sha256):
+            return f"{entry.path} ({_mismatch(entry, size, digest.hexdigest())})"
+        return None
+
+
+def _mismatch(entry: FileEntry, size: int, digest: str) -> str:
+    if size != entry.size:
+        return f"{size} bytes, manifest says {entry.size}"
+    return f"sha256 {digest[:12]}..., manifest says {entry.sha256[:12]}..."
+
+
+def _str(raw: Any, field_name: str, *, default: str | None = None) -> str:
+    value = raw.get(field_name, default) if isinstance(raw, dict) else None
+    if not isinstance(value, str):
+        raise ValueError(f"{field_name!r} must be a string")
+    return value
+
+
+def _list_of_str(raw: Any, field_name: str) -> list[str]:
+    value = raw.get(field_name, []) if isinstance(raw, dict) else None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{field_name!r} must be a list of strings")
+    return list(value)

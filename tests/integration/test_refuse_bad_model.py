@@ -1,0 +1,105 @@
+"""A model that fails its checks is never served: the process stays up and says why.
+
+Each case runs the Lambda handler in a fresh process (settings and the model load once per
+process), with MODEL_URI pointing at a broken copy of the fp32 model directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+
+SCRIPT = """
+import json, sys
+from tests.conftest import LambdaContext, api_event
+from functions.embed.handler import handler
+out = {}
+routes = [
+    ("GET", "/health", None),
+    ("POST", "/api/v1/embed", {"text": "hi"}),
+    ("GET", "/api/v1/model-info", None),
+]
+for method, path, body in routes:
+    response = handler(api_event("http", method, path, body), LambdaContext())
+    out[path] = {"status": response["statusCode"], "body": json.loads(response["body"])}
+print("RESULT " + json.dumps(out))
+"""
+
+
+def run_handler(
+    model_uri: str, extra_env: dict[str, str] | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Cold-start the Lambda handler in a new process; call /health, embed and model-info."""
+    env = {
+        **os.environ,
+        **(extra_env or {}),
+        "MODEL_URI": model_uri,
+        "POWERTOOLS_SERVICE_NAME": "lamina-embed",
+        "AWS_LAMBDA_FUNCTION_NAME": "lamina-embed",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    result = json.loads(next(x for x in lines if x.startswith("RESULT "))[len("RESULT ") :])
+    logs = [json.loads(x) for x in lines if x.startswith("{")]
+    return result, logs
+
+
+def broken_copy(source: Path, target: Path, how: str) -> Path:
+    target.mkdir()
+    for item in source.iterdir():
+        if item.name == "model.onnx.data":
+            os.link(item, target / item.name)  # 90 MB: share it, it stays untouched
+        else:
+            shutil.copyfile(item, target / item.name)
+    tokenizer = target / "tokenizer.json"
+    if how == "tampered":
+        data = bytearray(tokenizer.read_bytes())
+        data[-2] = ord(" ") if data[-2] != ord(" ") else ord("\n")  # same size, other bytes
+        tokenizer.write_bytes(bytes(data))
+    elif how == "truncated":
+        tokenizer.write_bytes(tokenizer.read_bytes()[:-100])
+    elif how == "missing":
+        tokenizer.unlink()
+    return target
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["tampered", "truncated", "missing"])
+def test_broken_model_is_refused_and_health_fails(fp32_dir: Path, tmp_path: Path, how: str) -> None:
+    model = broken_copy(fp32_dir, tmp_path / "model", how)
+    result, logs = run_handler(str(model))
+    for path in ("/health", "/api/v1/embed"):
+        assert result[path]["status"] == 503, result
+        assert result[path]["body"]["error"]["code"] == "model_unavailable"
+    refused = [x for x in logs if x.get("message") == "model load failed: refusing to serve"]
+    assert len(refused) == 1
+    assert refused[0]["level"] == "ERROR"
+    assert "tokenizer.json" in refused[0]["error"]
+    failures = [x for x in logs if "ModelLoadFailures" in x]
+    assert failures
+    assert failures[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
+
+
+@pytest.mark.slow
+def test_missing_directory_is_refused(tmp_path: Path) -> None:
+    result, _ = run_handler(str(tmp_path / "nowhere"))
+    assert result["/health"]["status"] == 503
+    assert "does not exist" in result["/health"]["body"]["error"]["message"]

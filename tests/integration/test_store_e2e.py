@@ -1,0 +1,233 @@
+"""The model store end to end: the ``lamina models`` CLI in subprocesses against a real
+``moto_server`` over HTTP, with the built all-MiniLM-L6-v2 model (fp32 as version 1, int8 as
+version 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import boto3  # type: ignore[import-untyped]
+import pytest
+
+from lamina.models.manifest import open_model_dir
+
+pytestmark = pytest.mark.slow
+
+BUCKET = "lamina-models-e2e"
+NAME = "all-MiniLM-L6-v2"
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"moto_server exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):
+                return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    pytest.fail(f"moto_server did not answer on {url} within 30 s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A moto_server on a free port with an empty bucket; stopped after the module."""
+    server = Path(sys.executable).with_name("moto_server")
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto_server.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=sink, stderr=sink
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url, process, log)
+        client = boto3.client("s3", endpoint_url=url, **_boto3_credentials())
+        client.create_bucket(Bucket=BUCKET)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _boto3_credentials() -> dict[str, str]:
+    return {
+        "aws_access_key_id": FAKE_AWS["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
+        "aws_session_token": FAKE_AWS["AWS_SESSION_TOKEN"],
+        "region_name": FAKE_AWS["AWS_DEFAULT_REGION"],
+    }
+
+
+def _subprocess_env(endpoint: str) -> dict[str, str]:
+    """This environment without AWS or lamina settings, plus fake credentials and moto."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAMINA_"))}
+    return base | FAKE_AWS | {"AWS_ENDPOINT_URL": endpoint}
+
+
+@pytest.fixture(scope="module")
+def cli(endpoint: str) -> Cli:
+    """Run ``python -m lamina.cli models ...`` with fake credentials. The endpoint is passed
+    with --endpoint-url unless ``store_options=False``; AWS_ENDPOINT_URL points at moto in
+    any case, so no call can reach AWS."""
+    base = _subprocess_env(endpoint)
+
+    def run(
+        *argv: str, store_options: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        options = ["--bucket", BUCKET, "--endpoint-url", endpoint] if store_options else []
+        return subprocess.run(
+            [sys.executable, "-m", "lamina.cli", "models", *argv, *options],
+            env=base | (env or {}),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    return run
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_publish_promote_verify_rollback(
+    cli: Cli, fp32_dir: Path, int8_dir: Path, tmp_path: Path
+) -> None:
+    local = json.loads((fp32_dir / "manifest.json").read_text())
+    files = f"{len(local['files'])} files"
+    published = cli("publish", str(fp32_dir), "--name", NAME, "--version", "1", "--progress")
+    assert ok(published).startswith(f"published {NAME}/1 to {BUCKET}: {files}")
+    assert f"upload model.onnx.data: {(fp32_dir / 'model.onnx.data').stat().st_size / 1e6:.1f}" in (
+        published.stderr
+    )
+    ok(cli("publish", str(int8_dir), "--name", NAME, "--version", "2"))
+    ok(cli("publish", str(fp32_dir), "--name", NAME, "--version", "1"))  # same content: no-op
+    conflict = cli("publish", str(int8_dir), "--name", NAME, "--version", "1")
+    assert conflict.returncode == 1
+    assert f"lamina: error: {NAME}/1 is already published with different content" in (
+        conflict.stderr
+    )
+
+    assert ok(cli("promote", NAME, "1", "--alias", "production", "--actor", "ci")) == (
+        f"{NAME}@production -> 1\n"
+    )
+    assert ok(cli("list")) == f"{NAME}  versions: 1, 2  aliases: production -> 1\n"
+
+    described = json.loads(ok(cli("describe", NAME)))
+    assert (described["version"], described["aliases"]) == ("1", ["production"])
+    assert described["manifest"]["files"] == local["files"]
+    assert described["manifest"]["variant"] == "fp32"
+
+    assert ok(cli("verify", f"{NAME}@production")).startswith(f"ok {NAME}/1: {files}")
+
+    assert ok(cli("promote", NAME, "2", "--alias", "production")) == (
+        f"{NAME}@production -> 2 (was 1)\n"
+    )
+    assert json.loads(ok(cli("describe", f"{NAME}@production")))["manifest"]["variant"] == "int8"
+    assert ok(cli("rollback", NAME, "--alias", "production")) == (
+        f"{NAME}@production -> 1 (rolled back from 2)\n"
+    )
+    fetched = ok(cli("fetch", NAME, "--cache", str(tmp_path / "cache"))).strip()
+    assert fetched == str(tmp_path / "cache" / NAME / "1")
+    assert open_model_dir(Path(fetched), verify=True).files == open_model_dir(fp32_dir).files
+
+
+def test_errors_exit_codes(cli: Cli, endpoint: str) -> None:
+    missing = cli("describe", f"{NAME}/99")
+    assert missing.returncode == 1
+    assert missing.stderr == (
+        f"lamina: error: model {NAME} has no published version '99' in s3://{BUCKET}/models\n"
+    )
+    no_bucket = cli("list", store_options=False)
+    assert no_bucket.returncode == 2
+    assert "no bucket: pass --bucket or set LAMINA_MODELS_BUCKET" in no_bucket.stderr
+
+    # Defaults from the environment: the bucket, and the endpoint (AWS_ENDPOINT_URL).
+    from_env = cli("list", "--json", store_options=False, env={"LAMINA_MODELS_BUCKET": BUCKET})
+    assert isinstance(json.loads(ok(from_env)), list)
+
+
+def test_two_processes_fetch_one_version_at_once(
+    cli: Cli, endpoint: str, fp32_dir: Path, tmp_path: Path
+) -> None:
+    ok(cli("publish", str(fp32_dir), "--name", "concurrent", "--version", "1"))
+    cache = tmp_path / "cache"
+    env = {**_subprocess_env(endpoint), "LAMINA_MODELS_BUCKET": BUCKET}
+    command = [sys.executable, "-m", "lamina.cli", "models", "fetch", "concurrent/1"]
+    fetches = [
+        subprocess.Popen([*command, "--cache", str(cache)], env=env, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    for fetch in fetches:
+        _, err = fetch.communicate(timeout=120)
+        assert fetch.returncode == 0, err
+    directory = cache / "concurrent" / "1"
+    assert open_model_dir(directory, verify=True).files == open_model_dir(fp32_dir).files
+    assert not list(directory.glob("*.part-*"))
+
+
+def test_service_cold_starts_on_the_promoted_model_and_refuses_a_tampered_one(
+    cli: Cli, endpoint: str, fp32_dir: Path, tmp_path: Path
+) -> None:
+    from tests.integration.test_refuse_bad_model import run_handler
+
+    ok(cli("publish", str(fp32_dir), "--name", "served", "--version", "7"))
+    ok(cli("promote", "served", "7", "--alias", "production"))
+    described = json.loads(ok(cli("describe", "served@production")))
+    env = _subprocess_env(endpoint) | {"LAMINA_MODEL_CACHE_DIR": str(tmp_path / "cache")}
+    uri = f"s3://{BUCKET}/models/served@production"
+
+    result, logs = run_handler(uri, env)
+    assert result["/health"]["status"] == 200
+    assert result["/api/v1/embed"]["status"] == 200
+    info = result["/api/v1/model-info"]["body"]
+    assert (info["name"], info["version"]) == ("served", "7")
+    assert info["sha256"] == described["digest"]
+    source = next(x for x in logs if x.get("message") == "model source")
+    assert source["model_uri"] == f"{uri} -> served/7"
+
+    # The stored tokenizer is replaced behind the manifest's back: a new cold start (empty
+    # cache) must refuse it, and never serve what it could not verify.
+    client = boto3.client("s3", endpoint_url=endpoint, **_boto3_credentials())
+    key = "models/served/7/tokenizer.json"
+    body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    client.put_object(Bucket=BUCKET, Key=key, Body=body.replace(b"[UNK]", b"[UNX]"))
+    env["LAMINA_MODEL_CACHE_DIR"] = str(tmp_path / "fresh-cache")
+    result, logs = run_handler(uri, env)
+    assert result["/health"]["status"] == 503
+    assert result["/health"]["body"]["error"]["code"] == "model_unavailable"
+    assert "tokenizer.json" in result["/health"]["body"]["error"]["message"]
+    cached = tmp_path / "fresh-cache" / "served" / "7"
+    assert not (cached / "manifest.json").exists()
+    assert not (cached / "tokenizer.json").exists()
