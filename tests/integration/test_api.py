@@ -55,6 +55,10 @@ def test_normalize_false_returns_raw_mean_pool(client: Any) -> None:
 
 def test_model_info(client: Any, fp32_dir: Any) -> None:
     body = client.get("/api/v1/model-info").json()
+    models = client.get("/v1/models").json()["data"]
+    assert [(m["id"], m["version"], m["sha256"]) for m in models] == [
+        (body["name"], body["version"], body["sha256"])
+    ]
     manifest = json.loads((fp32_dir / "manifest.json").read_text())
     listing = "".join(
         f"{f['path']}\t{f['sha256']}\n" for f in sorted(manifest["files"], key=lambda f: f["path"])

@@ -217,6 +217,11 @@ def test_service_cold_starts_on_the_promoted_model_and_refuses_a_tampered_one(
     source = next(x for x in logs if x.get("message") == "model source")
     assert source["model_uri"] == f"{uri} -> served/7"
 
+    # An alias that does not exist: the cold start refuses clearly, naming the alias.
+    result, _ = run_handler(f"s3://{BUCKET}/models/served@nope", env)
+    assert result["/health"]["status"] == 503
+    assert "nope" in result["/health"]["body"]["error"]["message"]
+
     # The stored tokenizer is replaced behind the manifest's back: a new cold start (empty
     # cache) must refuse it, and never serve what it could not verify.
     client = boto3.client("s3", endpoint_url=endpoint, **_boto3_credentials())

@@ -190,10 +190,16 @@ class EmbeddingService:
         return s.OpenAIEmbeddingsResponse(data=data, model=self.model_name, usage=usage)
 
     def openai_models(self) -> s.OpenAIModelList:
-        created = int(datetime.fromisoformat(self.embedder.manifest.created_at).timestamp())
-        return s.OpenAIModelList(
-            data=[s.OpenAIModel(id=self.model_name, created=created, owned_by="lamina")]
+        manifest = self.embedder.manifest
+        created = int(datetime.fromisoformat(manifest.created_at).timestamp())
+        model = s.OpenAIModel(
+            id=self.model_name,
+            created=created,
+            owned_by="lamina",
+            version=manifest.version,
+            sha256=manifest.digest,
         )
+        return s.OpenAIModelList(data=[model])
 
 
 def _encode(vector: np.ndarray, encoding_format: str) -> list[float] | str:

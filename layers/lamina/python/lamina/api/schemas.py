@@ -166,6 +166,8 @@ class OpenAIModel(BaseModel):
     object: Literal["model"] = "model"
     created: int = Field(description="Build time, Unix seconds.")
     owned_by: str = Field(description="Who serves it.")
+    version: str = Field(description="Model version (lamina extension; clients ignore it).")
+    sha256: str = Field(description="Model fingerprint, as in /api/v1/model-info (extension).")
 
 
 class OpenAIModelList(BaseModel):
