@@ -39,11 +39,12 @@ class EmbeddingService:
     def load(cls, settings: Settings, telemetry: Telemetry) -> EmbeddingService:
         """Cold start: load and warm the model once, and record how long it took."""
         start = time.perf_counter()
-        model_dir, source = materialize(settings.model_uri, Path(settings.model_cache_dir))
-        telemetry.logger.info("model source", extra={"model_uri": source})
+        local = materialize(settings.model_uri, Path(settings.model_cache_dir))
+        telemetry.logger.info("model source", extra={"model_uri": local.source})
         embedder = OnnxEmbedder.load(
-            model_dir,
-            verify=settings.verify_model,
+            local.directory,
+            # A directory the store fetch just verified is not hashed a second time.
+            verify=settings.verify_model and not local.verified,
             token_budget=settings.batch_token_budget,
             max_run_batch=settings.max_run_batch,
             intra_op_threads=settings.intra_op_threads,

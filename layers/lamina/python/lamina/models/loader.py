@@ -67,17 +67,21 @@ def default_store(bucket: str, prefix: str) -> ModelStore:
     return S3ModelStore(bucket, prefix=prefix)
 
 
+@dataclass(frozen=True)
+class LocalModel:
+    directory: Path
+    source: str  # where it came from, for logs
+    verified: bool  # every file was just checked against the manifest's sha256
+
+
 def materialize(
     model_uri: str, cache: Path, *, store_factory: StoreFactory = default_store
-) -> tuple[Path, str]:
-    """The local model directory for ``model_uri``, fetching it if it lives in S3.
-
-    Returns the directory and a description of where it came from (for logs).
-    """
+) -> LocalModel:
+    """The local model directory for ``model_uri``, fetching it if it lives in S3."""
     where = parse_model_uri(model_uri)
     if isinstance(where, Path):
-        return where, str(where)
+        return LocalModel(where, str(where), verified=False)
     store = store_factory(where.bucket, where.prefix)
     name, version = store.resolve(where.ref)
     directory = store.fetch(name, version, cache)
-    return directory, f"{where} -> {name}/{version}"
+    return LocalModel(directory, f"{where} -> {name}/{version}", verified=True)
