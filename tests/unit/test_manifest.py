@@ -7,33 +7,16 @@ import pytest
 from lamina.errors import ModelLoadError
 from lamina.models.manifest import (
     Manifest,
-    SourceInfo,
-    file_entry,
     open_model_dir,
-    write_manifest,
 )
+from tests.factories import make_model_dir
 
 
 def make_dir(root: Path) -> Manifest:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "model.onnx").write_bytes(b"\x08\x07onnx-bytes" * 100)
-    (root / "tokenizer.json").write_text('{"model": {}}')
-    manifest = Manifest(
-        name="m",
-        version="1",
-        variant="fp32",
-        quantization="none",
-        embedding_dim=4,
-        max_seq_length=8,
-        pooling="mean",
-        normalize=True,
-        opset=17,
-        source=SourceInfo(model_id="x/y", package="p", package_version="1", license="MIT"),
-        files=[file_entry(root, "model.onnx"), file_entry(root, "tokenizer.json")],
-        created_at="2026-01-01T00:00:00+00:00",
+    return make_model_dir(
+        root,
+        {"model.onnx": b"\x08\x07onnx-bytes" * 100, "tokenizer.json": b'{"model": {}}'},
     )
-    write_manifest(root, manifest)
-    return manifest
 
 
 def test_round_trip(tmp_path: Path) -> None:

@@ -26,13 +26,10 @@ from lamina.errors import (
 )
 from lamina.models.manifest import (
     MANIFEST_NAME,
-    Manifest,
-    SourceInfo,
-    file_entry,
     open_model_dir,
-    write_manifest,
 )
 from lamina.models.store import ModelListing, ModelRef, S3ModelStore
+from tests.factories import make_model_dir
 
 BUCKET = "lamina-models-test"
 NAME = "mini"
@@ -40,26 +37,12 @@ NAME = "mini"
 
 def make_model(root: Path, *, content: bytes = b"weights", created_at: str = "2026-01-01") -> Path:
     """A small valid model directory: model.onnx, model.onnx.data, tokenizer.json, manifest."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "model.onnx").write_bytes(b"\x08\x07graph" * 50)
-    (root / "model.onnx.data").write_bytes(content * 1000)
-    (root / "tokenizer.json").write_text('{"model": {}}')
-    files = ["model.onnx", "model.onnx.data", "tokenizer.json"]
-    manifest = Manifest(
-        name="local-name",
-        version="local-1",
-        variant="fp32",
-        quantization="none",
-        embedding_dim=4,
-        max_seq_length=8,
-        pooling="mean",
-        normalize=True,
-        opset=17,
-        source=SourceInfo(model_id="x/y", package="p", package_version="1", license="MIT"),
-        files=[file_entry(root, f) for f in files],
-        created_at=created_at,
-    )
-    write_manifest(root, manifest)
+    files = {
+        "model.onnx": b"\x08\x07graph" * 50,
+        "model.onnx.data": content * 1000,
+        "tokenizer.json": b'{"model": {}}',
+    }
+    make_model_dir(root, files, name="local-name", version="local-1", created_at=created_at)
     return root
 
 
