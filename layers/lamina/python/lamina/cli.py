@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, TextIO
 from lamina.errors import LaminaError
 
 if TYPE_CHECKING:
+    from lamina.models.manifest import Manifest
     from lamina.models.store import ModelStore, Progress
 
 DEFAULT_OUTPUT = Path("build/models/all-MiniLM-L6-v2")
@@ -141,15 +142,19 @@ def _resolve(args: argparse.Namespace) -> tuple[ModelStore, str, str]:
     return store, name, version
 
 
+def _files_summary(manifest: Manifest) -> str:
+    size = sum(f.size for f in manifest.files) / _MB
+    return f"{len(manifest.files)} files, {size:.1f} MB"
+
+
 def _publish(args: argparse.Namespace) -> int:
     store = _store(args)
     manifest = store.publish(
         Path(args.directory), args.name, args.version, progress=_progress(args, "upload")
     )
-    size = sum(f.size for f in manifest.files) / _MB
     print(
         f"published {manifest.name}/{manifest.version} to {args.bucket}: "
-        f"{len(manifest.files)} files, {size:.1f} MB, digest {manifest.digest}"
+        f"{_files_summary(manifest)}, digest {manifest.digest}"
     )
     return 0
 
@@ -200,9 +205,8 @@ def _describe(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     store, name, version = _resolve(args)
     manifest = store.verify(name, version, progress=_progress(args, "verify"))
-    size = sum(f.size for f in manifest.files) / _MB
     print(
-        f"ok {name}/{version}: {len(manifest.files)} files, {size:.1f} MB match the manifest "
+        f"ok {name}/{version}: {_files_summary(manifest)} match the manifest "
         f"(digest {manifest.digest})"
     )
     return 0
