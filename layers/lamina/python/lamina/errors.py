@@ -78,3 +78,19 @@ class ModelNotFoundError(LaminaError):
     """The request names a model this function does not serve."""
 
     code = "model_not_found"
+
+
+class JobError(LaminaError):
+    """A batch job cannot be submitted, read or run (bad input file, storage or queue error)."""
+
+    code = "job_error"
+
+
+class JobNotFoundError(JobError):
+    code = "job_not_found"
+
+
+class JobInputError(JobError):
+    """The input file of a job cannot be read as a whole (unsupported format, bad CSV header)."""
+
+    code = "job_input_invalid"

@@ -9,13 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
-from lamina.inference.embedder import EmbeddingResult
-from lamina.models.manifest import Manifest
 from lamina.settings import Settings
+
+if TYPE_CHECKING:  # the batch submit function imports this module without numpy
+    from lamina.inference.embedder import EmbeddingResult
+    from lamina.models.manifest import Manifest
 
 
 class MetricName(StrEnum):
@@ -28,6 +31,11 @@ class MetricName(StrEnum):
     MODEL_LOAD_FAILURES = "ModelLoadFailures"
     REQUEST_LATENCY = "RequestLatency"
     SERVER_ERRORS = "ServerErrors"
+    # batch jobs
+    JOBS_SUBMITTED = "JobsSubmitted"
+    RECORDS_REJECTED = "RecordsRejected"
+    RECORDS_EMBEDDED = "RecordsEmbedded"
+    CHUNKS_FAILED = "ChunksFailed"
     # Powertools emits this one itself (log_metrics(capture_cold_start_metric=True)).
     COLD_START = "ColdStart"
 
@@ -39,6 +47,10 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
     # Alarmable whatever the model version: published on its own with `service` only.
     MetricName.SERVER_ERRORS.value: ("service",),
     MetricName.MODEL_LOAD_FAILURES.value: ("service",),
+    # The submit function has no model; a given-up chunk is alarmable whatever the model.
+    MetricName.JOBS_SUBMITTED.value: ("service",),
+    MetricName.RECORDS_REJECTED.value: ("service",),
+    MetricName.CHUNKS_FAILED.value: ("service",),
     MetricName.COLD_START.value: ("function_name", "service"),
 }
 
@@ -72,16 +84,28 @@ class Telemetry:
         )
         self._count(MetricName.MODEL_LOAD_FAILURES)
 
-    def _count(self, name: MetricName) -> None:
+    def _count(self, name: MetricName, value: float = 1) -> None:
         """A count published on its own with `service` only, so alarms match any model."""
         with single_metric(
             name=name,
             unit=MetricUnit.Count,
-            value=1,
+            value=value,
             namespace=self.metrics.namespace,
             default_dimensions={"service": str(self.metrics.service)},
         ):
             pass
+
+    def job_submitted(self, job_id: str, lines: int, rejected: int, chunks: int) -> None:
+        self.logger.info(
+            "job submitted",
+            extra={"job": job_id, "lines": lines, "rejected": rejected, "chunks": chunks},
+        )
+        self._count(MetricName.JOBS_SUBMITTED)
+        self._count(MetricName.RECORDS_REJECTED, rejected)
+
+    def chunk_failed(self) -> None:
+        """A chunk was given up after its last receive; its records are in errors.jsonl."""
+        self._count(MetricName.CHUNKS_FAILED)
 
     def request_done(self, method: str, path: str, status: int, latency_ms: float) -> None:
         """Every request: an access log line, its latency, and a count of 5xx responses."""

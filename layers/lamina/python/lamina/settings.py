@@ -26,6 +26,11 @@ ENV_VARS: dict[str, str] = {
     "batch_token_budget": "LAMINA_BATCH_TOKEN_BUDGET",
     "max_run_batch": "LAMINA_MAX_RUN_BATCH",
     "intra_op_threads": "LAMINA_INTRA_OP_THREADS",
+    "batch_bucket": "LAMINA_BATCH_BUCKET",
+    "batch_queue_url": "LAMINA_BATCH_QUEUE_URL",
+    "chunk_max_records": "LAMINA_CHUNK_MAX_RECORDS",
+    "chunk_token_budget": "LAMINA_CHUNK_TOKEN_BUDGET",
+    "max_receive_count": "LAMINA_MAX_RECEIVE_COUNT",
     "service_name": "POWERTOOLS_SERVICE_NAME",
     "metrics_namespace": "POWERTOOLS_METRICS_NAMESPACE",
     "lambda_function_name": "AWS_LAMBDA_FUNCTION_NAME",
@@ -41,9 +46,11 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model_uri: str = Field(
+    model_uri: str | None = Field(
+        default=None,
         min_length=1,
-        description="Where the model lives: a local model directory (baked into the image), "
+        description="Where the model lives (unset in functions without a model): "
+        "a local model directory (baked into the image), "
         "s3://<bucket>/<prefix>/<name>@<alias> or s3://<bucket>/<prefix>/<name>/<version>.",
     )
     model_cache_dir: str = Field(
@@ -75,11 +82,37 @@ class Settings(BaseModel):
     intra_op_threads: int = Field(
         default=0, ge=0, description="ONNX Runtime intra-op threads; 0 = the CPUs available."
     )
+    batch_bucket: str | None = Field(
+        default=None, description="Bucket of batch jobs (incoming/ and jobs/); unset: no jobs."
+    )
+    batch_queue_url: str | None = Field(
+        default=None, description="SQS queue the submit step sends chunks to."
+    )
+    chunk_max_records: int = Field(
+        default=1000, ge=1, le=10_000, description="Most records in one chunk (one message)."
+    )
+    chunk_token_budget: int = Field(
+        default=65_536,
+        ge=256,
+        description="Most estimated tokens in one chunk (bytes / 3 per text, capped at 256).",
+    )
+    max_receive_count: int = Field(
+        default=5,
+        ge=1,
+        description="The queue's maxReceiveCount: on that receive a failing chunk is given up "
+        "(its records go to errors.jsonl) before the message moves to the DLQ.",
+    )
     service_name: str = Field(default="lamina", description="Service name in logs and metrics.")
     metrics_namespace: str = Field(default="lamina", description="CloudWatch metrics namespace.")
     lambda_function_name: str | None = Field(
         default=None, description="Set by Lambda; tells the code it runs inside Lambda."
     )
+
+    def require_model_uri(self) -> str:
+        """The model's location; ConfigurationError if this function has none configured."""
+        if not self.model_uri:
+            raise ConfigurationError("MODEL_URI is not set: this function has no model to load")
+        return self.model_uri
 
     @property
     def in_lambda(self) -> bool:

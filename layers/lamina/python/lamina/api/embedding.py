@@ -6,10 +6,8 @@ Routes in ``functions/embed/app.py`` call one method each.
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -17,10 +15,10 @@ import onnxruntime as ort
 from lamina.api import schemas as s
 from lamina.api.validation import check_text, check_texts
 from lamina.errors import InvalidInputError, ModelNotFoundError, TextTooLongError
-from lamina.inference.embedder import Embedder, EmbeddingResult, OnnxEmbedder
+from lamina.inference.embedder import Embedder, EmbeddingResult
+from lamina.inference.load import load_embedder
 from lamina.inference.pooling import truncate_dimensions
 from lamina.inference.session import available_cpus
-from lamina.models.loader import materialize
 from lamina.observability import Telemetry
 from lamina.settings import Settings
 
@@ -38,18 +36,7 @@ class EmbeddingService:
     @classmethod
     def load(cls, settings: Settings, telemetry: Telemetry) -> EmbeddingService:
         """Cold start: load and warm the model once, and record how long it took."""
-        start = time.perf_counter()
-        local = materialize(settings.model_uri, Path(settings.model_cache_dir))
-        telemetry.logger.info("model source", extra={"model_uri": local.source})
-        embedder = OnnxEmbedder.load(
-            local.directory,
-            # A directory the store fetch just verified is not hashed a second time.
-            verify=settings.verify_model and not local.verified,
-            token_budget=settings.batch_token_budget,
-            max_run_batch=settings.max_run_batch,
-            intra_op_threads=settings.intra_op_threads,
-        )
-        telemetry.model_loaded(embedder.manifest, (time.perf_counter() - start) * 1e3)
+        embedder = load_embedder(settings, telemetry)
         return cls(embedder, settings, telemetry)
 
     # --- core ---------------------------------------------------------------------------

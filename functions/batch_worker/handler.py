@@ -1,0 +1,23 @@
+"""Lambda entry point of the batch worker (image with the model): SQS chunk messages ->
+parts in S3, answered with a partial batch response (ReportBatchItemFailures), so only
+the failed messages come back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lamina.batch.handlers import build_worker_handler
+from lamina.observability import get_telemetry
+from lamina.settings import get_settings
+
+settings = get_settings()
+telemetry = get_telemetry(settings)
+work = build_worker_handler(settings, telemetry)  # the model loads here, once per container
+
+
+@telemetry.logger.inject_lambda_context(log_event=False)
+@telemetry.tracer.capture_lambda_handler(capture_response=False)
+@telemetry.metrics.log_metrics(capture_cold_start_metric=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return work(event, context)

@@ -1,0 +1,117 @@
+"""The Lambda handlers' bodies, shared by the functions, the local runner and the tests.
+
+``functions/batch_submit/handler.py`` and ``functions/batch_worker/handler.py`` only build
+these from settings at cold start and wrap them in Powertools' decorators.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lamina.batch.jobs import INCOMING_PREFIX, JobManifest
+from lamina.batch.objects import ObjectStore
+from lamina.batch.queues import WorkQueue
+from lamina.batch.submit import ChunkLimits, s3_event_keys, submit_job
+from lamina.batch.worker import ChunkWorker, record_handler
+from lamina.errors import ConfigurationError, LaminaError
+from lamina.observability import Telemetry
+from lamina.settings import Settings
+
+
+def chunk_limits(settings: Settings) -> ChunkLimits:
+    return ChunkLimits(
+        max_records=settings.chunk_max_records, token_budget=settings.chunk_token_budget
+    )
+
+
+@dataclass
+class SubmitHandler:
+    """S3 ObjectCreated event (incoming/ only) -> one job per new object."""
+
+    store: ObjectStore
+    queue: WorkQueue
+    settings: Settings
+    telemetry: Telemetry
+
+    def __call__(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        jobs: list[dict[str, object]] = []
+        for _bucket, key in s3_event_keys(event):
+            if not key.startswith(INCOMING_PREFIX):
+                self.telemetry.logger.warning("ignored: not under incoming/", extra={"key": key})
+                continue
+            manifest = self.submit(key)
+            jobs.append({"job_id": manifest.job_id, "key": key, "status": manifest.status})
+        return {"jobs": jobs}
+
+    def submit(self, key: str) -> JobManifest:
+        manifest = submit_job(
+            self.store,
+            self.queue,
+            key,
+            limits=chunk_limits(self.settings),
+            max_text_chars=self.settings.max_text_chars,
+        )
+        self.telemetry.logger.append_keys(job=manifest.job_id)
+        self.telemetry.job_submitted(
+            manifest.job_id, manifest.lines or 0, manifest.invalid, manifest.chunks or 0
+        )
+        return manifest
+
+
+class WorkerHandler:
+    """SQS event of chunk messages -> parts; the partial batch response names the failures."""
+
+    def __init__(self, worker: ChunkWorker) -> None:
+        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+        self.worker = worker
+        self.processor = BatchProcessor(event_type=EventType.SQS)
+        self._record_handler = record_handler(worker)
+
+    def __call__(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        from aws_lambda_powertools.utilities.batch import process_partial_response
+
+        return dict(
+            process_partial_response(
+                event=event,
+                record_handler=self._record_handler,
+                processor=self.processor,
+                context=context,
+            )
+        )
+
+
+def build_submit_handler(settings: Settings, telemetry: Telemetry) -> SubmitHandler:
+    """The submit function's handler: the batch bucket and queue from settings."""
+    from lamina.batch.objects import S3Objects
+    from lamina.batch.queues import SqsQueue
+
+    if not settings.batch_bucket or not settings.batch_queue_url:
+        raise ConfigurationError(
+            "LAMINA_BATCH_BUCKET and LAMINA_BATCH_QUEUE_URL must be set for the submit function"
+        )
+    return SubmitHandler(
+        S3Objects(settings.batch_bucket), SqsQueue(settings.batch_queue_url), settings, telemetry
+    )
+
+
+def build_worker_handler(settings: Settings, telemetry: Telemetry) -> WorkerHandler:
+    """The worker function's handler: load the model once (cold start), write to the bucket."""
+    from lamina.batch.objects import S3Objects
+    from lamina.inference.load import load_embedder
+
+    if not settings.batch_bucket:
+        raise ConfigurationError("LAMINA_BATCH_BUCKET must be set for the worker function")
+    try:
+        embedder = load_embedder(settings, telemetry)
+    except LaminaError as exc:
+        telemetry.model_load_failed(exc)
+        raise
+    worker = ChunkWorker(
+        S3Objects(settings.batch_bucket),
+        embedder,
+        max_receive_count=settings.max_receive_count,
+        telemetry=telemetry,
+    )
+    return WorkerHandler(worker)

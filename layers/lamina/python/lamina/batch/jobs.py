@@ -1,0 +1,345 @@
+"""A job's state in the bucket: its manifest, its parts, its errors, its completion marker.
+
+Layout under ``jobs/<job_id>/``::
+
+    manifest.json              status, counts, which chunks are done or failed (below)
+    parts/<chunk>.jsonl        {"id", "line", "embedding"} per valid record (or .npz)
+    errors/input.jsonl         lines the submit step rejected (written by submit)
+    errors/chunk-<chunk>.jsonl records of a chunk given up after the last receive
+    errors.jsonl               every rejected record, one per line (written at the end)
+    _SUCCESS | _FAILED         written last: the job is over (the final counts inside)
+
+The manifest is the one object several writers touch (the submit function and every
+worker), so it is only ever changed by compare-and-swap (``update``): read it with its
+ETag, change it, write it back if the ETag still matches, else retry. Chunk completion
+is a bit per chunk, so a redelivered message changes nothing the second time; the
+writer whose change completes the job (or any later one that finds it complete but not
+finalized) finalizes it. Every key is deterministic, so redoing any step rewrites the
+same objects.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+from lamina.batch.objects import ObjectStore
+from lamina.errors import JobError, JobNotFoundError
+
+INCOMING_PREFIX = "incoming/"
+JOBS_PREFIX = "jobs/"
+JOB_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,60}-[0-9a-f]{12}$"
+_JOB_ID = re.compile(JOB_ID_PATTERN)
+
+Status = Literal["submitted", "running", "succeeded", "partially_failed", "failed"]
+TERMINAL: frozenset[str] = frozenset({"succeeded", "partially_failed", "failed"})
+OutputFormat = Literal["jsonl", "npz"]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def job_id_for(location: str, etag: str) -> str:
+    """The job of one input object version: the same upload always maps to the same job
+    (a duplicate S3 event re-finds it), a new upload under the same key gets a new one."""
+    stem = PurePosixPath(location).stem.lower()
+    stem = re.sub(r"[^a-z0-9]+", "-", stem).strip("-")[:40] or "job"
+    digest = hashlib.sha256(f"{location}@{etag.strip(chr(34))}".encode()).hexdigest()[:12]
+    return f"{stem}-{digest}"
+
+
+def check_job_id(job_id: str) -> str:
+    if not _JOB_ID.match(job_id):
+        raise JobNotFoundError(f"{job_id!r} is not a lamina job id")
+    return job_id
+
+
+class JobKeys:
+    """Every object key of one job."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        self.root = f"{JOBS_PREFIX}{job_id}/"
+        self.manifest = self.root + "manifest.json"
+        self.errors = self.root + "errors.jsonl"
+        self.input_errors = self.root + "errors/input.jsonl"
+        self.success = self.root + "_SUCCESS"
+        self.failure = self.root + "_FAILED"
+        self.parts = self.root + "parts/"
+
+    def part(self, chunk: int, fmt: str) -> str:
+        return f"{self.parts}{chunk:06d}.{fmt}"
+
+    def chunk_errors(self, chunk: int) -> str:
+        return f"{self.root}errors/chunk-{chunk:06d}.jsonl"
+
+
+# --------------------------------------------------------------------------------------
+# chunk bitmaps: bit n set = chunk n is in that state
+
+
+def _bits(encoded: str) -> bytearray:
+    return bytearray(base64.b64decode(encoded)) if encoded else bytearray()
+
+
+def bit_is_set(encoded: str, n: int) -> bool:
+    bits = _bits(encoded)
+    return n // 8 < len(bits) and bool(bits[n // 8] >> (n % 8) & 1)
+
+
+def set_bit(encoded: str, n: int, value: bool) -> str:
+    bits = _bits(encoded)
+    if len(bits) <= n // 8:
+        bits.extend(bytes(n // 8 + 1 - len(bits)))
+    if value:
+        bits[n // 8] |= 1 << (n % 8)
+    else:
+        bits[n // 8] &= ~(1 << (n % 8)) & 0xFF
+    return base64.b64encode(bytes(bits)).decode("ascii")
+
+
+def set_bits(encoded: str) -> Iterator[int]:
+    for index, byte in enumerate(_bits(encoded)):
+        for bit in range(8):
+            if byte >> bit & 1:
+                yield index * 8 + bit
+
+
+# --------------------------------------------------------------------------------------
+# the manifest
+
+
+class InputRef(BaseModel):
+    uri: str
+    key: str
+    etag: str
+    size: int
+    format: str
+
+
+class JobManifest(BaseModel):
+    """``jobs/<job_id>/manifest.json``. ``lines`` and ``chunks`` are known once the submit
+    step has read the whole input (``submit_done``); until then they are null."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    schema_version: int = 1
+    job_id: str
+    status: Status = "submitted"
+    input: InputRef
+    output_format: OutputFormat = "jsonl"
+    normalize: bool = True
+    submit_done: bool = False
+    lines: int | None = Field(default=None, description="Input records (lines; CSV rows).")
+    invalid: int = Field(default=0, description="Records the submit step rejected.")
+    chunks: int | None = None
+    chunks_done: int = 0
+    chunks_failed: int = 0
+    ok: int = Field(default=0, description="Records with a vector in parts/.")
+    chunk_failed_records: int = Field(default=0, description="Records of failed chunks.")
+    done_bits: str = ""
+    failed_bits: str = ""
+    model_versions: list[str] = Field(default_factory=list)
+    submitted_at: str = Field(default_factory=now_iso)
+    submit_finished_at: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    submit_seconds: float | None = None
+    embed_seconds: float = Field(default=0.0, description="Sum of the workers' model time.")
+    error: str | None = None
+    finalized: bool = False
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def failed(self) -> int:
+        """Records that got no vector: rejected lines plus the records of failed chunks."""
+        return self.invalid + self.chunk_failed_records
+
+    @property
+    def complete(self) -> bool:
+        """Every chunk is accounted for (done or failed) and the input was read whole."""
+        return (
+            self.submit_done
+            and self.chunks is not None
+            and self.chunks_done + self.chunks_failed == self.chunks
+        )
+
+    def to_json(self) -> bytes:
+        return (self.model_dump_json(indent=2) + "\n").encode("utf-8")
+
+    def summary(self) -> dict[str, object]:
+        """What status commands and the API show: everything but the bitmaps."""
+        data = self.model_dump(exclude={"done_bits", "failed_bits"})
+        data["output"] = {
+            "parts": JobKeys(self.job_id).parts,
+            "errors": JobKeys(self.job_id).errors,
+        }
+        return data
+
+
+def read_manifest(store: ObjectStore, job_id: str) -> JobManifest:
+    found = store.get(JobKeys(check_job_id(job_id)).manifest)
+    if found is None:
+        raise JobNotFoundError(f"no job {job_id} in {store.url()}")
+    return JobManifest.model_validate_json(found[0])
+
+
+def update(
+    store: ObjectStore, job_id: str, change: Callable[[JobManifest], bool]
+) -> tuple[JobManifest, JobManifest]:
+    """Apply ``change`` to the manifest by compare-and-swap; (before, after).
+
+    ``change`` mutates the manifest it is given and returns whether it changed anything;
+    it may run several times (once per attempt), so it must only depend on its argument.
+    """
+    key = JobKeys(job_id).manifest
+    for attempt in range(60):
+        found = store.get(key)
+        if found is None:
+            raise JobNotFoundError(f"no job {job_id} in {store.url()}")
+        before = JobManifest.model_validate_json(found[0])
+        after = before.model_copy(deep=True)
+        if not change(after):
+            return before, after
+        if store.put(key, after.to_json(), content_type="application/json", if_match=found[1]):
+            return before, after
+        time.sleep(random.uniform(0, min(1.0, 0.01 * 2**attempt)))
+    raise JobError(f"cannot update {store.url(key)}: too many concurrent writers")
+
+
+# --------------------------------------------------------------------------------------
+# chunk outcomes and completion
+
+
+def chunk_done(
+    store: ObjectStore, job_id: str, chunk: int, records: int, model: str, embed_seconds: float
+) -> JobManifest:
+    """Record that ``chunk`` has its part; finalize the job if that completes it."""
+    keys = JobKeys(job_id)
+
+    def change(m: JobManifest) -> bool:
+        if bit_is_set(m.done_bits, chunk):
+            return False  # a redelivery: counted already
+        if bit_is_set(m.failed_bits, chunk):  # redriven after it was given up
+            m.failed_bits = set_bit(m.failed_bits, chunk, False)
+            m.chunks_failed -= 1
+            m.chunk_failed_records -= records
+            m.finalized = False
+        m.done_bits = set_bit(m.done_bits, chunk, True)
+        m.chunks_done += 1
+        m.ok += records
+        m.embed_seconds = round(m.embed_seconds + embed_seconds, 3)
+        if model not in m.model_versions:
+            m.model_versions.append(model)
+        m.started_at = m.started_at or now_iso()
+        if m.status == "submitted" or m.status in TERMINAL:
+            m.status = "running"
+        return True
+
+    before, after = update(store, job_id, change)
+    if bit_is_set(before.failed_bits, chunk):
+        store.delete(keys.chunk_errors(chunk))
+    return finalize_if_complete(store, after)
+
+
+def chunk_failed(
+    store: ObjectStore, job_id: str, chunk: int, rows: list[dict[str, object]], reason: str
+) -> JobManifest:
+    """Give up on ``chunk``: its records go to the errors, the job may complete."""
+    keys = JobKeys(job_id)
+    lines = "".join(json.dumps({**row, "error": reason}, ensure_ascii=False) + "\n" for row in rows)
+    store.put(keys.chunk_errors(chunk), lines.encode("utf-8"), content_type="application/x-ndjson")
+
+    def change(m: JobManifest) -> bool:
+        if bit_is_set(m.done_bits, chunk) or bit_is_set(m.failed_bits, chunk):
+            return False
+        m.failed_bits = set_bit(m.failed_bits, chunk, True)
+        m.chunks_failed += 1
+        m.chunk_failed_records += len(rows)
+        m.started_at = m.started_at or now_iso()
+        if m.status == "submitted":
+            m.status = "running"
+        return True
+
+    _, after = update(store, job_id, change)
+    return finalize_if_complete(store, after)
+
+
+def final_status(m: JobManifest) -> Status:
+    if m.error is not None or not m.lines or m.ok == 0:
+        return "failed"
+    return "partially_failed" if m.failed else "succeeded"
+
+
+def finalize_if_complete(store: ObjectStore, seen: JobManifest) -> JobManifest:
+    """Write errors.jsonl, the final manifest, then _SUCCESS or _FAILED, if the job is
+    complete and not finalized yet. Safe to run twice or concurrently: every writer
+    writes the same content, and a chunk redriven meanwhile makes it start over."""
+    if not seen.complete or seen.finalized:
+        return seen
+    keys = JobKeys(seen.job_id)
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as spool:
+        sources = [keys.input_errors] + [keys.chunk_errors(n) for n in set_bits(seen.failed_bits)]
+        for key in sources:
+            if store.head(key) is not None:
+                for block in store.stream(key):
+                    spool.write(block)
+        spool.flush()
+        store.upload(keys.errors, Path(spool.name), content_type="application/x-ndjson")
+
+    def change(m: JobManifest) -> bool:
+        if m.finalized or (m.done_bits, m.failed_bits) != (seen.done_bits, seen.failed_bits):
+            return False
+        m.status = final_status(m)
+        m.finalized = True
+        m.finished_at = now_iso()
+        return True
+
+    _, after = update(store, seen.job_id, change)
+    if not after.finalized:  # something changed under us: look again
+        return finalize_if_complete(store, after)
+    write_marker(store, after)
+    return after
+
+
+def write_marker(store: ObjectStore, m: JobManifest) -> None:
+    keys = JobKeys(m.job_id)
+    marker, other = (
+        (keys.success, keys.failure) if m.status == "succeeded" else (keys.failure, keys.success)
+    )
+    body = json.dumps(
+        {"status": m.status, "lines": m.lines, "ok": m.ok, "failed": m.failed, "error": m.error}
+    )
+    store.put(marker, body.encode("utf-8"), content_type="application/json")
+    store.delete(other)
+
+
+def fail_job(store: ObjectStore, job_id: str, reason: str) -> JobManifest:
+    """The whole job cannot run (its input cannot be read): mark it failed, finalized."""
+
+    def change(m: JobManifest) -> bool:
+        if m.finalized and m.status == "failed":
+            return False
+        m.error = reason
+        m.status = "failed"
+        m.submit_done = True
+        m.finalized = True
+        m.finished_at = now_iso()
+        return True
+
+    _, after = update(store, job_id, change)
+    store.put(JobKeys(job_id).errors, b"", content_type="application/x-ndjson")
+    write_marker(store, after)
+    return after

@@ -1,0 +1,94 @@
+"""Run a whole batch job on one machine: ``lamina jobs run FILE --local``.
+
+The same submit step, worker handler and job bookkeeping as on AWS; a directory stands in
+for the bucket (``LocalObjects``) and an in-memory queue with SQS's delivery rules for SQS
+(``MemoryQueue``). The submit step runs in a thread while the worker polls, so memory
+stays bounded by the queue's capacity, not the input's size.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lamina.batch.handlers import WorkerHandler, chunk_limits
+from lamina.batch.jobs import INCOMING_PREFIX, JobManifest, OutputFormat, read_manifest
+from lamina.batch.objects import LocalObjects
+from lamina.batch.poller import PollStats, poll
+from lamina.batch.queues import MemoryQueue
+from lamina.batch.submit import submit_job
+from lamina.batch.worker import ChunkWorker
+from lamina.errors import JobError
+from lamina.inference.embedder import Embedder
+from lamina.observability import Telemetry
+from lamina.settings import Settings
+
+
+@dataclass
+class LocalRun:
+    manifest: JobManifest
+    store: LocalObjects
+    stats: PollStats
+    dead_letters: int
+
+
+def run_local(
+    source: Path,
+    workdir: Path,
+    embedder: Embedder,
+    settings: Settings,
+    *,
+    telemetry: Telemetry | None = None,
+    out: OutputFormat = "jsonl",
+    on_progress: Callable[[JobManifest], None] | None = None,
+) -> LocalRun:
+    """Submit ``source`` as a job under ``workdir`` and work it off; returns when the job
+    is over (every chunk done or given up)."""
+    if not source.is_file():
+        raise JobError(f"{source} is not a file")
+    store = LocalObjects(workdir)
+    key = INCOMING_PREFIX + source.name
+    store.upload(key, source, content_type="application/octet-stream")
+    queue = MemoryQueue(max_receive_count=settings.max_receive_count)
+    worker = ChunkWorker(
+        store, embedder, max_receive_count=settings.max_receive_count, telemetry=telemetry
+    )
+    handler = WorkerHandler(worker)
+
+    submitted: list[JobManifest] = []
+    failure: list[BaseException] = []
+
+    def submit() -> None:
+        try:
+            submitted.append(
+                submit_job(
+                    store,
+                    queue,
+                    key,
+                    limits=chunk_limits(settings),
+                    max_text_chars=settings.max_text_chars,
+                    out=out,
+                )
+            )
+        except BaseException as exc:  # reported by the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=submit, name="lamina-submit", daemon=True)
+    thread.start()
+    rounds = 0
+
+    def stop() -> bool:
+        nonlocal rounds
+        rounds += 1
+        if on_progress is not None and submitted and rounds % 5 == 0:
+            on_progress(read_manifest(store, submitted[0].job_id))
+        return not thread.is_alive() and queue.depth() == (0, 0)
+
+    stats = poll(queue, handler, stop=stop, wait_s=0.2, retry_delay_s=0)
+    thread.join()
+    if failure:
+        raise failure[0]
+    manifest = read_manifest(store, submitted[0].job_id)
+    return LocalRun(manifest, store, stats, len(queue.dead_letters))
