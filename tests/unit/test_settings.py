@@ -20,6 +20,11 @@ def test_reads_every_variable_from_the_table() -> None:
         "POWERTOOLS_SERVICE_NAME": "emb",
         "POWERTOOLS_METRICS_NAMESPACE": "ns",
         "AWS_LAMBDA_FUNCTION_NAME": "fn",
+        "LAMINA_BATCH_BUCKET": "jobs-bucket",
+        "LAMINA_BATCH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/q",
+        "LAMINA_CHUNK_MAX_RECORDS": "500",
+        "LAMINA_CHUNK_TOKEN_BUDGET": "8192",
+        "LAMINA_MAX_RECEIVE_COUNT": "3",
     }
     assert set(env) == set(ENV_VARS.values())
     settings = Settings.from_env(env)
@@ -30,6 +35,10 @@ def test_reads_every_variable_from_the_table() -> None:
     assert settings.max_body_bytes == 65536
     assert settings.intra_op_threads == 1
     assert settings.in_lambda
+    assert settings.batch_bucket == "jobs-bucket"
+    assert settings.batch_queue_url == "https://sqs.us-east-1.amazonaws.com/1/q"
+    assert (settings.chunk_max_records, settings.chunk_token_budget) == (500, 8192)
+    assert settings.max_receive_count == 3
 
 
 def test_defaults_outside_lambda() -> None:
