@@ -116,7 +116,10 @@ class IdSet:
 
     def add(self, value: RecordId) -> bool:
         """Add ``value``; False if it was already there. ``1`` and ``"1"`` are distinct."""
-        h = hash((type(value).__name__, value)) & 0xFFFF_FFFF_FFFF_FFFF or 1
+        # Ints are hashed by their digits: hash() of an int is its value modulo 2**61 - 1
+        # (and hash(-1) == hash(-2)), so ids such as -1 and -2 would always collide.
+        key = ("str", value) if isinstance(value, str) else ("int", str(value))
+        h = hash(key) & 0xFFFF_FFFF_FFFF_FFFF or 1
         slots, mask = self._slots, self._mask
         i = h & mask
         while slots[i]:
