@@ -15,6 +15,8 @@ models; --progress):
     lamina models verify N[@alias|/version]
     lamina models fetch N[@alias|/version] [--cache DIR]
 
+Batch embedding jobs: ``lamina jobs --help`` (lamina/batch/cli.py).
+
 Exit codes: 0 success, 1 the operation failed (message on stderr), 2 bad usage.
 """
 
@@ -320,13 +322,17 @@ def parser() -> argparse.ArgumentParser:
     inspect.set_defaults(func=_inspect)
 
     _add_store_commands(commands)
+
+    from lamina.batch.cli import add_jobs_commands
+
+    add_jobs_commands(groups)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     cli = parser()
     args = cli.parse_args(argv)
-    if "bucket" in args and not args.bucket:
+    if args.group == "models" and "bucket" in args and not args.bucket:
         cli.error("no bucket: pass --bucket or set LAMINA_MODELS_BUCKET")
     # WARNING on the root logger: the ONNX quantizer logs every tensor there at INFO.
     logging.basicConfig(

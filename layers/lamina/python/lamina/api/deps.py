@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from lamina.api.embedding import EmbeddingService
-from lamina.errors import LaminaError, ModelUnavailableError
+from lamina.batch.objects import ObjectStore
+from lamina.errors import JobNotFoundError, LaminaError, ModelUnavailableError
 from lamina.observability import Telemetry, get_telemetry
 from lamina.settings import Settings, get_settings
 
@@ -51,3 +52,19 @@ def embedding_service() -> EmbeddingService:
 async def embedding_service_dep() -> EmbeddingService:
     """The loaded service, for `Depends`. Async so FastAPI does not hop to a worker thread."""
     return embedding_service()
+
+
+@lru_cache(maxsize=1)
+def _job_store() -> ObjectStore | None:
+    from lamina.batch.objects import open_store
+
+    bucket = get_settings().batch_bucket
+    return open_store(bucket) if bucket else None
+
+
+def job_store() -> ObjectStore:
+    """The batch bucket, for `Depends` (sync: S3 calls run in FastAPI's thread pool)."""
+    store = _job_store()
+    if store is None:
+        raise JobNotFoundError("batch jobs are not configured here (LAMINA_BATCH_BUCKET is unset)")
+    return store

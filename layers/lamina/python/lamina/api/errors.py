@@ -21,6 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from lamina.errors import (
     ConfigurationError,
     InvalidInputError,
+    JobError,
+    JobNotFoundError,
     LaminaError,
     ModelLoadError,
     ModelNotFoundError,
@@ -33,6 +35,8 @@ STATUS_BY_ERROR: dict[type[LaminaError], int] = {
     ModelLoadError: 503,
     ModelUnavailableError: 503,
     ConfigurationError: 500,
+    JobNotFoundError: 404,
+    JobError: 503,  # the job store cannot be read
 }
 
 

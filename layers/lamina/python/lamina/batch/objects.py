@@ -322,3 +322,13 @@ class LocalObjects(ObjectStore):
         for key in found:
             if key.startswith(prefix):
                 yield ObjectInfo(key, (base / key).stat().st_size, "")
+
+
+def open_store(location: str, *, endpoint_url: str | None = None) -> ObjectStore:
+    """``bucket`` or ``s3://bucket`` -> S3; a path (it has a ``/``; bucket names cannot) ->
+    a local directory, e.g. the ``build/jobs`` of ``lamina jobs run --local``."""
+    if location.startswith("s3://"):
+        return S3Objects(location.removeprefix("s3://").strip("/"), endpoint_url=endpoint_url)
+    if "/" in location or location.startswith("."):
+        return LocalObjects(Path(location))
+    return S3Objects(location, endpoint_url=endpoint_url)
