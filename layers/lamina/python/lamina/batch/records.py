@@ -227,15 +227,18 @@ class RecordReader:
     def _csv(self, lines: Iterator[bytes | None]) -> Iterator[Record | LineError]:
         bad: list[LineError] = []  # lines that never reach the csv parser
         physical = 0
+        first: int | None = None  # the line the parser's current row started on
 
         def decoded() -> Iterator[str]:
-            nonlocal physical
+            nonlocal physical, first
             for raw in lines:
                 physical += 1
                 text = self._decode(raw, physical)
                 if isinstance(text, LineError):
                     bad.append(text)
                     continue
+                if first is None:
+                    first = physical
                 yield text + "\n"
 
         reader = csv.reader(decoded(), strict=True)
@@ -253,8 +256,8 @@ class RecordReader:
         if "id" not in columns or "text" not in columns:
             raise JobInputError(f"CSV header must name an id and a text column; it has {header}")
         id_at, text_at = columns.index("id"), columns.index("text")
-        start = physical + 1
         while True:
+            first = None
             try:
                 row = next(reader)
             except StopIteration:
@@ -262,11 +265,12 @@ class RecordReader:
             except csv.Error as exc:
                 yield from bad
                 bad.clear()
-                yield LineError(start, f"invalid CSV: {exc}")
-                start = physical + 1
+                yield LineError(first or physical, f"invalid CSV: {exc}")
                 continue
             yield from bad
             bad.clear()
+            # A skipped line (invalid UTF-8, too long) before the row is not its start.
+            start = first or physical
             if not row:
                 yield LineError(start, "blank line")
             elif len(row) <= max(id_at, text_at):
@@ -275,5 +279,4 @@ class RecordReader:
                 yield LineError(start, "missing id")
             else:
                 yield self._record(start, row[id_at], row[text_at])
-            start = physical + 1
         yield from bad
