@@ -97,6 +97,16 @@ def _strip_cr(line: bytearray) -> bytes:
     return bytes(line[:-1] if line.endswith(b"\r") else line)
 
 
+def _is_unicode(value: str) -> bool:
+    """False for a string with a lone surrogate (JSON may spell one, ``"\\ud800"``): it
+    cannot be written as UTF-8, so it would break the chunk message and the part."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class IdSet:
     """Which record ids were seen, in 8 bytes per slot (open addressing on 64-bit hashes).
 
@@ -206,11 +216,17 @@ class RecordReader:
             return LineError(number, "missing id")
         if isinstance(record_id, bool) or not isinstance(record_id, str | int) or record_id == "":
             return LineError(number, "id must be a non-empty string or an integer")
+        if isinstance(record_id, str) and not _is_unicode(record_id):
+            return LineError(number, "id is not valid Unicode (a lone surrogate escape)")
         text = value.get("text")
         if text is None:
             return LineError(number, "missing text", record_id)
         if not isinstance(text, str):
             return LineError(number, f"text must be a string, got {type(text).__name__}", record_id)
+        if not _is_unicode(text):
+            return LineError(
+                number, "text is not valid Unicode (a lone surrogate escape)", record_id
+            )
         return self._record(number, record_id, text)
 
     def _record(self, number: int, record_id: RecordId, text: str) -> Record | LineError:
