@@ -61,7 +61,7 @@ def job_id_for(location: str, etag: str) -> str:
 
 
 def check_job_id(job_id: str) -> str:
-    if not _JOB_ID.match(job_id):
+    if not _JOB_ID.fullmatch(job_id):  # match(): "$" also matches before a final "\n"
         raise JobNotFoundError(f"{job_id!r} is not a lamina job id")
     return job_id
 
