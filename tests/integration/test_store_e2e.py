@@ -5,13 +5,8 @@ version 2)."""
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,79 +14,22 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 
 from lamina.models.manifest import open_model_dir
+from tests.moto_server import boto3_credentials, moto_server, subprocess_env
 
 pytestmark = pytest.mark.slow
 
 BUCKET = "lamina-models-e2e"
 NAME = "all-MiniLM-L6-v2"
-FAKE_AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 
 Cli = Callable[..., subprocess.CompletedProcess[str]]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"moto_server exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):
-                return
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.1)
-    pytest.fail(f"moto_server did not answer on {url} within 30 s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
 def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A moto_server on a free port with an empty bucket; stopped after the module."""
-    server = Path(sys.executable).with_name("moto_server")
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto_server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [str(server), "-H", "127.0.0.1", "-p", str(port)], stdout=sink, stderr=sink
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(url, process, log)
-        client = boto3.client("s3", endpoint_url=url, **_boto3_credentials())
-        client.create_bucket(Bucket=BUCKET)
+    with moto_server(tmp_path_factory.mktemp("moto")) as url:
+        boto3.client("s3", endpoint_url=url, **boto3_credentials()).create_bucket(Bucket=BUCKET)
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _boto3_credentials() -> dict[str, str]:
-    return {
-        "aws_access_key_id": FAKE_AWS["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": FAKE_AWS["AWS_SECRET_ACCESS_KEY"],
-        "aws_session_token": FAKE_AWS["AWS_SESSION_TOKEN"],
-        "region_name": FAKE_AWS["AWS_DEFAULT_REGION"],
-    }
-
-
-def _subprocess_env(endpoint: str) -> dict[str, str]:
-    """This environment without AWS or lamina settings, plus fake credentials and moto."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAMINA_"))}
-    return base | FAKE_AWS | {"AWS_ENDPOINT_URL": endpoint}
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +37,7 @@ def cli(endpoint: str) -> Cli:
     """Run ``python -m lamina.cli models ...`` with fake credentials. The endpoint is passed
     with --endpoint-url unless ``store_options=False``; AWS_ENDPOINT_URL points at moto in
     any case, so no call can reach AWS."""
-    base = _subprocess_env(endpoint)
+    base = subprocess_env(endpoint)
 
     def run(
         *argv: str, store_options: bool = True, env: dict[str, str] | None = None
@@ -183,7 +121,7 @@ def test_two_processes_fetch_one_version_at_once(
 ) -> None:
     ok(cli("publish", str(fp32_dir), "--name", "concurrent", "--version", "1"))
     cache = tmp_path / "cache"
-    env = {**_subprocess_env(endpoint), "LAMINA_MODELS_BUCKET": BUCKET}
+    env = {**subprocess_env(endpoint), "LAMINA_MODELS_BUCKET": BUCKET}
     command = [sys.executable, "-m", "lamina.cli", "models", "fetch", "concurrent/1"]
     fetches = [
         subprocess.Popen([*command, "--cache", str(cache)], env=env, stderr=subprocess.PIPE)
@@ -205,7 +143,7 @@ def test_service_cold_starts_on_the_promoted_model_and_refuses_a_tampered_one(
     ok(cli("publish", str(fp32_dir), "--name", "served", "--version", "7"))
     ok(cli("promote", "served", "7", "--alias", "production"))
     described = json.loads(ok(cli("describe", "served@production")))
-    env = _subprocess_env(endpoint) | {"LAMINA_MODEL_CACHE_DIR": str(tmp_path / "cache")}
+    env = subprocess_env(endpoint) | {"LAMINA_MODEL_CACHE_DIR": str(tmp_path / "cache")}
     uri = f"s3://{BUCKET}/models/served@production"
 
     result, logs = run_handler(uri, env)
@@ -224,7 +162,7 @@ def test_service_cold_starts_on_the_promoted_model_and_refuses_a_tampered_one(
 
     # The stored tokenizer is replaced behind the manifest's back: a new cold start (empty
     # cache) must refuse it, and never serve what it could not verify.
-    client = boto3.client("s3", endpoint_url=endpoint, **_boto3_credentials())
+    client = boto3.client("s3", endpoint_url=endpoint, **boto3_credentials())
     key = "models/served/7/tokenizer.json"
     body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
     client.put_object(Bucket=BUCKET, Key=key, Body=body.replace(b"[UNK]", b"[UNX]"))

@@ -1,0 +1,281 @@
+"""A batch job end to end over real processes: a moto server for S3 and SQS, the CLI
+uploading the input, the S3 notification moto delivers fed to the submit function's
+handler in its own process, two worker processes polling the queue the way Lambda's
+event source mapping does, and the CLI reading status and results back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3  # type: ignore[import-untyped]
+import numpy as np
+import pytest
+
+from lamina.inference.embedder import OnnxEmbedder
+from tests.moto_server import boto3_credentials, moto_server, subprocess_env
+
+pytestmark = pytest.mark.slow
+
+BUCKET = "lamina-batch-e2e"
+CHUNK = 50  # records per chunk: 600 lines make 12 chunks, so both workers get some
+# Lines (1-based) that must be rejected, and why.
+BAD = {
+    7: ("{not json", "invalid JSON"),
+    120: (json.dumps({"id": "doc-3", "text": "the same id again"}), "duplicate id"),
+    333: (json.dumps({"id": "empty", "text": "   "}), "empty text"),
+    599: (json.dumps({"text": "no id"}), "missing id"),
+}
+LINES = 600
+
+SUBMIT = """
+import json, os, sys, types
+from functions.batch_submit.handler import handler
+context = types.SimpleNamespace(
+    function_name="lamina-batch-submit", memory_limit_in_mb=512, aws_request_id="req-1",
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:lamina-batch-submit",
+)
+result = handler(json.load(sys.stdin), context)
+with open(os.environ["RESULT"], "w") as out:
+    json.dump(result, out)
+"""
+
+
+@dataclass
+class Aws:
+    endpoint: str
+    queue_url: str
+    dlq_url: str
+    events_url: str
+    env: dict[str, str]
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint, **boto3_credentials())
+
+
+@pytest.fixture(scope="module")
+def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aws]:
+    """The stack's batch resources on a moto server: bucket, work queue with its DLQ
+    (maxReceiveCount 5), and the bucket's notifications on incoming/ to an events queue."""
+    with moto_server(tmp_path_factory.mktemp("moto")) as url:
+        s3 = boto3.client("s3", endpoint_url=url, **boto3_credentials())
+        sqs = boto3.client("sqs", endpoint_url=url, **boto3_credentials())
+        s3.create_bucket(Bucket=BUCKET)
+        dlq_url = sqs.create_queue(QueueName="lamina-batch-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
+        redrive = {"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": "5"}
+        queue_url = sqs.create_queue(
+            QueueName="lamina-batch",
+            Attributes={"VisibilityTimeout": "60", "RedrivePolicy": json.dumps(redrive)},
+        )["QueueUrl"]
+        events_url = sqs.create_queue(QueueName="lamina-batch-events")["QueueUrl"]
+        events_arn = sqs.get_queue_attributes(QueueUrl=events_url, AttributeNames=["QueueArn"])
+        s3.put_bucket_notification_configuration(
+            Bucket=BUCKET,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {
+                        "QueueArn": events_arn["Attributes"]["QueueArn"],
+                        "Events": ["s3:ObjectCreated:*"],
+                        "Filter": {
+                            "Key": {"FilterRules": [{"Name": "prefix", "Value": "incoming/"}]}
+                        },
+                    }
+                ]
+            },
+        )
+        env = subprocess_env(url) | {
+            "LAMINA_BATCH_BUCKET": BUCKET,
+            "LAMINA_BATCH_QUEUE_URL": queue_url,
+            "LAMINA_CHUNK_MAX_RECORDS": str(CHUNK),
+            "LAMINA_INTRA_OP_THREADS": "1",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_SERVICE_NAME": "lamina-batch-e2e",
+        }
+        yield Aws(url, queue_url, dlq_url, events_url, env)
+
+
+def lamina(aws: Aws, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lamina.cli", "jobs", *argv],
+        env=aws.env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def s3_events(aws: Aws, timeout: float = 20) -> list[dict[str, Any]]:
+    """The ObjectCreated notifications moto delivered (its s3:TestEvent is dropped)."""
+    sqs = aws.client("sqs")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        messages = sqs.receive_message(
+            QueueUrl=aws.events_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", [])
+        events = [json.loads(m["Body"]) for m in messages]
+        for m in messages:
+            sqs.delete_message(QueueUrl=aws.events_url, ReceiptHandle=m["ReceiptHandle"])
+        events = [e for e in events if e.get("Event") != "s3:TestEvent"]
+        if events:
+            return events
+    pytest.fail("moto delivered no S3 notification for the upload")
+
+
+def run_submit(aws: Aws, event: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    result = tmp_path / "submit-result.json"
+    done = subprocess.run(
+        [sys.executable, "-c", SUBMIT],
+        input=json.dumps(event),
+        env=aws.env | {"RESULT": str(result)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(result.read_text()))
+
+
+def start_workers(aws: Aws, model: Path, n: int, idle_exit: int) -> list[subprocess.Popen[str]]:
+    argv = [sys.executable, "-m", "lamina.cli", "jobs", "worker", "--model", str(model)]
+    argv += ["--idle-exit", str(idle_exit), "--retry-delay", "0", "--batch-size", "5"]
+    return [
+        subprocess.Popen(
+            argv, env=aws.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(n)
+    ]
+
+
+def finish(workers: list[subprocess.Popen[str]]) -> list[dict[str, int]]:
+    stats = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=180)
+        assert worker.returncode == 0, err
+        stats.append(json.loads(out.strip().splitlines()[-1]))
+    return stats
+
+
+def write_input(path: Path) -> dict[str, str]:
+    """600 lines, 4 of them bad (BAD); returns the valid records' id -> text, in order."""
+    valid: dict[str, str] = {}
+    lines = []
+    for number in range(1, LINES + 1):
+        if number in BAD:
+            lines.append(BAD[number][0])
+            continue
+        record_id = f"doc-{number}"
+        text = f"Record {number}: " + " ".join(["batch", "embedding", "jobs"][: 1 + number % 3])
+        valid[record_id] = text
+        lines.append(json.dumps({"id": record_id, "text": text}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return valid
+
+
+def test_upload_to_results_over_real_processes(aws: Aws, fp32_dir: Path, tmp_path: Path) -> None:
+    source = tmp_path / "daily docs+v1.jsonl"  # a space and a plus: S3 URL-encodes the key
+    valid = write_input(source)
+
+    submitted = lamina(aws, "submit", str(source))
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip()
+
+    (event,) = s3_events(aws)
+    raw_key = event["Records"][0]["s3"]["object"]["key"]  # URL-encoded, as on AWS
+    assert raw_key.endswith("daily+docs%2Bv1.jsonl"), raw_key
+    workers = start_workers(aws, fp32_dir, 2, idle_exit=6)
+    result = run_submit(aws, event, tmp_path)
+    assert result["jobs"] == [
+        {"job_id": job_id, "key": "incoming/daily docs+v1.jsonl", "status": "running"}
+    ]
+
+    deadline = time.monotonic() + 150
+    while True:
+        status = lamina(aws, "status", job_id, "--json")
+        assert status.returncode == 0, status.stderr
+        summary = json.loads(status.stdout)
+        if summary["finalized"] or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    stats = finish(workers)
+
+    assert summary["status"] == "partially_failed", summary
+    assert summary["lines"] == LINES
+    assert summary["ok"] == len(valid) == LINES - len(BAD)
+    assert summary["failed"] == summary["invalid"] == len(BAD)
+    assert summary["ok"] + summary["failed"] == summary["lines"]
+    assert summary["chunks"] == summary["chunks_done"] == -(-len(valid) // CHUNK)
+    assert summary["model_versions"] == ["all-MiniLM-L6-v2/1"]
+    # Every chunk was processed once and deleted; no message failed.
+    assert sum(s["succeeded"] for s in stats) == summary["chunks"]
+    assert sum(s["failed"] for s in stats) == 0
+
+    out, errors = tmp_path / "vectors.jsonl", tmp_path / "errors.jsonl"
+    downloaded = lamina(aws, "download", job_id, "-o", str(out), "--errors", str(errors))
+    assert downloaded.returncode == 0, downloaded.stderr
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [row["id"] for row in rows] == list(valid)  # every valid record once, in order
+    vectors = np.array([row["embedding"] for row in rows], dtype=np.float32)
+    expected = OnnxEmbedder.load(fp32_dir).embed(list(valid.values())).vectors
+    assert vectors.shape == (len(valid), 384)
+    assert float((vectors * expected).sum(axis=1).min()) > 0.9999
+    rejected = [json.loads(line) for line in errors.read_text(encoding="utf-8").splitlines()]
+    assert [(r["line"], r["error"].split(":")[0]) for r in rejected] == [
+        (line, reason) for line, (_, reason) in sorted(BAD.items())
+    ]
+
+    # S3 delivers events at least once: the same event again finds the same job, done.
+    again = run_submit(aws, event, tmp_path)
+    assert again["jobs"] == [
+        {"job_id": job_id, "key": "incoming/daily docs+v1.jsonl", "status": "partially_failed"}
+    ]
+    assert (
+        aws.client("sqs").get_queue_attributes(
+            QueueUrl=aws.queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]["ApproximateNumberOfMessages"]
+        == "0"
+    )
+
+
+def queue_depth(aws: Aws, url: str) -> int:
+    attributes = aws.client("sqs").get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def test_poison_message_reaches_the_dlq_and_redrive_moves_it_back(aws: Aws, fp32_dir: Path) -> None:
+    aws.client("sqs").send_message(QueueUrl=aws.queue_url, MessageBody='{"not": "a chunk"}')
+    (worker,) = start_workers(aws, fp32_dir, 1, idle_exit=4)
+    (stats,) = finish([worker])
+    assert stats["failed"] == 5  # five receives, each answered as a batch item failure
+    assert stats["succeeded"] == 0
+    assert queue_depth(aws, aws.queue_url) == 0
+    assert queue_depth(aws, aws.dlq_url) == 1
+
+    moved = lamina(aws, "redrive", "--dlq-url", aws.dlq_url, "--queue-url", aws.queue_url)
+    assert moved.returncode == 0, moved.stderr
+    assert "moved 1 message(s)" in moved.stdout
+    assert queue_depth(aws, aws.dlq_url) == 0
+    message = aws.client("sqs").receive_message(QueueUrl=aws.queue_url)["Messages"][0]
+    assert message["Body"] == '{"not": "a chunk"}'
+
+
+def test_cli_errors_are_clear(aws: Aws, tmp_path: Path) -> None:
+    missing = lamina(aws, "status", "nope-0123456789ab")
+    assert missing.returncode == 1
+    assert "no job nope-0123456789ab" in missing.stderr
+    bad = tmp_path / "input.parquet"
+    bad.write_text("x")
+    refused = lamina(aws, "submit", str(bad))
+    assert refused.returncode == 1
+    assert "unsupported input" in refused.stderr
