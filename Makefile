@@ -17,7 +17,7 @@ MODEL := $(MODEL_DIR)/fp32/manifest.json $(MODEL_DIR)/int8/manifest.json
 .DEFAULT_GOAL := help
 include infra/local/local.mk
 
-.PHONY: help install sam-cli model serve test test-unit test-integration lint format typecheck \
+.PHONY: help install sam-cli model serve test test-unit test-integration lint format typecheck batch-local \
         validate bench golden pr clean
 
 help:  ## list targets
@@ -80,3 +80,9 @@ pr: lint typecheck test  ## the gate: everything CI checks
 
 clean:  ## remove built models and caches (keeps the venvs)
 	rm -rf build .aws-sam .pytest_cache .mypy_cache .ruff_cache
+
+# Exit code 3 (some lines rejected, listed in the errors file) is a finished job here.
+batch-local: $(MODEL)  ## a batch job on this machine: FILE=... (default docs/examples/batch.jsonl)
+	@file=$${FILE:-docs/examples/batch.jsonl}; name=$$(basename "$$file"); \
+	$(BIN)/lamina jobs run "$$file" --local --model $(MODEL_URI) --workdir build/jobs \
+		-o "build/jobs/$${name%.*}.jsonl"; status=$$?; [ $$status -eq 0 ] || [ $$status -eq 3 ]

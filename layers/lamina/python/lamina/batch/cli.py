@@ -186,8 +186,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         m = run.manifest
         seconds = time.perf_counter() - started
         store: ObjectStore = run.store
-        print(f"{describe(m)} in {seconds:.1f} s ({m.ok / seconds:.0f} lines/s)", file=sys.stderr)
-        print(f"job files: {workdir / 'jobs' / m.job_id}", file=sys.stderr)
+        print(f"{describe(m)} in {seconds:.1f} s")
+        print(f"job files: {workdir / 'jobs' / m.job_id}")
     else:
         store = _s3(args)
         job_id = _submit_file(args, store)
