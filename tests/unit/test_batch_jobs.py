@@ -1,0 +1,631 @@
+"""A job's state in the bucket: bitmaps, ids, compare-and-swap updates, chunk outcomes,
+completion; and the submit and worker steps on a local directory (no AWS, no model)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from lamina.batch import jobs
+from lamina.batch.handlers import WorkerHandler
+from lamina.batch.jobs import (
+    JOB_ID_PATTERN,
+    InputRef,
+    JobKeys,
+    JobManifest,
+    bit_is_set,
+    check_job_id,
+    chunk_done,
+    chunk_failed,
+    fail_job,
+    final_status,
+    finalize_if_complete,
+    job_id_for,
+    read_manifest,
+    set_bit,
+    set_bits,
+    update,
+)
+from lamina.batch.objects import LocalObjects
+from lamina.batch.queues import MemoryQueue
+from lamina.batch.submit import ChunkLimits, ChunkMessage, submit_job
+from lamina.batch.worker import ChunkWorker
+from lamina.errors import JobError, JobNotFoundError
+from tests.batch_helpers import (
+    FakeEmbedder,
+    PoisonEmbedder,
+    csv_bytes,
+    drain,
+    final_manifest,
+    jsonl,
+    marker,
+    read_errors,
+    read_rows,
+)
+
+JOB = "input-0123456789ab"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> LocalObjects:
+    return LocalObjects(tmp_path / "bucket")
+
+
+def new_job(
+    store: LocalObjects,
+    *,
+    chunks: int | None = 2,
+    lines: int | None = 5,
+    invalid: int = 0,
+    job_id: str = JOB,
+) -> JobManifest:
+    """A job whose submit step is over (unless ``chunks`` is None) and no chunk done."""
+    manifest = JobManifest(
+        job_id=job_id,
+        input=InputRef(
+            uri="s3://b/incoming/input.jsonl",
+            key="incoming/input.jsonl",
+            etag='"e"',
+            size=1,
+            format="jsonl",
+        ),
+        submit_done=chunks is not None,
+        lines=lines,
+        invalid=invalid,
+        chunks=chunks,
+        status="running" if chunks else "submitted",
+    )
+    assert store.put(JobKeys(job_id).manifest, manifest.to_json(), if_none_match=True)
+    return manifest
+
+
+def exists(store: LocalObjects, key: str) -> bool:
+    return store.head(key) is not None
+
+
+# ---- bitmaps ---------------------------------------------------------------------------------
+
+
+def test_bitmaps_set_clear_iterate() -> None:
+    bits = ""
+    assert not bit_is_set(bits, 0)
+    assert list(set_bits(bits)) == []
+    for n in (0, 7, 8, 9, 63, 1000, 12_345):
+        bits = set_bit(bits, n, True)
+    assert list(set_bits(bits)) == [0, 7, 8, 9, 63, 1000, 12_345]
+    assert all(bit_is_set(bits, n) for n in (0, 7, 8, 9, 63, 1000, 12_345))
+    assert not any(bit_is_set(bits, n) for n in (1, 6, 10, 64, 999, 1001, 12_344, 99_999))
+    bits = set_bit(bits, 8, False)
+    bits = set_bit(bits, 12_345, False)
+    bits = set_bit(bits, 50_000, False)  # clearing a bit never set is harmless
+    assert list(set_bits(bits)) == [0, 7, 9, 63, 1000]
+    assert set_bit(bits, 7, True) == bits, "setting a set bit changes nothing"
+    every = ""
+    for n in range(100):
+        every = set_bit(every, n, True)
+    assert list(set_bits(every)) == list(range(100))
+    assert json.dumps(every).isascii()  # it lives in the JSON manifest
+
+
+# ---- job ids ---------------------------------------------------------------------------------
+
+
+def test_job_id_is_deterministic_per_object_version() -> None:
+    a = job_id_for("s3://bucket/incoming/My Data+v2.JSONL", '"0123abcd"')
+    assert a == job_id_for("s3://bucket/incoming/My Data+v2.JSONL", '"0123abcd"')
+    assert a == job_id_for("s3://bucket/incoming/My Data+v2.JSONL", "0123abcd"), "quotes"
+    assert a.startswith("my-data-v2-")
+    assert a != job_id_for("s3://bucket/incoming/My Data+v2.JSONL", '"0123abce"')
+    assert a != job_id_for("s3://other/incoming/My Data+v2.JSONL", '"0123abcd"')
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "s3://b/incoming/x.jsonl",
+        "s3://b/incoming/갈비탕.jsonl",
+        "s3://b/incoming/.jsonl",
+        "s3://b/incoming/---.csv",
+        "s3://b/incoming/" + "long name " * 20 + ".txt",
+        "/tmp/jobs/incoming/UPPER_case.txt",
+    ],
+)
+def test_job_ids_are_valid_job_ids(location: str) -> None:
+    job_id = job_id_for(location, "etag")
+    assert check_job_id(job_id) == job_id
+    assert len(job_id) <= 62
+
+
+@pytest.mark.parametrize(
+    "job_id",
+    [
+        "",
+        "x",
+        "../x-0123456789ab",
+        "a/b-0123456789ab",
+        "x-0123456789ab/../../y",
+        "x-0123456789ab\n",
+        "X-0123456789AB",
+        "-x-0123456789ab",
+        "x-0123456789a",
+        "x_0123456789ab",
+        "x-0123456789ab ",
+        "jobs/x-0123456789ab",
+        "x" * 70 + "-0123456789ab",
+    ],
+)
+def test_check_job_id_rejects_what_is_not_a_job_id(job_id: str) -> None:
+    with pytest.raises(JobNotFoundError, match="is not a lamina job id"):
+        check_job_id(job_id)
+
+
+def test_job_id_pattern_is_the_one_check_job_id_uses() -> None:
+    import re
+
+    assert re.fullmatch(JOB_ID_PATTERN, JOB)
+    assert check_job_id(JOB) == JOB
+
+
+# ---- the manifest ----------------------------------------------------------------------------
+
+
+def test_read_manifest_missing_or_bad_id(store: LocalObjects) -> None:
+    with pytest.raises(JobNotFoundError, match="no job"):
+        read_manifest(store, JOB)
+    with pytest.raises(JobNotFoundError, match="not a lamina job id"):
+        read_manifest(store, "../etc")
+    new_job(store)
+    assert read_manifest(store, JOB).job_id == JOB
+
+
+def test_summary_hides_the_bitmaps_and_counts_failed(store: LocalObjects) -> None:
+    m = new_job(store, lines=10, invalid=2)
+    m.done_bits = set_bit("", 3, True)
+    m.chunk_failed_records = 3
+    summary = m.summary()
+    assert "done_bits" not in summary
+    assert "failed_bits" not in summary
+    assert summary["failed"] == 5
+    assert summary["output"] == {
+        "parts": f"jobs/{JOB}/parts/",
+        "errors": f"jobs/{JOB}/errors.jsonl",
+    }
+    assert json.loads(m.to_json())["failed"] == 5
+
+
+# ---- update: compare-and-swap ----------------------------------------------------------------
+
+
+def test_update_under_contention_loses_no_increment(store: LocalObjects) -> None:
+    new_job(store)
+    threads, each = 8, 30
+    calls = [0]
+
+    def bump(m: JobManifest) -> bool:
+        calls[0] += 1
+        m.ok += 1
+        return True
+
+    def work() -> None:
+        for _ in range(each):
+            update(store, JOB, bump)
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert read_manifest(store, JOB).ok == threads * each
+    assert calls[0] >= threads * each
+
+
+class InterferingStore(LocalObjects):
+    """Runs ``interfere`` right before the first conditional write: another writer wins."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.interfere: Any = None
+
+    def put(self, key: str, body: bytes, **kwargs: Any) -> bool:
+        if kwargs.get("if_match") is not None and self.interfere is not None:
+            interfere, self.interfere = self.interfere, None
+            interfere()
+        return super().put(key, body, **kwargs)
+
+
+def test_update_retries_on_a_lost_race_and_keeps_both_changes(tmp_path: Path) -> None:
+    store = InterferingStore(tmp_path)
+    other = LocalObjects(tmp_path)
+    new_job(other)
+
+    def seven(m: JobManifest) -> bool:
+        m.invalid = 7
+        return True
+
+    store.interfere = lambda: update(other, JOB, seven)
+    attempts: list[int] = []
+
+    def change(m: JobManifest) -> bool:
+        attempts.append(m.invalid)
+        m.ok += 1
+        return True
+
+    before, after = update(store, JOB, change)
+    assert attempts == [0, 7], "the change ran again on the newer manifest"
+    assert (before.invalid, after.invalid, after.ok) == (7, 7, 1)
+    stored = read_manifest(store, JOB)
+    assert (stored.invalid, stored.ok) == (7, 1)
+
+
+def test_update_without_a_change_writes_nothing(store: LocalObjects) -> None:
+    new_job(store)
+    key = JobKeys(JOB).manifest
+    etag = store.head(key)
+    before, after = update(store, JOB, lambda m: False)
+    assert before == after
+    assert store.head(key) == etag
+
+
+def test_update_gives_up_after_too_many_conflicts(
+    store: LocalObjects, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    new_job(store)
+    monkeypatch.setattr(jobs, "time", SimpleNamespace(sleep=lambda seconds: None))
+    monkeypatch.setattr(store, "put", lambda *args, **kwargs: False)
+    with pytest.raises(JobError, match="too many concurrent writers"):
+        update(store, JOB, lambda m: True)
+
+
+def test_update_of_a_missing_job(store: LocalObjects) -> None:
+    with pytest.raises(JobNotFoundError):
+        update(store, JOB, lambda m: True)
+
+
+# ---- chunk outcomes --------------------------------------------------------------------------
+
+
+def test_concurrent_chunk_done_counts_exactly_and_finalizes_once(store: LocalObjects) -> None:
+    chunks = 120
+    sizes = {n: n % 7 + 1 for n in range(chunks)}
+    new_job(store, chunks=chunks, lines=sum(sizes.values()))
+
+    def work(mine: list[int]) -> None:
+        for n in mine:
+            chunk_done(store, JOB, n, sizes[n], "m/1", 0.001)
+
+    workers = [threading.Thread(target=work, args=(list(range(k, chunks, 6)),)) for k in range(6)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    m = final_manifest(store, JOB)
+    assert m.chunks_done == chunks
+    assert m.ok == sum(sizes.values())
+    assert list(set_bits(m.done_bits)) == list(range(chunks))
+    assert m.status == "succeeded"
+    assert m.model_versions == ["m/1"]
+    assert m.embed_seconds == pytest.approx(0.12, abs=0.002)
+    assert m.started_at is not None
+    assert m.finished_at is not None
+    assert marker(store, JOB) == (
+        "_SUCCESS",
+        {"status": "succeeded", "lines": m.lines, "ok": m.ok, "failed": 0, "error": None},
+    )
+    assert read_errors(store, JOB) == []
+
+
+def test_chunk_done_twice_counts_once(store: LocalObjects) -> None:
+    new_job(store, chunks=2, lines=5)
+    first = chunk_done(store, JOB, 0, 3, "m/1", 0.5)
+    assert (first.chunks_done, first.ok, first.status, first.finalized) == (1, 3, "running", False)
+    again = chunk_done(store, JOB, 0, 3, "m/2", 0.5)
+    assert (again.chunks_done, again.ok, again.embed_seconds) == (1, 3, 0.5)
+    assert again.model_versions == ["m/1"]
+    assert read_manifest(store, JOB) == first
+
+
+def test_chunk_failed_then_redriven_moves_counts_and_refinalizes(store: LocalObjects) -> None:
+    keys = JobKeys(JOB)
+    new_job(store, chunks=2, lines=5)
+    chunk_done(store, JOB, 0, 3, "m/1", 0.1)
+    rows: list[dict[str, object]] = [{"line": 4, "id": "d"}, {"line": 5, "id": "e"}]
+    failed = chunk_failed(store, JOB, 1, rows, "chunk 1 failed 5 times: RuntimeError: boom")
+    assert failed.status == "partially_failed"
+    assert (failed.ok, failed.failed, failed.chunks_failed, failed.finalized) == (3, 2, 1, True)
+    assert marker(store, JOB)[0] == "_FAILED"
+    assert marker(store, JOB)[1]["status"] == "partially_failed"
+    reason = "chunk 1 failed 5 times: RuntimeError: boom"
+    assert read_errors(store, JOB) == [
+        {"line": 4, "id": "d", "error": reason},
+        {"line": 5, "id": "e", "error": reason},
+    ]
+
+    redriven = chunk_done(store, JOB, 1, 2, "m/1", 0.1)  # the DLQ message came back
+    assert redriven.status == "succeeded"
+    assert (redriven.ok, redriven.failed, redriven.chunks_done, redriven.chunks_failed) == (
+        5,
+        0,
+        2,
+        0,
+    )
+    assert redriven.chunk_failed_records == 0
+    assert redriven.finalized
+    assert not bit_is_set(redriven.failed_bits, 1)
+    assert marker(store, JOB) == (
+        "_SUCCESS",
+        {"status": "succeeded", "lines": 5, "ok": 5, "failed": 0, "error": None},
+    )
+    assert not exists(store, keys.failure)
+    assert not exists(store, keys.chunk_errors(1))
+    assert read_errors(store, JOB) == []
+    assert read_manifest(store, JOB) == redriven
+
+
+def test_redrive_keeps_the_input_errors(store: LocalObjects) -> None:
+    keys = JobKeys(JOB)
+    new_job(store, chunks=2, lines=6, invalid=1)
+    input_error = {"line": 2, "id": None, "error": "blank line"}
+    store.put(keys.input_errors, (json.dumps(input_error) + "\n").encode())
+    chunk_failed(store, JOB, 0, [{"line": 1, "id": 1}], "gave up")
+    chunk_done(store, JOB, 1, 4, "m/1", 0.1)
+    assert read_errors(store, JOB) == [input_error, {"line": 1, "id": 1, "error": "gave up"}]
+    m = chunk_done(store, JOB, 0, 1, "m/1", 0.1)
+    assert (m.status, m.ok, m.failed) == ("partially_failed", 5, 1)
+    assert read_errors(store, JOB) == [input_error]
+    assert marker(store, JOB)[1] == {
+        "status": "partially_failed",
+        "lines": 6,
+        "ok": 5,
+        "failed": 1,
+        "error": None,
+    }
+
+
+def test_chunk_failed_twice_or_after_done_changes_nothing(store: LocalObjects) -> None:
+    new_job(store, chunks=3, lines=3)
+    chunk_done(store, JOB, 0, 1, "m/1", 0.1)
+    after_done = chunk_failed(store, JOB, 0, [{"line": 1, "id": 1}], "late give-up")
+    assert (after_done.chunks_done, after_done.chunks_failed, after_done.ok) == (1, 0, 1)
+    once = chunk_failed(store, JOB, 1, [{"line": 2, "id": 2}], "x")
+    twice = chunk_failed(store, JOB, 1, [{"line": 2, "id": 2}], "x")
+    assert once == twice
+    assert (twice.chunks_failed, twice.chunk_failed_records) == (1, 1)
+    final = chunk_done(store, JOB, 2, 1, "m/1", 0.1)
+    assert (final.status, final.ok, final.failed, final.lines) == ("partially_failed", 2, 1, 3)
+    assert read_errors(store, JOB) == [{"line": 2, "id": 2, "error": "x"}]
+
+
+def test_not_complete_until_submit_is_done(store: LocalObjects) -> None:
+    """Workers may finish every chunk sent so far before the submit step has read the
+    whole input: the job must not finalize then."""
+    new_job(store, chunks=None, lines=None)
+    m = chunk_done(store, JOB, 0, 2, "m/1", 0.1)
+    assert (m.status, m.finalized) == ("running", False)
+    assert finalize_if_complete(store, m) == m
+    assert not exists(store, JobKeys(JOB).success)
+    assert not exists(store, JobKeys(JOB).errors)
+
+
+def test_chunk_outcome_for_a_missing_job(store: LocalObjects) -> None:
+    with pytest.raises(JobNotFoundError):
+        chunk_done(store, JOB, 0, 1, "m/1", 0.1)
+
+
+@pytest.mark.parametrize(
+    ("fields", "status"),
+    [
+        ({"lines": 3, "ok": 3}, "succeeded"),
+        ({"lines": 3, "ok": 2, "invalid": 1}, "partially_failed"),
+        ({"lines": 3, "ok": 2, "chunk_failed_records": 1}, "partially_failed"),
+        ({"lines": 3, "ok": 0, "invalid": 3}, "failed"),
+        ({"lines": 3, "ok": 0, "chunk_failed_records": 3}, "failed"),
+        ({"lines": 0, "ok": 0}, "failed"),
+        ({"lines": None, "ok": 0}, "failed"),
+        ({"lines": 3, "ok": 3, "error": "bad header"}, "failed"),
+    ],
+)
+def test_final_status(fields: dict[str, Any], status: str) -> None:
+    m = JobManifest(
+        job_id=JOB, input=InputRef(uri="u", key="k", etag="e", size=0, format="jsonl"), **fields
+    )
+    assert final_status(m) == status
+
+
+def test_fail_job(store: LocalObjects) -> None:
+    new_job(store, chunks=None, lines=None)
+    m = fail_job(store, JOB, "CSV header must name an id and a text column")
+    assert (m.status, m.finalized, m.submit_done) == ("failed", True, True)
+    assert m.error == "CSV header must name an id and a text column"
+    assert m.finished_at is not None
+    assert marker(store, JOB) == (
+        "_FAILED",
+        {"status": "failed", "lines": None, "ok": 0, "failed": 0, "error": m.error},
+    )
+    assert read_errors(store, JOB) == []
+    assert fail_job(store, JOB, "again") == m, "failing a failed job changes nothing"
+
+
+# ---- submit and worker on a local directory (a fake model) -----------------------------------
+
+
+def pipeline(store: LocalObjects, **worker: Any) -> tuple[MemoryQueue, WorkerHandler]:
+    queue = MemoryQueue(capacity=1000)
+    embedder = worker.pop("embedder", FakeEmbedder())
+    handler = WorkerHandler(ChunkWorker(store, embedder, max_receive_count=5, **worker))
+    return queue, handler
+
+
+def test_local_job_end_to_end(store: LocalObjects) -> None:
+    rows: list[object] = [{"id": f"r{n}", "text": f"text number {n}"} for n in range(1, 9)]
+    rows.insert(2, {"id": "r1", "text": "duplicate"})  # line 3
+    rows.insert(5, {"id": 9})  # line 6
+    store.put("incoming/in.jsonl", jsonl(rows) + b"not json\n")  # line 11
+    queue, handler = pipeline(store)
+    submitted = submit_job(store, queue, "incoming/in.jsonl", limits=ChunkLimits(max_records=3))
+    assert (submitted.lines, submitted.invalid, submitted.chunks) == (11, 3, 3)
+    assert (submitted.status, submitted.submit_done, submitted.finalized) == (
+        "running",
+        True,
+        False,
+    )
+    assert submitted.input.format == "jsonl"
+    assert queue.depth() == (3, 0)
+
+    stats = drain(queue, handler)
+    assert (stats.succeeded, stats.failed) == (3, 0)
+    m = final_manifest(store, submitted.job_id)
+    assert (m.status, m.ok, m.failed, m.chunks_done) == ("partially_failed", 8, 3, 3)
+    assert m.model_versions == ["fake/1"]
+    assert [(e["line"], e["id"]) for e in read_errors(store, m.job_id)] == [
+        (3, "r1"),
+        (6, 9),
+        (11, None),
+    ]
+    out = read_rows(store, m.job_id)
+    assert [(row.id, row.line) for row in out] == [
+        ("r1", 1), ("r2", 2), ("r3", 4), ("r4", 5), ("r5", 7), ("r6", 8), ("r7", 9), ("r8", 10),
+    ]  # fmt: skip
+    fake = FakeEmbedder()
+    for row in out:
+        expected = fake.vector(f"text number {str(row.id)[1:]}")
+        np.testing.assert_allclose(row.embedding, expected, rtol=0, atol=1e-7)
+
+
+def test_duplicate_event_sends_nothing_twice(store: LocalObjects) -> None:
+    store.put("incoming/a.txt", b"one\ntwo\n")
+    queue, handler = pipeline(store)
+    first = submit_job(store, queue, "incoming/a.txt")
+    drain(queue, handler)
+    again = submit_job(store, queue, "incoming/a.txt")
+    assert again.job_id == first.job_id
+    assert queue.depth() == (0, 0), "a submitted job is not submitted again"
+    assert again == read_manifest(store, first.job_id)
+    assert again.status == "succeeded"
+
+    store.put("incoming/a.txt", b"one\ntwo\nthree\n")  # a new upload: a new job
+    third = submit_job(store, queue, "incoming/a.txt")
+    assert third.job_id != first.job_id
+    assert third.lines == 3
+
+
+class FlakyQueue(MemoryQueue):
+    """Refuses the ``fail_on``-th send (a queue outage in the middle of a submit)."""
+
+    fail_on = 2
+    sends = 0
+
+    def send(self, bodies: Any) -> None:
+        self.sends += 1
+        if self.sends == self.fail_on:
+            raise JobError("SQS is down")
+        super().send(bodies)
+
+
+def test_a_retried_submit_resends_the_same_chunks_and_nothing_is_doubled(
+    store: LocalObjects,
+) -> None:
+    store.put("incoming/big.txt", b"".join(b"line %d\n" % n for n in range(1, 31)))
+    queue = FlakyQueue(capacity=1000)
+    _, handler = pipeline(store)
+    limits = ChunkLimits(max_records=1)  # 30 chunks: three SendMessageBatch calls
+    with pytest.raises(JobError, match="SQS is down"):
+        submit_job(store, queue, "incoming/big.txt", limits=limits)
+    sent_before = queue.depth()[0]
+    assert sent_before == 10
+    drain(queue, handler)  # workers finish the first chunks before the retry
+    info = store.head("incoming/big.txt")
+    assert info is not None
+    job_id = job_id_for(store.url("incoming/big.txt"), info.etag)
+    assert read_manifest(store, job_id).submit_done is False
+
+    retried = submit_job(store, queue, "incoming/big.txt", limits=limits)  # Lambda's retry
+    assert (retried.lines, retried.chunks) == (30, 30)
+    drain(queue, handler)
+    m = final_manifest(store, job_id)
+    assert (m.status, m.ok, m.chunks_done) == ("succeeded", 30, 30)
+    assert [row.line for row in read_rows(store, job_id)] == list(range(1, 31))
+
+
+def test_empty_input_is_a_failed_job(store: LocalObjects) -> None:
+    store.put("incoming/empty.jsonl", b"")
+    queue, _ = pipeline(store)
+    m = submit_job(store, queue, "incoming/empty.jsonl")
+    assert (m.status, m.lines, m.chunks, m.finalized) == ("failed", 0, 0, True)
+    assert marker(store, m.job_id)[0] == "_FAILED"
+    assert queue.depth() == (0, 0)
+
+
+def test_all_lines_invalid_is_a_failed_job_with_every_line_in_errors(store: LocalObjects) -> None:
+    store.put("incoming/bad.jsonl", b"{}\n[]\n\n")
+    queue, _ = pipeline(store)
+    m = submit_job(store, queue, "incoming/bad.jsonl")
+    assert (m.status, m.lines, m.invalid, m.ok) == ("failed", 3, 3, 0)
+    assert [e["line"] for e in read_errors(store, m.job_id)] == [1, 2, 3]
+    assert marker(store, m.job_id)[0] == "_FAILED"
+
+
+@pytest.mark.parametrize(
+    ("key", "data", "message"),
+    [
+        ("incoming/data.json", b'{"id": 1, "text": "a"}\n', "unsupported input"),
+        ("incoming/data.csv", csv_bytes(["key", "body"], [["1", "a"]]), "CSV header must name"),
+    ],
+)
+def test_input_that_cannot_be_read_fails_the_job(
+    store: LocalObjects, key: str, data: bytes, message: str
+) -> None:
+    store.put(key, data)
+    queue, _ = pipeline(store)
+    m = submit_job(store, queue, key)
+    assert (m.status, m.finalized) == ("failed", True)
+    assert m.error is not None
+    assert message in m.error
+    name, body = marker(store, m.job_id)
+    assert name == "_FAILED"
+    assert message in body["error"]
+    assert queue.depth() == (0, 0)
+
+
+def test_worker_gives_a_chunk_up_only_on_its_last_receive(store: LocalObjects) -> None:
+    new_job(store, chunks=1, lines=2)
+    body = ChunkMessage(job=JOB, chunk=0, records=[(1, 1, "POISON"), (2, 2, "fine")])
+    worker = ChunkWorker(store, PoisonEmbedder(FakeEmbedder()), max_receive_count=3)
+    for receive in (1, 2):
+        with pytest.raises(RuntimeError, match="poisoned"):
+            worker.process(body.model_dump_json(), receive)
+        assert not exists(store, JobKeys(JOB).chunk_errors(0))
+        assert read_manifest(store, JOB).chunks_failed == 0
+    with pytest.raises(RuntimeError, match="poisoned"):
+        worker.process(body.model_dump_json(), 3)  # still raised: the message goes to the DLQ
+    m = read_manifest(store, JOB)
+    assert (m.status, m.chunks_failed, m.failed, m.ok) == ("failed", 1, 2, 0)
+    errors = read_errors(store, JOB)
+    assert [(e["line"], e["id"]) for e in errors] == [(1, 1), (2, 2)]
+    assert errors[0]["error"].startswith("chunk 0 failed 3 times: RuntimeError: poisoned")
+    assert not exists(store, JobKeys(JOB).part(0, "jsonl"))
+
+
+def test_worker_redelivery_rewrites_the_same_part(store: LocalObjects) -> None:
+    new_job(store, chunks=2, lines=3)
+    worker = ChunkWorker(store, FakeEmbedder(), max_receive_count=5)
+    body = ChunkMessage(job=JOB, chunk=1, records=[(2, "b", "bee"), (3, "c", "sea")])
+    assert worker.process(body.model_dump_json(), 1) == 2
+    part = store.get(JobKeys(JOB).part(1, "jsonl"))
+    assert worker.process(body.model_dump_json(), 2) == 2
+    assert store.get(JobKeys(JOB).part(1, "jsonl")) == part
+    m = read_manifest(store, JOB)
+    assert (m.ok, m.chunks_done) == (2, 1)
+    assert [info.key for info in store.list(JobKeys(JOB).parts)] == [JobKeys(JOB).part(1, "jsonl")]
+
+
+def test_worker_refuses_a_message_that_is_not_a_chunk(store: LocalObjects) -> None:
+    worker = ChunkWorker(store, FakeEmbedder(), max_receive_count=5)
+    with pytest.raises(JobError, match="not a lamina chunk message"):
+        worker.process('{"hello": "world"}', 5)
+    assert list(store.list("")) == []
