@@ -67,6 +67,9 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aws]:
         s3 = boto3.client("s3", endpoint_url=url, **boto3_credentials())
         sqs = boto3.client("sqs", endpoint_url=url, **boto3_credentials())
         s3.create_bucket(Bucket=BUCKET)
+        s3.put_bucket_versioning(  # as the stack's bucket: a job per uploaded version
+            Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"}
+        )
         dlq_url = sqs.create_queue(QueueName="lamina-batch-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
         redrive = {"deadLetterTargetArn": dlq_arn["Attributes"]["QueueArn"], "maxReceiveCount": "5"}

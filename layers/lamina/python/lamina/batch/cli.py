@@ -117,7 +117,7 @@ def _submit_file(args: argparse.Namespace, store: ObjectStore) -> str:
     info = store.head(key)
     if info is None:
         raise JobError(f"{store.url(key)} vanished right after upload")
-    job_id = job_id_for(store.url(key), info.etag)
+    job_id = job_id_for(store.url(key), info.etag, info.version_id)
     print(job_id)
     return job_id
 

@@ -7,16 +7,18 @@ these from settings at cold start and wrap them in Powertools' decorators.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lamina.batch.jobs import INCOMING_PREFIX, JobManifest
 from lamina.batch.objects import ObjectStore
 from lamina.batch.queues import WorkQueue
 from lamina.batch.submit import ChunkLimits, s3_event_keys, submit_job
-from lamina.batch.worker import ChunkWorker, record_handler
 from lamina.errors import ConfigurationError, LaminaError
 from lamina.observability import Telemetry
 from lamina.settings import Settings
+
+if TYPE_CHECKING:  # the worker imports numpy and the model code: never in the submit function
+    from lamina.batch.worker import ChunkWorker
 
 
 def chunk_limits(settings: Settings) -> ChunkLimits:
@@ -36,19 +38,20 @@ class SubmitHandler:
 
     def __call__(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         jobs: list[dict[str, object]] = []
-        for _bucket, key in s3_event_keys(event):
+        for _bucket, key, version_id in s3_event_keys(event):
             if not key.startswith(INCOMING_PREFIX):
                 self.telemetry.logger.warning("ignored: not under incoming/", extra={"key": key})
                 continue
-            manifest = self.submit(key)
+            manifest = self.submit(key, version_id)
             jobs.append({"job_id": manifest.job_id, "key": key, "status": manifest.status})
         return {"jobs": jobs}
 
-    def submit(self, key: str) -> JobManifest:
+    def submit(self, key: str, version_id: str | None = None) -> JobManifest:
         manifest = submit_job(
             self.store,
             self.queue,
             key,
+            version_id=version_id,
             limits=chunk_limits(self.settings),
             max_text_chars=self.settings.max_text_chars,
         )
@@ -64,6 +67,8 @@ class WorkerHandler:
 
     def __init__(self, worker: ChunkWorker) -> None:
         from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+        from lamina.batch.worker import record_handler
 
         self.worker = worker
         self.processor = BatchProcessor(event_type=EventType.SQS)
@@ -99,6 +104,7 @@ def build_submit_handler(settings: Settings, telemetry: Telemetry) -> SubmitHand
 def build_worker_handler(settings: Settings, telemetry: Telemetry) -> WorkerHandler:
     """The worker function's handler: load the model once (cold start), write to the bucket."""
     from lamina.batch.objects import S3Objects
+    from lamina.batch.worker import ChunkWorker
     from lamina.inference.load import load_embedder
 
     if not settings.batch_bucket:

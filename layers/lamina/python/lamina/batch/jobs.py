@@ -51,12 +51,14 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-def job_id_for(location: str, etag: str) -> str:
+def job_id_for(location: str, etag: str, version_id: str | None = None) -> str:
     """The job of one input object version: the same upload always maps to the same job
-    (a duplicate S3 event re-finds it), a new upload under the same key gets a new one."""
+    (a duplicate S3 event re-finds it). A new upload under the same key gets a new job if
+    its content differs or, in a versioned bucket (the stack's is), in any case."""
     stem = PurePosixPath(location).stem.lower()
     stem = re.sub(r"[^a-z0-9]+", "-", stem).strip("-")[:40] or "job"
-    digest = hashlib.sha256(f"{location}@{etag.strip(chr(34))}".encode()).hexdigest()[:12]
+    identity = f"{location}@{etag.strip(chr(34))}" + (f"#{version_id}" if version_id else "")
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
     return f"{stem}-{digest}"
 
 
@@ -125,6 +127,7 @@ class InputRef(BaseModel):
     uri: str
     key: str
     etag: str
+    version_id: str | None = None
     size: int
     format: str
 

@@ -33,6 +33,7 @@ class ObjectInfo:
     size: int
     etag: str
     metadata: dict[str, str] = field(default_factory=dict)  # S3 user metadata (x-amz-meta-*)
+    version_id: str | None = None  # S3 object version (versioned buckets), else None
 
 
 class ObjectStore(ABC):
@@ -43,15 +44,15 @@ class ObjectStore(ABC):
         """Where ``key`` lives, for messages: ``s3://bucket/key`` or a path."""
 
     @abstractmethod
-    def head(self, key: str) -> ObjectInfo | None:
-        """Size and ETag of ``key``, or None if it does not exist."""
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
+        """Size and ETag of ``key`` (that version of it, if given), or None if absent."""
 
     @abstractmethod
     def get(self, key: str) -> tuple[bytes, str] | None:
         """A small object's bytes and ETag, or None if it does not exist."""
 
     @abstractmethod
-    def stream(self, key: str) -> Iterator[bytes]:
+    def stream(self, key: str, version_id: str | None = None) -> Iterator[bytes]:
         """The object's bytes in chunks of about ``STREAM_CHUNK``; JobError if missing."""
 
     @abstractmethod
@@ -86,6 +87,11 @@ _NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
 _CONFLICT = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
 
 
+def _version(value: object) -> str | None:
+    """S3 says "null" for objects written while versioning was off."""
+    return str(value) if value and value != "null" else None
+
+
 def _code(exc: Any) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -117,12 +123,13 @@ class S3Objects(ObjectStore):
         except (BotoCoreError, Boto3Error) as exc:
             raise JobError(f"cannot {action} {self.url(key)}: {exc}") from exc
 
-    def head(self, key: str) -> ObjectInfo | None:
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
         from botocore.exceptions import ClientError
 
+        version = {"VersionId": version_id} if version_id else {}
         with self._errors("read", key):
             try:
-                response = self.client.head_object(Bucket=self.bucket, Key=key)
+                response = self.client.head_object(Bucket=self.bucket, Key=key, **version)
             except ClientError as exc:
                 if _code(exc) in _NOT_FOUND:
                     return None
@@ -132,6 +139,7 @@ class S3Objects(ObjectStore):
             int(response["ContentLength"]),
             str(response["ETag"]),
             {str(k): str(v) for k, v in response.get("Metadata", {}).items()},
+            _version(response.get("VersionId")),
         )
 
     def get(self, key: str) -> tuple[bytes, str] | None:
@@ -146,9 +154,10 @@ class S3Objects(ObjectStore):
                 raise
             return response["Body"].read(), str(response["ETag"])
 
-    def stream(self, key: str) -> Iterator[bytes]:
+    def stream(self, key: str, version_id: str | None = None) -> Iterator[bytes]:
+        version = {"VersionId": version_id} if version_id else {}
         with self._errors("read", key):
-            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            body = self.client.get_object(Bucket=self.bucket, Key=key, **version)["Body"]
             try:
                 yield from body.iter_chunks(STREAM_CHUNK)
             finally:
@@ -229,8 +238,8 @@ class LocalObjects(ObjectStore):
     def _etag(data: bytes) -> str:
         return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
 
-    def head(self, key: str) -> ObjectInfo | None:
-        path = self._path(key)
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
+        path = self._path(key)  # no versions here: the current content
         if not path.is_file():
             return None
         return ObjectInfo(key, path.stat().st_size, self._file_etag(path))
@@ -249,7 +258,7 @@ class LocalObjects(ObjectStore):
             return None
         return data, self._etag(data)
 
-    def stream(self, key: str) -> Iterator[bytes]:
+    def stream(self, key: str, version_id: str | None = None) -> Iterator[bytes]:
         try:
             handle: IO[bytes] = self._path(key).open("rb")
         except FileNotFoundError:

@@ -113,14 +113,14 @@ class Chunker:
 
 
 def _start(
-    store: ObjectStore, key: str, out: OutputFormat | None, normalize: bool
+    store: ObjectStore, key: str, version_id: str | None, out: OutputFormat | None, normalize: bool
 ) -> tuple[JobManifest, bool]:
     """The job for the object at ``key`` (created if new); True if it still needs the
     submit step (False: a duplicate event for a job already submitted)."""
-    info = store.head(key)
+    info = store.head(key, version_id)
     if info is None:
         raise JobError(f"input {store.url(key)} does not exist (deleted before it was read?)")
-    job_id = job_id_for(store.url(key), info.etag)
+    job_id = job_id_for(store.url(key), info.etag, info.version_id)
     keys = JobKeys(job_id)
     existing = store.get(keys.manifest)
     if existing is not None:
@@ -132,7 +132,12 @@ def _start(
     manifest = JobManifest(
         job_id=job_id,
         input=InputRef(
-            uri=store.url(key), key=key, etag=info.etag, size=info.size, format="unknown"
+            uri=store.url(key),
+            key=key,
+            etag=info.etag,
+            version_id=info.version_id,
+            size=info.size,
+            format="unknown",
         ),
         output_format=cast(OutputFormat, chosen),
         normalize=normalize,
@@ -155,10 +160,12 @@ def submit_job(
     max_text_chars: int = 20_000,
     out: OutputFormat | None = None,
     normalize: bool = True,
+    version_id: str | None = None,
 ) -> JobManifest:
-    """Read ``key`` from ``store``, queue its chunks, and return the job's manifest."""
+    """Read ``key`` (its ``version_id``, if given: the one the S3 event names) from
+    ``store``, queue its chunks, and return the job's manifest."""
     started = time.perf_counter()
-    manifest, todo = _start(store, key, out, normalize)
+    manifest, todo = _start(store, key, version_id, out, normalize)
     if not todo:
         return manifest
     job_id = manifest.job_id
@@ -176,7 +183,7 @@ def submit_job(
 
         def bodies() -> Iterator[str]:
             nonlocal rejected
-            for item in reader.read(store.stream(key)):
+            for item in reader.read(store.stream(key, manifest.input.version_id)):
                 if isinstance(item, LineError):
                     rejected += 1
                     spool.write(json.dumps(item.to_json(), ensure_ascii=False).encode() + b"\n")
@@ -218,9 +225,10 @@ def _set_format(m: JobManifest, fmt: str) -> bool:
     return True
 
 
-def s3_event_keys(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    """(bucket, key) of each ObjectCreated record of an S3 event notification; test events
-    (``s3:TestEvent``) yield nothing. Keys arrive URL-encoded (``a+b`` is ``a b``)."""
+def s3_event_keys(event: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
+    """(bucket, key, version id or None) of each ObjectCreated record of an S3 event
+    notification; test events (``s3:TestEvent``) yield nothing. Keys arrive URL-encoded
+    (``a+b`` is ``a b``)."""
     from urllib.parse import unquote_plus
 
     if event.get("Event") == "s3:TestEvent":
@@ -229,4 +237,5 @@ def s3_event_keys(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
         if not str(record.get("eventName", "")).startswith("ObjectCreated"):
             continue
         s3 = record["s3"]
-        yield s3["bucket"]["name"], unquote_plus(s3["object"]["key"])
+        version = s3["object"].get("versionId") or None
+        yield s3["bucket"]["name"], unquote_plus(s3["object"]["key"]), version
