@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Build lamina's stand-in for public.ecr.aws/lambda/python:3.13 in podman's storage, under
 # that very name, so that functions/embed/Dockerfile builds unchanged on a machine that
-# reaches no container registry. Skipped when the image exists with the same key (a hash of
+# reaches no container registry. It is also tagged public.ecr.aws/lambda/python:3.13-x86_64,
+# the image `sam local invoke` runs zip functions of Runtime python3.13 on (with
+# --skip-pull-image: SAM adds the emulator and the function's layers under /opt to it). Skipped when the image exists with the same key (a hash of
 # this script, infra/local/standin/ and the wheel pins), so a second run takes a second.
 #   1. debootstrap --variant=minbase Debian trixie (python3.13), `podman import` -> ROOTFS
 #      (cached as localhost/lamina/trixie-minbase:<hash of the debootstrap parameters>)
@@ -18,6 +20,7 @@ venv="${1:-.venv}"
 sam_venv="${2:-.venv-sam}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 image=public.ecr.aws/lambda/python:3.13
+zip_image=public.ecr.aws/lambda/python:3.13-x86_64 # SAM CLI's base for Runtime python3.13 zip functions
 suite=trixie
 mirror="${LAMINA_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 include=python3,python3-venv,ca-certificates
@@ -47,6 +50,7 @@ key="$(
 )"
 current="$(podman image inspect --format '{{ index .Labels "lamina.standin.key" }}' "$image" 2>/dev/null || true)"
 if [ "$current" = "$key" ]; then
+  podman tag "$image" "$zip_image"
   log "stand-in $image is up to date (key $key)"
   exit 0
 fi
@@ -99,9 +103,10 @@ podman build --quiet --build-arg ROOTFS="$rootfs" --label "lamina.standin.key=$k
   --label "lamina.standin=Debian $suite + awslambdaric $ric_version (not the AWS image)" \
   -f "$ctx/Containerfile" -t "$image" "$ctx" >/dev/null || die "podman build of the stand-in failed"
 rm -rf "$ctx"
+podman tag "$image" "$zip_image"
 if [ -n "$previous" ]; then
   # The replaced stand-in, unless an image built on it still holds it.
   podman image rm "$previous" >/dev/null 2>&1 || true
 fi
 size="$(podman image inspect --format '{{.Size}}' "$image")"
-log "stand-in $image built in $((SECONDS - started)) s, $((size / 1000000)) MB (key $key)"
+log "stand-in $image (and $zip_image) built in $((SECONDS - started)) s, $((size / 1000000)) MB (key $key)"
