@@ -185,9 +185,12 @@ def test_upload_to_results_over_real_processes(aws: Aws, fp32_dir: Path, tmp_pat
     source = tmp_path / "daily docs+v1.jsonl"  # a space and a plus: S3 URL-encodes the key
     valid = write_input(source)
 
-    submitted = lamina(aws, "submit", str(source))
+    submitted = lamina(aws, "submit", str(source), "--progress")
     assert submitted.returncode == 0, submitted.stderr
     job_id = submitted.stdout.strip()
+    assert f"upload incoming/daily docs+v1.jsonl: {source.stat().st_size / 1e3:.1f} kB" in (
+        submitted.stderr
+    )
 
     (event,) = s3_events(aws)
     raw_key = event["Records"][0]["s3"]["object"]["key"]  # URL-encoded, as on AWS

@@ -67,12 +67,14 @@ def describe(m: JobManifest) -> str:
     return text
 
 
-def _progress(args: argparse.Namespace) -> Callable[[str, int, int], None] | None:
+def _progress(
+    args: argparse.Namespace, verb: str = "download"
+) -> Callable[[str, int, int], None] | None:
     if not (args.progress or sys.stderr.isatty()):
         return None
     from lamina.cli import ProgressBar
 
-    return ProgressBar(sys.stderr, "download")
+    return ProgressBar(sys.stderr, verb)
 
 
 def _wait(store: ObjectStore, job_id: str, timeout: float, interval: float = 2.0) -> JobManifest:
@@ -98,22 +100,25 @@ def _wait(store: ObjectStore, job_id: str, timeout: float, interval: float = 2.0
 
 def _submit_file(args: argparse.Namespace, store: ObjectStore) -> str:
     from lamina.batch.jobs import INCOMING_PREFIX, job_id_for
-    from lamina.batch.objects import S3Objects
     from lamina.batch.records import input_format
     from lamina.batch.submit import OUTPUT_FORMAT_METADATA
+    from lamina.models.store import TransferProgress
 
     source = Path(args.file)
     if not source.is_file():
         raise JobError(f"{source} is not a file")
     input_format(source.name)  # refuse an unsupported format before uploading it
     key = INCOMING_PREFIX + (args.key or source.name)
-    assert isinstance(store, S3Objects)
-    store.client.upload_file(
-        str(source),
-        store.bucket,
+    transfer = TransferProgress(key, source.stat().st_size, _progress(args, "upload"))
+    transfer.start()
+    store.upload(
         key,
-        ExtraArgs={"Metadata": {OUTPUT_FORMAT_METADATA: args.format}},
+        source,
+        content_type="application/octet-stream",
+        metadata={OUTPUT_FORMAT_METADATA: args.format},
+        callback=transfer,
     )
+    transfer.finish()
     info = store.head(key)
     if info is None:
         raise JobError(f"{store.url(key)} vanished right after upload")

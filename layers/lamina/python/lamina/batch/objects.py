@@ -16,7 +16,7 @@ import hashlib
 import os
 import secrets
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -68,8 +68,16 @@ class ObjectStore(ABC):
         """Write ``key`` whole. With a condition, False if the condition failed."""
 
     @abstractmethod
-    def upload(self, key: str, path: Path, *, content_type: str) -> None:
-        """Write a local file of any size to ``key``."""
+    def upload(
+        self,
+        key: str,
+        path: Path,
+        *,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+        callback: Callable[[int], None] | None = None,
+    ) -> None:
+        """Write a local file of any size to ``key``; ``callback(n)`` per n bytes sent."""
 
     @abstractmethod
     def delete(self, key: str) -> None:
@@ -190,11 +198,20 @@ class S3Objects(ObjectStore):
                 raise
         return True
 
-    def upload(self, key: str, path: Path, *, content_type: str) -> None:
+    def upload(
+        self,
+        key: str,
+        path: Path,
+        *,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+        callback: Callable[[int], None] | None = None,
+    ) -> None:
+        extra: dict[str, Any] = {"ContentType": content_type}
+        if metadata:
+            extra["Metadata"] = metadata
         with self._errors("write", key):
-            self.client.upload_file(
-                str(path), self.bucket, key, ExtraArgs={"ContentType": content_type}
-            )
+            self.client.upload_file(str(path), self.bucket, key, ExtraArgs=extra, Callback=callback)
 
     def delete(self, key: str) -> None:
         with self._errors("delete", key):
@@ -306,14 +323,24 @@ class LocalObjects(ObjectStore):
             self._write(path, body)
         return True
 
-    def upload(self, key: str, path: Path, *, content_type: str) -> None:
-        target = self._path(key)
+    def upload(
+        self,
+        key: str,
+        path: Path,
+        *,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+        callback: Callable[[int], None] | None = None,
+    ) -> None:
+        target = self._path(key)  # no metadata here: --local takes options as arguments
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}")
         try:
             with path.open("rb") as source, temp.open("wb") as sink:
                 for block in iter(lambda: source.read(STREAM_CHUNK), b""):
                     sink.write(block)
+                    if callback is not None:
+                        callback(len(block))
             os.replace(temp, target)
         finally:
             temp.unlink(missing_ok=True)

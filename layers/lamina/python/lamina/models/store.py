@@ -227,7 +227,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class _Transfer:
+class TransferProgress:
     """Turns boto3's byte-count callbacks, called from its worker threads, into
     ``progress(path, done, total)`` calls, serialized, and ends with ``done == total``."""
 
@@ -625,7 +625,7 @@ class S3ModelStore(ModelStore):
         self, source: Path, name: str, version: str, entry: FileEntry, progress: Progress | None
     ) -> None:
         key = self._key(name, version, entry.path)
-        transfer = _Transfer(entry.path, entry.size, progress)
+        transfer = TransferProgress(entry.path, entry.size, progress)
         transfer.start()
         with self._s3(f"upload {entry.path} to s3://{self.bucket}/{key}"):
             self.client.upload_file(
@@ -646,7 +646,7 @@ class S3ModelStore(ModelStore):
 
         key = self._key(name, version, entry.path)
         temp = _temp_name(final)
-        transfer = _Transfer(entry.path, entry.size, progress)
+        transfer = TransferProgress(entry.path, entry.size, progress)
         transfer.start()
         try:
             with self._s3(f"download s3://{self.bucket}/{key}"):
@@ -682,7 +682,7 @@ class S3ModelStore(ModelStore):
         from botocore.exceptions import ClientError
 
         key = self._key(name, version, entry.path)
-        transfer = _Transfer(entry.path, entry.size, progress)
+        transfer = TransferProgress(entry.path, entry.size, progress)
         transfer.start()
         digest, size = hashlib.sha256(), 0
         with self._s3(f"read s3://{self.bucket}/{key}"):
