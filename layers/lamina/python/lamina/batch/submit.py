@@ -61,6 +61,11 @@ class ChunkMessage(BaseModel):
     records: list[tuple[int, RecordId, str]]
 
 
+class RecordTooLargeError(JobError):
+    """One record's message would exceed the queue's byte limit: a line error, not a job
+    error (a CSV id may be 128 K characters, and JSON escaping makes them up to 6 bytes)."""
+
+
 @dataclass
 class ChunkLimits:
     max_records: int = 1000
@@ -90,7 +95,10 @@ class Chunker:
         tokens = estimate_tokens(record.text)
         overhead = len(self._head) + 32
         if overhead + size > self.limits.max_bytes:
-            raise JobError(f"line {record.line} does not fit in one message")
+            raise RecordTooLargeError(
+                f"record needs {overhead + size} bytes in a queue message"
+                f" (limit {self.limits.max_bytes})"
+            )
         finished = None
         if self._records and (
             len(self._records) >= self.limits.max_records
@@ -188,7 +196,13 @@ def submit_job(
                     rejected += 1
                     spool.write(json.dumps(item.to_json(), ensure_ascii=False).encode() + b"\n")
                     continue
-                body = chunker.add(item)
+                try:
+                    body = chunker.add(item)
+                except RecordTooLargeError as exc:  # not the whole job: this line only
+                    error = LineError(item.line, exc.message, item.id)
+                    rejected += 1
+                    spool.write(json.dumps(error.to_json(), ensure_ascii=False).encode() + b"\n")
+                    continue
                 if body is not None:
                     yield body
             last = chunker.flush()
