@@ -33,7 +33,7 @@ from lamina.batch.jobs import (
     update,
 )
 from lamina.batch.objects import LocalObjects
-from lamina.batch.queues import MemoryQueue
+from lamina.batch.queues import SQS_MAX_BYTES, MemoryQueue
 from lamina.batch.submit import ChunkLimits, ChunkMessage, submit_job
 from lamina.batch.worker import ChunkWorker
 from lamina.errors import JobError, JobNotFoundError
@@ -550,6 +550,25 @@ def test_a_retried_submit_resends_the_same_chunks_and_nothing_is_doubled(
     m = final_manifest(store, job_id)
     assert (m.status, m.ok, m.chunks_done) == ("succeeded", 30, 30)
     assert [row.line for row in read_rows(store, job_id)] == list(range(1, 31))
+
+
+def test_a_record_too_large_for_a_message_is_a_line_error(store: LocalObjects) -> None:
+    """A CSV id may hold 128 K characters; escaped control characters take 6 bytes each in
+    JSON: the record cannot be sent, but the rest of the job must go on."""
+    huge_id = "\x01" * 100_000
+    data = b"id,text\n1,fine\n" + huge_id.encode() + b",hello\n2,also fine\n"
+    store.put("incoming/wide.csv", data)
+    queue, handler = pipeline(store)
+    m = submit_job(store, queue, "incoming/wide.csv")
+    assert (m.lines, m.invalid, m.chunks) == (3, 1, 1)
+    drain(queue, handler)
+    m = final_manifest(store, m.job_id)
+    assert (m.status, m.ok, m.failed) == ("partially_failed", 2, 1)
+    (error,) = read_errors(store, m.job_id)
+    assert (error["line"], error["id"]) == (3, huge_id)
+    assert error["error"].startswith("record needs 600")
+    assert error["error"].endswith(f" bytes in a queue message (limit {SQS_MAX_BYTES})")
+    assert [row.id for row in read_rows(store, m.job_id)] == ["1", "2"]
 
 
 def test_empty_input_is_a_failed_job(store: LocalObjects) -> None:

@@ -20,6 +20,7 @@ from lamina.batch.submit import (
     Chunker,
     ChunkLimits,
     ChunkMessage,
+    RecordTooLargeError,
     estimate_tokens,
 )
 from lamina.errors import JobError
@@ -131,8 +132,14 @@ def test_the_record_limit_cuts_chunks() -> None:
 def test_a_record_that_cannot_fit_in_a_message_is_an_error() -> None:
     chunker = Chunker("job-0123456789ab", "jsonl", True, ChunkLimits(max_bytes=1000))
     assert chunker.add(Record(1, 1, "small")) is None
-    with pytest.raises(JobError, match="line 2 does not fit in one message"):
+    with pytest.raises(
+        RecordTooLargeError, match=r"^record needs \d+ bytes in a queue message \(limit 1000\)$"
+    ):
         chunker.add(Record(2, 2, "x" * 1000))
+    assert chunker.add(Record(3, 3, "small too")) is None, "the chunker goes on"
+    (body,) = [chunker.flush()]
+    assert body is not None
+    assert [line for line, _, _ in ChunkMessage.model_validate_json(body).records] == [1, 3]
 
 
 def test_no_records_no_chunk() -> None:
