@@ -1,8 +1,10 @@
-"""template.yaml and the code must not drift: routes, handlers, environment, lint."""
+"""template.yaml and the code must not drift: routes, handlers, environment, alarms, the
+batch pipeline's wiring (queue, dead-letter queue, S3 trigger), lint."""
 
 from __future__ import annotations
 
-import importlib
+import copy
+import json
 import os
 import re
 import shutil
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode
 
+from lamina.batch.jobs import INCOMING_PREFIX, JOBS_PREFIX
 from lamina.observability import DIMENSIONS, MetricName
 from lamina.settings import ENV_VARS, Settings
 from tests.conftest import ROOT
@@ -21,6 +24,14 @@ from tests.conftest import ROOT
 TEMPLATE = ROOT / "template.yaml"
 # Variables read by Powertools itself rather than by lamina.settings.
 POWERTOOLS_ONLY = {"POWERTOOLS_LOG_LEVEL"}
+# What a zip function (the submit function: its package + the lamina layer) must never
+# import: the model and HTTP stacks live in the image functions only.
+NOT_IN_ZIP = ["numpy", "onnxruntime", "tokenizers", "fastapi", "starlette", "mangum", "torch"]
+# Stand-ins for resources in environment values (what CloudFormation resolves at deploy).
+PLACEHOLDERS = {
+    "AWS::S3::Bucket": "lamina-test-bucket",
+    "AWS::SQS::Queue": "https://sqs.us-east-1.amazonaws.com/123456789012/lamina-test-queue",
+}
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +48,32 @@ def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
         for name, res in template["Resources"].items()
         if res["Type"] == "AWS::Serverless::Function"
     }
+
+
+def value(template: dict[str, Any], node: Any) -> Any:
+    """A property's value with parameters at their defaults, conditions false (the default
+    deploy), and resources replaced by PLACEHOLDERS."""
+    if isinstance(node, dict) and len(node) == 1:
+        [(fn, arg)] = node.items()
+        if fn == "Ref":
+            if arg in template.get("Parameters", {}):
+                return template["Parameters"][arg].get("Default")
+            return PLACEHOLDERS[template["Resources"][arg]["Type"]]
+        if fn == "Fn::If":
+            return value(template, arg[2])  # every condition is false with the defaults
+        if fn == "Fn::Sub":  # only the batch bucket's name is built with Sub
+            return PLACEHOLDERS["AWS::S3::Bucket"]
+        raise AssertionError(f"no test value for {node}")
+    return node
+
+
+def environment(template: dict[str, Any], name: str) -> dict[str, str]:
+    """A function's environment as deployed with default parameters (Globals + its own)."""
+    variables = {
+        **template["Globals"]["Function"]["Environment"]["Variables"],
+        **functions(template)[name]["Properties"].get("Environment", {}).get("Variables", {}),
+    }
+    return {k: str(value(template, v)) for k, v in variables.items()}
 
 
 def image_command(resource: dict[str, Any]) -> str:
@@ -56,18 +93,113 @@ def dockerfile_env(resource: dict[str, Any]) -> dict[str, str]:
     return dict(re.findall(r"^ENV (\w+)=(\S+)", text, re.MULTILINE))
 
 
-def test_every_handler_resolves_to_importable_code(
-    template: dict[str, Any], embed_app: Any
+def handler_target(resource: dict[str, Any]) -> str:
+    props = resource["Properties"]
+    return image_command(resource) if props.get("PackageType") == "Image" else props["Handler"]
+
+
+IMPORT_HANDLER = """
+import importlib, importlib.abc, json, sys
+blocked = set(json.loads(sys.argv[2]))
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in blocked:
+            raise ModuleNotFoundError(f"No module named {name!r} (not in this package)")
+        return None
+sys.meta_path.insert(0, Block())
+sys.path[0:0] = json.loads(sys.argv[3])
+module_name, _, attr = sys.argv[1].rpartition(".")
+module = importlib.import_module(module_name)
+assert callable(getattr(module, attr, None)), f"{sys.argv[1]} is not callable"
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("functions", "lamina"))))
+"""
+
+
+def import_handler(
+    target: str, env: dict[str, str], paths: list[Path], blocked: list[str], cwd: Path
+) -> list[str]:
+    """Import ``target`` in a fresh interpreter with exactly ``env`` (plus PATH), ``paths``
+    first on sys.path and ``blocked`` modules refused; the lamina/functions modules loaded."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            IMPORT_HANDLER,
+            target,
+            json.dumps(blocked),
+            json.dumps([str(p) for p in paths]),
+        ],
+        env={"PATH": os.environ["PATH"], "AWS_DEFAULT_REGION": "us-east-1", **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, f"{target} does not import:\n{done.stderr[-3000:]}"
+    loaded: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+def test_image_handlers_import_with_the_template_environment(
+    template: dict[str, Any], fp32_dir: Path
 ) -> None:
-    for name, resource in functions(template).items():
-        target = (
-            image_command(resource)
-            if resource["Properties"].get("PackageType") == "Image"
-            else resource["Properties"]["Handler"]
+    """Each image function's command (ImageConfig.Command or the Dockerfile's CMD) imports,
+    cold start included (the model loads), with the Dockerfile's and the template's
+    environment; the baked model path is the directory the Dockerfile copies."""
+    images = {n: r for n, r in functions(template).items() if r["Properties"].get("PackageType")}
+    assert {"EmbedFunction", "BatchWorkerFunction"} <= set(images)
+    for name, resource in images.items():
+        env = {**dockerfile_env(resource), **environment(template, name)}
+        if env.get("MODEL_URI") == dockerfile_env(resource).get("MODEL_URI"):
+            env["MODEL_URI"] = str(fp32_dir)  # /opt/ml/model in the image
+        loaded = import_handler(handler_target(resource), env, [ROOT], [], cwd=ROOT)
+        assert handler_target(resource).rpartition(".")[0] in loaded, name
+
+
+def test_zip_handler_imports_from_its_package_and_layers(
+    template: dict[str, Any], tmp_path: Path
+) -> None:
+    """The submit function as Lambda loads it: its package as SAM's makefile builder makes
+    it from CodeUri, then its layers' python/ (the sources the layer Makefile copies), with
+    numpy, ONNX Runtime, FastAPI and friends refused: they are not in the zip or the layer."""
+    zips = {n: r for n, r in functions(template).items() if "PackageType" not in r["Properties"]}
+    assert set(zips) == {"BatchSubmitFunction"}
+    for name, resource in zips.items():
+        props = resource["Properties"]
+        assert props["Runtime"] == "python3.13"
+        assert resource["Metadata"]["BuildMethod"] == "makefile"
+        package = tmp_path / name
+        subprocess.run(
+            ["make", "--makefile", str(ROOT / props["CodeUri"] / "Makefile"), f"build-{name}"],
+            env={**os.environ, "ARTIFACTS_DIR": str(package)},
+            cwd=tmp_path,
+            capture_output=True,
+            check=True,
+            timeout=60,
         )
-        module_name, _, attr = target.rpartition(".")
-        module = importlib.import_module(module_name)
-        assert callable(getattr(module, attr, None)), f"{name}: {target} is not callable"
+        layers = []
+        for ref in props["Layers"]:
+            layer = template["Resources"][ref["Ref"]]
+            assert layer["Type"] == "AWS::Serverless::LayerVersion"
+            assert "python3.13" in layer["Properties"]["CompatibleRuntimes"]
+            layers.append(ROOT / layer["Properties"]["ContentUri"] / "python")
+        loaded = import_handler(
+            handler_target(resource),
+            environment(template, name),
+            [package, *layers],
+            NOT_IN_ZIP,
+            cwd=tmp_path,
+        )
+        assert {"functions.batch_submit.handler", "lamina.batch.submit"} <= set(loaded)
+        assert not any(m.startswith("lamina.inference") for m in loaded), loaded
+        files = sorted(p.relative_to(package).as_posix() for p in package.rglob("*.py"))
+        assert files == [
+            "functions/__init__.py",
+            "functions/batch_submit/__init__.py",
+            "functions/batch_submit/handler.py",
+        ]
 
 
 def test_template_routes_equal_app_routes(template: dict[str, Any], embed_app: Any) -> None:
@@ -83,18 +215,19 @@ def test_template_routes_equal_app_routes(template: dict[str, Any], embed_app: A
 
 def test_environment_matches_settings(template: dict[str, Any]) -> None:
     known = set(ENV_VARS.values()) | POWERTOOLS_ONLY
-    global_env = template["Globals"]["Function"]["Environment"]["Variables"]
+    services = set()
     for name, resource in functions(template).items():
-        env = {
-            **global_env,
-            **resource["Properties"].get("Environment", {}).get("Variables", {}),
-        }
+        env = environment(template, name)
         unknown = set(env) - known
         assert not unknown, f"{name} sets variables no code reads: {unknown}"
         if resource["Properties"].get("PackageType") == "Image":
             env = {**dockerfile_env(resource), **env}
         # Every required setting is provided: validation succeeds from this environment.
-        Settings.from_env({k: str(v) for k, v in env.items()})
+        Settings.from_env(env)
+        # Each function names its own service: the `service` dimension of its metrics.
+        assert "POWERTOOLS_SERVICE_NAME" in resource["Properties"]["Environment"]["Variables"]
+        services.add(env["POWERTOOLS_SERVICE_NAME"])
+    assert len(services) == len(functions(template))
 
 
 def template_routes(template: dict[str, Any], function: str) -> set[tuple[str, str]]:
@@ -120,13 +253,15 @@ def custom_metric_alarms(template: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def service_of(template: dict[str, Any], function: str) -> str:
+    return environment(template, function)["POWERTOOLS_SERVICE_NAME"]
+
+
 def test_alarms_point_at_metrics_the_code_emits(template: dict[str, Any]) -> None:
     namespace = template["Globals"]["Function"]["Environment"]["Variables"][
         "POWERTOOLS_METRICS_NAMESPACE"
     ]
-    services = {
-        template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
-    }
+    services = {service_of(template, name) for name in functions(template)}
     alarms = custom_metric_alarms(template)
     assert alarms, "expected at least one alarm on lamina's own metrics"
     for alarm in alarms:
@@ -139,14 +274,58 @@ def test_alarms_point_at_metrics_the_code_emits(template: dict[str, Any]) -> Non
         assert service in services
 
 
+def test_batch_alarms_watch_the_batch_resources(template: dict[str, Any]) -> None:
+    """The pipeline's alarms: queue age, dead letters, both functions' errors, given-up
+    chunks (on the worker's service); every alarm of the stack notifies the topic."""
+    resources = template["Resources"]
+    watched = set()
+    for name, res in resources.items():
+        if res["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        props = res["Properties"]
+        assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+        for dim in props.get("Dimensions", []):
+            target = dim["Value"]
+            if isinstance(target, dict):
+                ref = target.get("Ref") or target.get("Fn::GetAtt", [None])[0]
+                watched.add((props["MetricName"], ref))
+            else:
+                watched.add((props["MetricName"], target))
+    assert {
+        ("ApproximateAgeOfOldestMessage", "BatchQueue"),
+        ("ApproximateNumberOfMessagesVisible", "BatchDeadLetterQueue"),
+        ("Errors", "BatchWorkerFunction"),
+        ("Errors", "BatchSubmitFunction"),
+        (MetricName.CHUNKS_FAILED.value, service_of(template, "BatchWorkerFunction")),
+    } <= watched
+    age = resources["BatchQueueAgeAlarm"]["Properties"]
+    assert age["Threshold"] == {"Ref": "BatchQueueAgeAlarmSeconds"}
+    assert resources["BatchDeadLetterAlarm"]["Properties"]["Threshold"] == 0
+
+
 def test_dashboard_searches_metrics_the_code_emits(template: dict[str, Any]) -> None:
     body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
     searches = re.findall(r'SEARCH\(\'\{(\w+),([\w,]+)\} MetricName=\\"(\w+)\\"', body)
-    assert len(searches) >= 8
+    assert len(searches) >= 9
     for namespace, dims, metric in searches:
         assert namespace == "lamina"
         assert metric in {m.value for m in MetricName}, metric
         assert set(dims.split(",")) == set(DIMENSIONS[metric]), metric
+    # Plain metric rows ["lamina", "<metric>", "<dimension>", "<value>", ...] too.
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
+    services = {service_of(template, name) for name in functions(template)}
+    rows = [
+        row
+        for widget in widgets
+        for row in widget["properties"]["metrics"]
+        if isinstance(row[0], str) and row[0] == "lamina"
+    ]
+    assert len(rows) >= 4
+    for row in rows:
+        metric, rest = row[1], [item for item in row[2:] if isinstance(item, str)]
+        dims = dict(zip(rest[::2], rest[1::2], strict=True))
+        assert set(dims) == set(DIMENSIONS[metric]), metric
+        assert dims["service"] in services, row
 
 
 def _resolve(node: Any, conditions: dict[str, bool]) -> Any:
@@ -167,21 +346,37 @@ def _resolve(node: Any, conditions: dict[str, bool]) -> Any:
 _NOVALUE = object()
 
 
-@pytest.mark.parametrize(("api_auth", "scheme"), [("NONE", None), ("IAM", "sigv4"), ("JWT", "jwt")])
-def test_api_auth_parameter_secures_every_route(api_auth: str, scheme: str | None) -> None:
-    """Translate with SAM, then resolve conditions as CloudFormation would for ApiAuth."""
+@pytest.fixture(scope="module")
+def translated(template: dict[str, Any]) -> dict[str, Any]:
+    """The template as SAM translates it for CloudFormation (artifacts as `sam package`
+    would point at them)."""
     from samtranslator.translator.transform import transform
 
     class NoManagedPolicies:
         def load(self) -> dict[str, str]:
             return {}
 
-    raw, _ = decode(str(TEMPLATE))
-    assert raw is not None
-    raw = dict(raw)
-    raw["Resources"]["EmbedFunction"]["Properties"]["ImageUri"] = "1.dkr.ecr.x/lamina:1"
+    raw = copy.deepcopy(template)
+    for res in raw["Resources"].values():
+        props = res.get("Properties", {})
+        if res["Type"] == "AWS::Serverless::Function":
+            if props.get("PackageType") == "Image":
+                props["ImageUri"] = "123456789012.dkr.ecr.us-east-1.amazonaws.com/lamina:1"
+            else:
+                props["CodeUri"] = "s3://lamina-artifacts/function.zip"
+        elif res["Type"] == "AWS::Serverless::LayerVersion":
+            props["ContentUri"] = "s3://lamina-artifacts/layer.zip"
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    out = transform(raw, {}, NoManagedPolicies())
+    out: dict[str, Any] = transform(raw, {}, NoManagedPolicies())
+    return out
+
+
+@pytest.mark.parametrize(("api_auth", "scheme"), [("NONE", None), ("IAM", "sigv4"), ("JWT", "jwt")])
+def test_api_auth_parameter_secures_every_route(
+    translated: dict[str, Any], api_auth: str, scheme: str | None
+) -> None:
+    """Translate with SAM, then resolve conditions as CloudFormation would for ApiAuth."""
+    out = translated
     conditions = {"UseJwt": api_auth == "JWT", "UseIam": api_auth == "IAM"}
     body = _resolve(out["Resources"]["HttpApi"]["Properties"]["Body"], conditions)
     for path, ops in body["paths"].items():
@@ -197,6 +392,154 @@ def test_api_auth_parameter_secures_every_route(api_auth: str, scheme: str | Non
     if scheme == "jwt":
         config = schemes["jwt"]["x-amazon-apigateway-authorizer"]["jwtConfiguration"]
         assert config == {"issuer": {"Ref": "JwtIssuer"}, "audience": {"Ref": "JwtAudience"}}
+
+
+def references(node: Any) -> set[str]:
+    """Logical ids a CloudFormation value refers to (Ref, GetAtt, ${...} in Sub)."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, arg in node.items():
+            if key == "Ref" and isinstance(arg, str):
+                found.add(arg)
+            elif key == "Fn::GetAtt":
+                found.add(arg[0] if isinstance(arg, list) else str(arg).split(".")[0])
+            elif key == "Fn::Sub":
+                text = arg if isinstance(arg, str) else arg[0]
+                found |= {m.split(".")[0] for m in re.findall(r"\$\{([^}!]+)\}", text)}
+                if isinstance(arg, list):
+                    found |= references(arg[1]) - set(arg[1])
+            else:
+                found |= references(arg)
+    elif isinstance(node, list):
+        for item in node:
+            found |= references(item)
+    return found
+
+
+def depends_on(resource: dict[str, Any]) -> list[str]:
+    found = resource.get("DependsOn", [])
+    return [found] if isinstance(found, str) else list(found)
+
+
+def test_translated_template_has_no_circular_dependency(translated: dict[str, Any]) -> None:
+    """CloudFormation refuses a cycle, and cfn-lint on the SAM template does not see the
+    ones SAM's translation creates: the S3 trigger makes the bucket depend on the submit
+    function, so the function (its role, its environment) must not refer back to it."""
+    resources = translated["Resources"]
+    graph = {
+        name: (references(res) | set(depends_on(res))) & set(resources)
+        for name, res in resources.items()
+    }
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for dep in sorted(graph[node]):
+            if state.get(dep) == 1:
+                raise AssertionError(f"circular dependency: {' -> '.join([*path, node, dep])}")
+            if dep not in state:
+                visit(dep, [*path, node])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [])
+    # The edge that makes the trap: the bucket's notification needs the function.
+    assert "BatchSubmitFunction" in graph["BatchBucket"]
+
+
+def test_submit_function_spells_the_batch_bucket_name_like_the_bucket(
+    template: dict[str, Any],
+) -> None:
+    """The submit function names the bucket without !Ref (see the cycle above): every
+    spelling must be the bucket's own BucketName expression."""
+    name = template["Resources"]["BatchBucket"]["Properties"]["BucketName"]
+    props = template["Resources"]["BatchSubmitFunction"]["Properties"]
+    assert props["Environment"]["Variables"]["LAMINA_BATCH_BUCKET"] == name
+    buckets = [next(iter(p.values()))["BucketName"] for p in props["Policies"] if "S3" in str(p)]
+    assert buckets == [name]
+    # No policy of any function grants access to a bucket outside this stack.
+    for resource in functions(template).values():
+        for policy in resource["Properties"].get("Policies", []):
+            if isinstance(policy, dict) and "BucketName" in next(iter(policy.values())):
+                bucket = next(iter(policy.values()))["BucketName"]
+                assert bucket in ({"Ref": "BatchBucket"}, {"Ref": "ModelsBucket"}, name), bucket
+
+
+def test_s3_trigger_is_the_incoming_prefix_only(template: dict[str, Any]) -> None:
+    """Only uploads under incoming/ start jobs; results go under jobs/, which the filter
+    excludes, so the pipeline can never trigger itself."""
+    triggers = [
+        (name, event["Properties"])
+        for name, res in functions(template).items()
+        for event in res["Properties"].get("Events", {}).values()
+        if event["Type"] == "S3"
+    ]
+    assert [name for name, _ in triggers] == ["BatchSubmitFunction"]
+    [(_, s3)] = triggers
+    assert s3["Bucket"] == {"Ref": "BatchBucket"}
+    assert s3["Events"] in ("s3:ObjectCreated:*", ["s3:ObjectCreated:*"])
+    assert s3["Filter"] == {"S3Key": {"Rules": [{"Name": "prefix", "Value": INCOMING_PREFIX}]}}
+    assert not JOBS_PREFIX.startswith(INCOMING_PREFIX)
+
+
+def test_worker_reports_batch_item_failures(
+    template: dict[str, Any], translated: dict[str, Any]
+) -> None:
+    worker = template["Resources"]["BatchWorkerFunction"]["Properties"]
+    [event] = worker["Events"].values()
+    assert event["Type"] == "SQS"
+    props = event["Properties"]
+    assert props["Queue"] == {"Fn::GetAtt": ["BatchQueue", "Arn"]}
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    concurrency = props["ScalingConfig"]["MaximumConcurrency"]
+    assert template["Parameters"][concurrency["Ref"]]["MinValue"] >= 2  # Lambda's minimum
+    assert value(template, props["BatchSize"]) >= 1
+    # What CloudFormation receives: the event source mapping keeps all of it.
+    [mapping] = [
+        r["Properties"]
+        for r in translated["Resources"].values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+    ]
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": concurrency}
+    assert mapping["MaximumBatchingWindowInSeconds"] == props["MaximumBatchingWindowInSeconds"]
+    # The worker runs the same image as the API, with its own command.
+    embed = template["Resources"]["EmbedFunction"]
+    assert template["Resources"]["BatchWorkerFunction"]["Metadata"] == embed["Metadata"]
+    assert worker["ImageConfig"]["Command"] == ["functions.batch_worker.handler.handler"]
+
+
+def test_queue_visibility_is_six_times_the_worker_timeout(template: dict[str, Any]) -> None:
+    """AWS's rule for SQS event sources, for every timeout the parameter allows."""
+    worker = template["Resources"]["BatchWorkerFunction"]["Properties"]
+    queue = template["Resources"]["BatchQueue"]["Properties"]
+    timeout = template["Parameters"][worker["Timeout"]["Ref"]]
+    mapping, ref, key = queue["VisibilityTimeout"]["Fn::FindInMap"]
+    assert ref == worker["Timeout"]
+    rows = template["Mappings"][mapping]
+    assert {int(v) for v in rows} == set(timeout["AllowedValues"])
+    assert timeout["Default"] in timeout["AllowedValues"]
+    for seconds, row in rows.items():
+        assert 1 <= int(seconds) <= 900  # Lambda's limit
+        assert row[key] >= 6 * int(seconds), seconds
+        assert row[key] <= 43_200  # SQS's limit
+
+
+def test_max_receive_count_is_the_workers(template: dict[str, Any]) -> None:
+    """The worker gives a chunk up on the receive after which SQS moves it to the DLQ:
+    both numbers come from one parameter."""
+    redrive = template["Resources"]["BatchQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["BatchDeadLetterQueue", "Arn"]}
+    env = template["Resources"]["BatchWorkerFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["LAMINA_MAX_RECEIVE_COUNT"] == redrive["maxReceiveCount"]
+    deployed = environment(template, "BatchWorkerFunction")["LAMINA_MAX_RECEIVE_COUNT"]
+    assert int(deployed) == value(template, redrive["maxReceiveCount"]) == 5
+    assert Settings.from_env({"LAMINA_MAX_RECEIVE_COUNT": deployed}).max_receive_count == 5
+    dlq = template["Resources"]["BatchDeadLetterQueue"]["Properties"]
+    assert dlq["MessageRetentionPeriod"] >= 4 * 86_400  # outlives the queue's messages
+    assert template["Resources"]["BatchQueue"]["Properties"]["SqsManagedSseEnabled"] is True
+    assert dlq["SqsManagedSseEnabled"] is True
 
 
 def test_cfn_lint_is_clean() -> None:
