@@ -10,7 +10,7 @@ Formats, chosen by the key's extension:
 
 Nothing is read whole: lines come from an iterator of byte chunks, and a line longer
 than ``max_line_bytes`` is skipped (and reported) without being buffered. Memory is one
-line plus the duplicate-id set (``IdSet``: 16 bytes per record at most).
+line plus the duplicate-id set (``IdSet``: 16 to 32 bytes per record, 48 while it grows).
 """
 
 from __future__ import annotations
@@ -109,6 +109,8 @@ def _is_unicode(value: str) -> bool:
 
 class IdSet:
     """Which record ids were seen, in 8 bytes per slot (open addressing on 64-bit hashes).
+    The table doubles when half full: 2 to 4 slots per id (16 to 32 bytes), and while it
+    doubles the old and new tables coexist (48 bytes per id).
 
     A Python set of the ids would cost about 100 bytes per record; this keeps the submit
     function's memory flat for multi-GB inputs. Two distinct ids colliding on all 64 bits
@@ -117,7 +119,9 @@ class IdSet:
     """
 
     def __init__(self, capacity: int = 1024) -> None:
-        self._slots = array("Q", bytes(8 * capacity))
+        if capacity < 1 or capacity & (capacity - 1):
+            raise ValueError(f"capacity must be a power of two, not {capacity}")
+        self._slots = array("Q", [0]) * capacity  # no temporary bytes object
         self._mask = capacity - 1
         self._used = 0
 
@@ -144,7 +148,7 @@ class IdSet:
 
     def _grow(self) -> None:
         old = self._slots
-        self._slots = array("Q", bytes(16 * len(old)))
+        self._slots = array("Q", [0]) * (2 * len(old))
         self._mask = len(self._slots) - 1
         for h in old:
             if h:
