@@ -416,6 +416,29 @@ def test_idset_many_inserts_with_growth() -> None:
     assert len(ids) == n + 2000
 
 
+def test_idset_memory_per_id() -> None:
+    """Just after a doubling (the worst case): 32 bytes per id, 48 while doubling."""
+    n = 34_000  # the table doubled from 2**16 to 2**17 slots at 32,769 ids
+    tracemalloc.start()
+    try:
+        ids = IdSet()
+        for value in range(n):
+            ids.add(value)
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(ids) == n
+    assert current / n < 33, f"{current / n:.1f} bytes per id"
+    assert peak / n < 50, f"peak {peak / n:.1f} bytes per id"
+
+
+def test_idset_capacity_is_a_power_of_two() -> None:
+    for capacity in (0, 3, 1000):
+        with pytest.raises(ValueError, match="power of two"):
+            IdSet(capacity)
+    assert IdSet(1).add("x")
+
+
 def test_idset_ids_python_hashes_alike_are_distinct() -> None:
     ids = IdSet()
     for value in (1, "1", -1, -2, 2**61, 2**64 + 1, 0, "0", "", "int:1"):
