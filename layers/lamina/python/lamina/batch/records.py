@@ -280,18 +280,23 @@ class RecordReader:
             first = None
             try:
                 row = next(reader)
+            except csv.Error as exc:
+                start = first or physical
+                yield from (error for error in bad if error.line < start)
+                bad.clear()  # skipped lines inside the bad row are part of it
+                yield LineError(start, f"invalid CSV: {exc}")
+                continue
             except StopIteration:
                 break
-            except csv.Error as exc:
-                yield from bad
-                bad.clear()
-                yield LineError(first or physical, f"invalid CSV: {exc}")
-                continue
-            yield from bad
-            bad.clear()
-            # A skipped line (invalid UTF-8, too long) before the row is not its start.
+            # A skipped line (invalid UTF-8, too long) before the row is not its start;
+            # one inside a quoted multi-line field was cut out of the row: reject the row.
             start = first or physical
-            if not row:
+            inside = [error for error in bad if error.line > start]
+            yield from (error for error in bad if error.line < start)
+            bad.clear()
+            if inside:
+                yield LineError(start, f"line {inside[0].line} of this row: {inside[0].reason}")
+            elif not row:
                 yield LineError(start, "blank line")
             elif len(row) <= max(id_at, text_at):
                 yield LineError(start, f"row has {len(row)} columns, the header has {len(header)}")
