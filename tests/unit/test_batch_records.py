@@ -372,6 +372,28 @@ def test_csv_malformed_rows() -> None:
         ]
 
 
+def test_csv_a_skipped_line_inside_a_quoted_row_rejects_the_row() -> None:
+    """A line the reader cannot pass on (invalid UTF-8, too long) inside a multi-line
+    field must not be cut out of the text silently: the row is one error, at its start."""
+    data = (
+        b'id,text\n1,"first\n\xff\nlast"\n'  # rows at lines 2-4
+        b'2,"short\n' + b"y" * 1001 + b'\nend"\n'  # 5-7
+        b"\xfe\n"  # 8: between rows, an error of its own
+        b"3,ok\n"  # 9
+        b'4,"a\n\xff\nb"x\n'  # 10-12: invalid CSV too
+        b"5,fine"  # 13
+    )
+    for size in (1, 4, len(data)):
+        assert read("csv", data, chunk=size) == [
+            LineError(2, "line 3 of this row: not valid UTF-8 (byte 0)"),
+            LineError(5, "line 6 of this row: line is longer than 1000 bytes"),
+            LineError(8, "not valid UTF-8 (byte 0)"),
+            Record(9, "3", "ok"),
+            LineError(10, "invalid CSV: ',' expected after '\"'"),
+            Record(13, "5", "fine"),
+        ]
+
+
 def test_csv_unterminated_quote_is_one_error_at_its_start() -> None:
     items = read("csv", b'id,text\n1,a\n2,"never closed\nmore\n')
     assert items[0] == Record(2, "1", "a")
@@ -511,7 +533,12 @@ def make_csv_case(rng: random.Random) -> Case:
     for serial in range(rng.randrange(1, 30)):
         roll = rng.random()
         height = 1
-        if roll < 0.55:
+        if roll < 0.1:  # a quoted text with a line the reader must skip inside it
+            middle = rng.choice([(b"\xff", "not valid UTF-8"), (b"q" * 250, "line is longer")])
+            rows.append(b'"top\n' + middle[0] + b'\nbottom",' + str(serial).encode())
+            reason = f"line {number + 1} of this row: {middle[1]}"
+            height = 3
+        elif roll < 0.55:
             record_id = str(rng.randrange(50))
             text = rng.choice(["plain", '"two\nlines"', '"a, ""b"""', '"x\n\ny"'])
             height = text.count("\n") + 1
