@@ -174,8 +174,8 @@ def submit_job(
     ``store``, queue its chunks, and return the job's manifest."""
     started = time.perf_counter()
     manifest, todo = _start(store, key, version_id, out, normalize)
-    if not todo:
-        return manifest
+    if not todo:  # submitted already; finish it if that attempt died before finalizing
+        return finalize_if_complete(store, manifest)
     job_id = manifest.job_id
     keys = JobKeys(job_id)
     try:
