@@ -571,6 +571,30 @@ def test_a_record_too_large_for_a_message_is_a_line_error(store: LocalObjects) -
     assert [row.id for row in read_rows(store, m.job_id)] == ["1", "2"]
 
 
+def test_a_submit_retried_after_a_crash_in_finalization_finalizes(
+    store: LocalObjects, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The submit step's last write (finalizing a job whose chunks are all done, or that
+    has none) fails; Lambda retries the event: the retry must finish the job, not skip
+    it as already submitted."""
+    from lamina.batch import submit as submit_module
+
+    store.put("incoming/bad.jsonl", b"{}\n[]\n")  # no valid line: no chunk, no worker
+    queue, _ = pipeline(store)
+
+    def s3_down(*args: Any) -> JobManifest:
+        raise JobError("cannot write: InternalError")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(submit_module, "finalize_if_complete", s3_down)
+        with pytest.raises(JobError, match="InternalError"):
+            submit_job(store, queue, "incoming/bad.jsonl")
+    retried = submit_job(store, queue, "incoming/bad.jsonl")
+    assert (retried.status, retried.finalized) == ("failed", True)
+    assert marker(store, retried.job_id)[0] == "_FAILED"
+    assert [e["line"] for e in read_errors(store, retried.job_id)] == [1, 2]
+
+
 def test_empty_input_is_a_failed_job(store: LocalObjects) -> None:
     store.put("incoming/empty.jsonl", b"")
     queue, _ = pipeline(store)
