@@ -289,8 +289,19 @@ def final_status(m: JobManifest) -> Status:
 def finalize_if_complete(store: ObjectStore, seen: JobManifest) -> JobManifest:
     """Write errors.jsonl, the final manifest, then _SUCCESS or _FAILED, if the job is
     complete and not finalized yet. Safe to run twice or concurrently: every writer
-    writes the same content, and a chunk redriven meanwhile makes it start over."""
-    if not seen.complete or seen.finalized:
+    writes the same content, and a chunk redriven meanwhile makes it start over.
+
+    A finalized job without a marker (the writer died between the final manifest and the
+    marker; its message or event came back) gets its marker now."""
+    if seen.finalized:
+        keys = JobKeys(seen.job_id)
+        if store.head(keys.success) is None and store.head(keys.failure) is None:
+            current = read_manifest(store, seen.job_id)
+            if current.finalized:
+                write_marker(store, current)
+            return current
+        return seen
+    if not seen.complete:
         return seen
     keys = JobKeys(seen.job_id)
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as spool:
