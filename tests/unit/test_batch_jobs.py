@@ -401,6 +401,55 @@ def test_chunk_failed_twice_or_after_done_changes_nothing(store: LocalObjects) -
     assert read_errors(store, JOB) == [{"line": 2, "id": 2, "error": "x"}]
 
 
+class MarkerOutage:
+    """``write_marker`` failing once (an S3 error after the final manifest was written)."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.real = jobs.write_marker
+
+    def __call__(self, store: Any, m: JobManifest) -> None:
+        if self.failures == 0:
+            self.failures += 1
+            raise JobError("cannot write _SUCCESS: InternalError")
+        self.real(store, m)
+
+
+def test_a_redelivery_writes_the_marker_a_failed_finalization_left_out(
+    store: LocalObjects, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    new_job(store, chunks=1, lines=2)
+    monkeypatch.setattr(jobs, "write_marker", MarkerOutage())
+    with pytest.raises(JobError, match="InternalError"):
+        chunk_done(store, JOB, 0, 2, "m/1", 0.1)  # the message will come back
+    assert read_manifest(store, JOB).finalized
+    assert not exists(store, JobKeys(JOB).success)
+    m = chunk_done(store, JOB, 0, 2, "m/1", 0.1)  # the redelivery
+    assert (m.status, m.ok) == ("succeeded", 2)
+    assert marker(store, JOB)[0] == "_SUCCESS"
+
+
+def test_a_retried_submit_writes_the_marker_a_failed_fail_job_left_out(
+    store: LocalObjects, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.put("incoming/x.json", b"{}")
+    queue, _ = pipeline(store)
+    monkeypatch.setattr(jobs, "write_marker", MarkerOutage())
+    with pytest.raises(JobError, match="InternalError"):
+        submit_job(store, queue, "incoming/x.json")
+    m = submit_job(store, queue, "incoming/x.json")  # Lambda retries the S3 event
+    assert (m.status, m.finalized) == ("failed", True)
+    assert marker(store, m.job_id)[0] == "_FAILED"
+
+
+def test_a_finalized_job_with_its_marker_is_not_rewritten(store: LocalObjects) -> None:
+    new_job(store, chunks=1, lines=1)
+    chunk_done(store, JOB, 0, 1, "m/1", 0.1)
+    store.put(JobKeys(JOB).success, b"original")
+    chunk_done(store, JOB, 0, 1, "m/1", 0.1)
+    assert store.get(JobKeys(JOB).success) == (b"original", LocalObjects._etag(b"original"))
+
+
 def test_not_complete_until_submit_is_done(store: LocalObjects) -> None:
     """Workers may finish every chunk sent so far before the submit step has read the
     whole input: the job must not finalize then."""
