@@ -173,9 +173,12 @@ def test_submit_handler_ignores_test_events_and_keys_outside_incoming(
     aws: Aws, submit: SubmitHandler
 ) -> None:
     assert submit(S3_TEST_EVENT) == {"jobs": []}
-    for key in ("outgoing/x.jsonl", "jobs/x-0123456789ab/parts/000000.jsonl", "x.jsonl"):
+    keys = ("outgoing/x.jsonl", "jobs/x-0123456789ab/parts/000000.jsonl", "x.jsonl")
+    for key in keys:
         aws.put(key, jsonl([{"id": 1, "text": "a"}]))
         assert submit(s3_put_event(BUCKET, key)) == {"jobs": []}
+    aws.put("incoming/", b"")  # the S3 console's "Create folder" placeholder
+    assert submit(s3_put_event(BUCKET, "incoming/")) == {"jobs": []}
     removed = s3_put_event(BUCKET, "incoming/gone.jsonl")
     removed["Records"][0]["eventName"] = "ObjectRemoved:Delete"
     assert submit(removed) == {"jobs": []}

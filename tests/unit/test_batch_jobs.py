@@ -649,7 +649,9 @@ def test_empty_input_is_a_failed_job(store: LocalObjects) -> None:
     queue, _ = pipeline(store)
     m = submit_job(store, queue, "incoming/empty.jsonl")
     assert (m.status, m.lines, m.chunks, m.finalized) == ("failed", 0, 0, True)
-    assert marker(store, m.job_id)[0] == "_FAILED"
+    assert m.error == "the input has no records"
+    name, body = marker(store, m.job_id)
+    assert (name, body["error"]) == ("_FAILED", "the input has no records")
     assert queue.depth() == (0, 0)
 
 
@@ -658,6 +660,7 @@ def test_all_lines_invalid_is_a_failed_job_with_every_line_in_errors(store: Loca
     queue, _ = pipeline(store)
     m = submit_job(store, queue, "incoming/bad.jsonl")
     assert (m.status, m.lines, m.invalid, m.ok) == ("failed", 3, 3, 0)
+    assert m.error == "no record got a vector: every line is in errors.jsonl"
     assert [e["line"] for e in read_errors(store, m.job_id)] == [1, 2, 3]
     assert marker(store, m.job_id)[0] == "_FAILED"
 
@@ -720,4 +723,21 @@ def test_worker_refuses_a_message_that_is_not_a_chunk(store: LocalObjects) -> No
     worker = ChunkWorker(store, FakeEmbedder(), max_receive_count=5)
     with pytest.raises(JobError, match="not a lamina chunk message"):
         worker.process('{"hello": "world"}', 5)
+    assert list(store.list("")) == []
+
+
+def test_worker_writes_nothing_for_a_job_that_is_not_there(store: LocalObjects) -> None:
+    worker = ChunkWorker(store, FakeEmbedder(), max_receive_count=5)
+    body = ChunkMessage(job="gone-0123456789ab", chunk=0, records=[(1, "a", "text")])
+    for receive in (1, 5):  # the last receive too: no job, nothing to give up into
+        with pytest.raises(JobNotFoundError, match="gone-0123456789ab"):
+            worker.process(body.model_dump_json(), receive)
+    assert list(store.list("")) == [], "no stray part or error file"
+
+
+def test_worker_refuses_a_chunk_whose_job_id_is_a_path(store: LocalObjects) -> None:
+    worker = ChunkWorker(store, FakeEmbedder(), max_receive_count=5)
+    body = ChunkMessage(job="../../etc-0123456789ab", chunk=0, records=[(1, "a", "text")])
+    with pytest.raises(JobNotFoundError, match="not a lamina job id"):
+        worker.process(body.model_dump_json(), 1)
     assert list(store.list("")) == []

@@ -39,8 +39,9 @@ class SubmitHandler:
     def __call__(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         jobs: list[dict[str, object]] = []
         for _bucket, key, version_id in s3_event_keys(event):
-            if not key.startswith(INCOMING_PREFIX):
-                self.telemetry.logger.warning("ignored: not under incoming/", extra={"key": key})
+            if not key.startswith(INCOMING_PREFIX) or key.endswith("/"):
+                # outside incoming/, or a "folder" placeholder made by the S3 console
+                self.telemetry.logger.warning("ignored: not an input file", extra={"key": key})
                 continue
             manifest = self.submit(key, version_id)
             jobs.append({"job_id": manifest.job_id, "key": key, "status": manifest.status})

@@ -235,6 +235,8 @@ def chunk_done(
     def change(m: JobManifest) -> bool:
         if bit_is_set(m.done_bits, chunk):
             return False  # a redelivery: counted already
+        if m.error is not None:
+            return False  # the whole job failed (fail_job): nothing to count into
         if bit_is_set(m.failed_bits, chunk):  # redriven after it was given up
             m.failed_bits = set_bit(m.failed_bits, chunk, False)
             m.chunks_failed -= 1
@@ -317,6 +319,12 @@ def finalize_if_complete(store: ObjectStore, seen: JobManifest) -> JobManifest:
         if m.finalized or (m.done_bits, m.failed_bits) != (seen.done_bits, seen.failed_bits):
             return False
         m.status = final_status(m)
+        if m.status == "failed" and m.error is None:
+            m.error = (
+                "the input has no records"
+                if not m.lines
+                else "no record got a vector: every line is in errors.jsonl"
+            )
         m.finalized = True
         m.finished_at = now_iso()
         return True

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from lamina.batch.jobs import JobKeys, chunk_done, chunk_failed
+from lamina.batch.jobs import JobKeys, check_job_id, chunk_done, chunk_failed
 from lamina.batch.objects import ObjectStore
 from lamina.batch.records import RecordId
 from lamina.batch.submit import ChunkMessage
-from lamina.errors import JobError
+from lamina.errors import JobError, JobNotFoundError
 from lamina.inference.embedder import Embedder
 from lamina.observability import MetricName, Telemetry
 
@@ -83,6 +83,13 @@ class ChunkWorker:
         except ValidationError as exc:
             # Not ours (or corrupt): no job to account it to. It reaches the DLQ.
             raise JobError(f"not a lamina chunk message: {exc.error_count()} problem(s)") from exc
+        check_job_id(message.job)
+        if self.store.head(JobKeys(message.job).manifest) is None:
+            # No job to write into (deleted, or a message from another bucket's jobs): write
+            # nothing, so no stray part appears; the message reaches the DLQ.
+            raise JobNotFoundError(
+                f"chunk {message.chunk} names job {message.job}, which is not here"
+            )
         try:
             return self._embed_and_write(message)
         except Exception as exc:
