@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# `sam build` of the template's image functions on the local engine (run it through
-# `infra/local/engine.sh run`), then housekeeping SAM does not do:
+# `sam build` of the template on the local engine (run it through `infra/local/engine.sh
+# run`): the image functions (Dockerfile) and, through SAM's makefile builder, the lamina
+# layer and the zip functions (layers/lamina/Makefile, functions/<fn>/Makefile). Then it
+# prints the sizes and does housekeeping SAM does not do:
 # - `sam local invoke` / `start-api` run an image function from "<repo>:rapid-<arch>": the
 #   function image plus the emulator, rebuilt on every run (cached by the engine). Images
 #   left untagged by rebuilds, function and rapid images (label lamina.image=embed), are
@@ -27,6 +29,9 @@ grep -E '^\s+ImageUri:\s' "$built" | awk '{print $2}' | sort -u | while read -r 
   size="$("$cli" image inspect --format '{{.Size}}' "$image" 2>/dev/null)" \
     || die "sam build did not produce the image $image"
   log "$image: $((size / 1000000)) MB"
+done
+for dir in .aws-sam/build/*/; do
+  [ -d "$dir" ] && log "$(basename "$dir") (zip): $(du -sk "$dir" | cut -f1) KB unzipped"
 done
 "$cli" image prune --force --filter label=lamina.image=embed >/dev/null 2>&1 || true
 log "sam build done in $((SECONDS - started)) s"

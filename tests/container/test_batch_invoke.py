@@ -1,0 +1,375 @@
+"""The batch functions as SAM CLI runs them, against a moto server on the host.
+
+- ``BatchWorkerFunction``: the real image (the embedding image with the worker's command)
+  under ``sam local invoke`` with SQS events that ``sam local generate-event sqs
+  receive-message`` prints, carrying a chunk that ``lamina.batch.submit.submit_job`` queued:
+  the partial batch response, the part in S3, the finalized manifest; a poison record next
+  to a good one comes back alone in ``batchItemFailures``.
+- ``BatchSubmitFunction``: the zip package and the lamina layer that ``sam build`` made with
+  the makefile builder, on the python3.13 runtime image (here the stand-in, tagged as the
+  image SAM runs zip functions on), fed ``sam local generate-event s3 put``; its chunk is
+  then received from moto's SQS and handed to the worker: the whole pipeline through SAM.
+
+Networking: moto listens on the host at the gateway of the engine's default bridge network
+(podman: 10.88.0.1), which containers reach. SAM passes a function only the variables its
+template declares, so the tests invoke a copy of the built template whose batch functions
+also declare ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL_SQS`` (boto3 reads them); the
+values come from ``--env-vars``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3  # type: ignore[import-untyped]
+import numpy as np
+import pytest
+from cfnlint.decode import decode
+
+from lamina.batch.jobs import JobKeys, JobManifest
+from lamina.batch.objects import S3Objects
+from lamina.batch.queues import Message, SqsQueue, WorkQueue
+from lamina.batch.submit import submit_job
+from tests.container.conftest import LOG_DIR, MEASUREMENTS, ROOT, Stack
+from tests.container.test_sam_invoke import REPORT
+from tests.moto_server import boto3_credentials
+
+pytestmark = pytest.mark.slow
+
+BUCKET = "lamina-batch-local"
+QUEUE = "lamina-batch-local"
+WORKER = "BatchWorkerFunction"
+SUBMIT = "BatchSubmitFunction"
+# Variables the local template adds to the batch functions (values from --env-vars).
+ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS")
+TEXTS = ["beef soup recipe", "kimchi stew", "car repair manual", "hello world", "갈비탕"]
+NOT_IN_LAYER = ("numpy", "onnxruntime", "tokenizers", "fastapi", "starlette", "mangum", "torch")
+
+WALL_S: dict[str, list[float]] = {WORKER: [], SUBMIT: []}
+DURATION_MS: dict[str, list[float]] = {WORKER: [], SUBMIT: []}
+
+
+def bridge_gateway(stack: Stack) -> str:
+    """The host's address on the engine's default container network."""
+    if stack.engine == "podman":
+        args = ["network", "inspect", "podman", "--format", "{{range .Subnets}}{{.Gateway}}{{end}}"]
+    else:
+        args = [
+            "network",
+            "inspect",
+            "bridge",
+            "--format",
+            "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+        ]
+    gateway = stack.run(stack.engine, *args).stdout.strip().split()[0]
+    socket.inet_aton(gateway)  # an IPv4 address, or fail here
+    return gateway
+
+
+def free_port_on(address: str) -> tuple[str, int]:
+    """A free port on ``address`` (or on every interface when the bridge is not up yet)."""
+    for bind in (address, "0.0.0.0"):
+        try:
+            with socket.socket() as sock:
+                sock.bind((bind, 0))
+                port: int = sock.getsockname()[1]
+                return bind, port
+        except OSError:
+            continue
+    pytest.fail(f"cannot bind a port on {address}", pytrace=False)
+
+
+@dataclass(frozen=True)
+class Moto:
+    url: str  # as containers (and this process) reach it: http://<gateway>:<port>
+    s3: Any
+    sqs: Any
+    queue_url: str
+
+
+@pytest.fixture(scope="module")
+def moto(stack: Stack) -> Iterator[Moto]:
+    """``moto_server`` from the venv, on the bridge gateway; the bucket and the queue."""
+    gateway = bridge_gateway(stack)
+    bind, port = free_port_on(gateway)
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log = LOG_DIR / "batch-moto.log"
+    server = Path(sys.executable).with_name("moto_server")
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [str(server), "-H", bind, "-p", str(port)], stdout=sink, stderr=sink
+        )
+    url = f"http://{gateway}:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"moto_server exited {proc.returncode}:\n{log.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"moto_server did not answer on {url}:\n{log.read_text()}")
+                time.sleep(0.1)
+        s3 = boto3.client("s3", endpoint_url=url, **boto3_credentials())
+        sqs = boto3.client("sqs", endpoint_url=url, **boto3_credentials())
+        s3.create_bucket(Bucket=BUCKET)
+        queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+        yield Moto(url=url, s3=s3, sqs=sqs, queue_url=queue_url)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def local_template(stack: Stack) -> Path:
+    """The built template, with the endpoint variables declared on the batch functions."""
+    built, problems = decode(str(ROOT / ".aws-sam/build/template.yaml"))
+    assert built is not None, problems
+    for name in (WORKER, SUBMIT):
+        variables = built["Resources"][name]["Properties"]["Environment"]["Variables"]
+        variables.update(dict.fromkeys(ENDPOINT_VARIABLES, ""))
+    # Next to the built template: CodeUri / ContentUri are relative to it.
+    path = ROOT / ".aws-sam/build/template.batch-local.json"
+    path.write_text(json.dumps(built, indent=1))
+    return path
+
+
+@pytest.fixture(scope="module")
+def env_vars(moto: Moto, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    shared = {"LAMINA_BATCH_BUCKET": BUCKET, **dict.fromkeys(ENDPOINT_VARIABLES, moto.url)}
+    path = tmp_path_factory.mktemp("batch-env") / "env.json"
+    path.write_text(
+        json.dumps({WORKER: shared, SUBMIT: {**shared, "LAMINA_BATCH_QUEUE_URL": moto.queue_url}})
+    )
+    return path
+
+
+def generate_event(stack: Stack, *args: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads(
+        stack.run(stack.sam, "local", "generate-event", *args).stdout
+    )
+    return event
+
+
+def without_credentials(stack: Stack) -> Stack:
+    """SAM CLI with no AWS credentials at all. With some it asks STS for the account id
+    (seconds of timeouts here, and a call to AWS); with none it uses 123456789012 at once and
+    hands the function placeholder credentials, which moto accepts."""
+    env = {k: v for k, v in stack.env.items() if not k.startswith("AWS_")}
+    env |= {
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }
+    return dataclasses.replace(stack, env=env)
+
+
+def invoke(
+    stack: Stack, template: Path, env_vars: Path, function: str, event: dict[str, Any], tmp: Path
+) -> dict[str, Any]:
+    """One `sam local invoke` (a fresh container); the function's JSON response."""
+    event_file = tmp / f"{function}-event.json"
+    event_file.write_text(json.dumps(event, ensure_ascii=False))
+    args: list[str | Path] = [stack.sam, "local", "invoke", function, "--template", template]
+    args += ["--event", event_file, "--env-vars", env_vars]
+    if stack.engine == "podman":
+        args.append("--skip-pull-image")  # no registry: the runtime image is the stand-in
+    started = time.monotonic()
+    done = without_credentials(stack).run(*args)
+    WALL_S[function].append(time.monotonic() - started)
+    if report := REPORT.search(done.stderr):
+        DURATION_MS[function].append(float(report["duration"]))
+    record_measurements()
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    assert lines, f"no response on stdout:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    response: dict[str, Any] = json.loads(lines[-1])
+    assert "errorMessage" not in response, f"{response}\n--- stderr\n{done.stderr[-4000:]}"
+    return response
+
+
+def record_measurements() -> None:
+    for function, walls in WALL_S.items():
+        if not walls:
+            continue
+        text = f"median {statistics.median(walls):.1f} s, max {max(walls):.1f} s (n={len(walls)})"
+        if durations := DURATION_MS[function]:
+            median = statistics.median(durations)
+            text += f"; REPORT Duration (cold, init included) median {median:.0f} ms"
+        MEASUREMENTS[f"sam local invoke {function}: wall time"] = text
+
+
+class CaptureQueue(WorkQueue):
+    """Keeps what the submit step sends; delivery is the test's business."""
+
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+
+    @property
+    def arn(self) -> str:
+        return "arn:aws:sqs:us-east-1:123456789012:lamina-batch-local"
+
+    def send(self, bodies: Sequence[str]) -> None:
+        self.bodies.extend(bodies)
+
+    def receive(self, max_messages: int, wait_s: float, visibility_s: int) -> list[Message]:
+        return []
+
+    def delete(self, messages: Sequence[Message]) -> None:
+        pass
+
+    def release(self, messages: Sequence[Message], delay_s: int) -> None:
+        pass
+
+    def depth(self) -> tuple[int, int]:
+        return 0, 0
+
+
+def put_input(moto: Moto, key: str, lines: list[str]) -> None:
+    moto.s3.put_object(Bucket=BUCKET, Key=key, Body=("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def read(moto: Moto, key: str) -> bytes:
+    body: bytes = moto.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    return body
+
+
+def manifest(moto: Moto, job_id: str) -> JobManifest:
+    return JobManifest.model_validate_json(read(moto, JobKeys(job_id).manifest))
+
+
+def check_part(moto: Moto, job_id: str, expected_ids: list[Any]) -> None:
+    rows = [json.loads(line) for line in read(moto, JobKeys(job_id).part(0, "jsonl")).splitlines()]
+    assert [row["id"] for row in rows] == expected_ids  # one row per record, in input order
+    for row in rows:
+        vector = np.asarray(row["embedding"], dtype=np.float64)
+        assert vector.shape == (384,)
+        assert np.all(np.isfinite(vector))
+        assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-3
+
+
+def sqs_event(stack: Stack, records: list[tuple[str, str]]) -> dict[str, Any]:
+    """SAM's SQS sample event with one record per (messageId, body)."""
+    event = generate_event(stack, "sqs", "receive-message")
+    [sample] = event["Records"]
+    event["Records"] = [
+        {**copy.deepcopy(sample), "messageId": message_id, "body": body}
+        for message_id, body in records
+    ]
+    return event
+
+
+def test_worker_invoke_writes_the_part_and_reports_only_the_poison_record(
+    stack: Stack, moto: Moto, local_template: Path, env_vars: Path, tmp_path: Path
+) -> None:
+    key = "incoming/worker.jsonl"
+    put_input(moto, key, [json.dumps({"id": f"doc-{i}", "text": t}) for i, t in enumerate(TEXTS)])
+    queue = CaptureQueue()
+    submitted = submit_job(S3Objects(BUCKET, client=moto.s3), queue, key)
+    assert (submitted.status, submitted.chunks, len(queue.bodies)) == ("running", 1, 1)
+    ids = [f"doc-{i}" for i in range(len(TEXTS))]
+
+    good = sqs_event(stack, [("0a1b2c3d-good", queue.bodies[0])])
+    response = invoke(stack, local_template, env_vars, WORKER, good, tmp_path)
+    assert response == {"batchItemFailures": []}
+    check_part(moto, submitted.job_id, ids)
+    done = manifest(moto, submitted.job_id)
+    assert (done.status, done.finalized, done.lines, done.ok, done.failed) == (
+        "succeeded",
+        True,
+        len(TEXTS),
+        len(TEXTS),
+        0,
+    )
+    assert done.model_versions == ["all-MiniLM-L6-v2/1"]
+    assert json.loads(read(moto, JobKeys(submitted.job_id).success))["ok"] == len(TEXTS)
+
+    # The same chunk again (a redelivery) next to a message that is not a chunk at all.
+    poison = "9f8e7d6c-poison"
+    mixed = sqs_event(
+        stack, [("0a1b2c3d-good", queue.bodies[0]), (poison, "this is not a chunk message")]
+    )
+    response = invoke(stack, local_template, env_vars, WORKER, mixed, tmp_path)
+    assert response == {"batchItemFailures": [{"itemIdentifier": poison}]}
+    check_part(moto, submitted.job_id, ids)  # rewritten, not appended
+    again = manifest(moto, submitted.job_id)
+    assert (again.status, again.ok, again.chunks_done) == ("succeeded", len(TEXTS), 1)
+
+
+def test_submit_invoke_then_worker_invoke_run_a_job(
+    stack: Stack, moto: Moto, local_template: Path, env_vars: Path, tmp_path: Path
+) -> None:
+    """S3 put event -> submit (zip + layer) -> a chunk in moto's SQS -> worker -> job done."""
+    key = "incoming/pipeline.jsonl"
+    lines = [json.dumps({"id": i, "text": t}) for i, t in enumerate(TEXTS)]
+    lines.insert(2, json.dumps({"id": "blank", "text": "   "}))  # line 3: rejected
+    put_input(moto, key, lines)
+    event = generate_event(stack, "s3", "put", "--bucket", BUCKET, "--key", key)
+
+    response = invoke(stack, local_template, env_vars, SUBMIT, event, tmp_path)
+    [job] = response["jobs"]
+    assert (job["key"], job["status"]) == (key, "running")
+    submitted = manifest(moto, job["job_id"])
+    assert (submitted.lines, submitted.invalid, submitted.chunks) == (len(lines), 1, 1)
+    rejected = [json.loads(x) for x in read(moto, JobKeys(job["job_id"]).input_errors).splitlines()]
+    assert [(r["line"], r["id"]) for r in rejected] == [(3, "blank")]
+
+    queue = SqsQueue(moto.queue_url, client=moto.sqs)
+    messages = queue.receive(10, 1, 60)
+    assert len(messages) == 1
+    assert json.loads(messages[0].body)["job"] == job["job_id"]
+    records = [m.lambda_record(queue.arn) for m in messages]
+    response = invoke(stack, local_template, env_vars, WORKER, {"Records": records}, tmp_path)
+    assert response == {"batchItemFailures": []}
+    queue.delete(messages)  # what Lambda's poller does with the messages that succeeded
+
+    check_part(moto, job["job_id"], list(range(len(TEXTS))))
+    done = manifest(moto, job["job_id"])
+    assert (done.status, done.finalized) == ("partially_failed", True)
+    assert (done.ok, done.failed, done.ok + done.failed) == (len(TEXTS), 1, len(lines))
+    assert [
+        json.loads(x)["line"] for x in read(moto, JobKeys(job["job_id"]).errors).splitlines()
+    ] == [3]
+
+
+def test_zip_artifacts_hold_no_model_stack(stack: Stack) -> None:
+    """What sam build's makefile builder made: the submit package is two modules; the layer
+    is lamina + Powertools + pydantic for CPython 3.13 x86_64, nothing of the model stack."""
+    build = ROOT / ".aws-sam/build"
+    package = build / SUBMIT
+    files = sorted(p.relative_to(package).as_posix() for p in package.rglob("*") if p.is_file())
+    assert files == [
+        "functions/__init__.py",
+        "functions/batch_submit/__init__.py",
+        "functions/batch_submit/handler.py",
+    ]
+    layer = build / "LaminaLayer" / "python"
+    top = {p.name for p in layer.iterdir()}
+    assert {"lamina", "aws_lambda_powertools", "pydantic", "pydantic_core", "aws_xray_sdk"} <= top
+    assert not {name for name in NOT_IN_LAYER if name in top}, top
+    assert not list(layer.rglob("__pycache__"))
+    [core] = list((layer / "pydantic_core").glob("_pydantic_core.*.so"))
+    assert "cpython-313-x86_64-linux-gnu" in core.name
+    size = sum(p.stat().st_size for p in layer.rglob("*") if p.is_file())
+    MEASUREMENTS["lamina layer (unzipped)"] = (
+        f"{size / 1e6:.1f} MB, {len(top)} entries; submit package "
+        f"{sum((package / f).stat().st_size for f in files)} bytes"
+    )
