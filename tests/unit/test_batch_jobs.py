@@ -47,6 +47,7 @@ from tests.batch_helpers import (
     marker,
     read_errors,
     read_rows,
+    sqs_event,
 )
 
 JOB = "input-0123456789ab"
@@ -741,3 +742,15 @@ def test_worker_refuses_a_chunk_whose_job_id_is_a_path(store: LocalObjects) -> N
     with pytest.raises(JobNotFoundError, match="not a lamina job id"):
         worker.process(body.model_dump_json(), 1)
     assert list(store.list("")) == []
+
+
+def test_a_batch_where_every_chunk_fails_is_still_a_partial_batch_response(
+    store: LocalObjects,
+) -> None:
+    store.put("incoming/p.jsonl", jsonl([{"id": n, "text": f"POISON {n}"} for n in range(4)]))
+    queue, handler = pipeline(store, embedder=PoisonEmbedder(FakeEmbedder()))
+    submit_job(store, queue, "incoming/p.jsonl", limits=ChunkLimits(max_records=2))
+    messages = queue.receive(10, 0, 60)
+    assert len(messages) == 2
+    response = handler(sqs_event(messages, queue.arn))  # no exception: not a Lambda error
+    assert response == {"batchItemFailures": [{"itemIdentifier": m.message_id} for m in messages]}

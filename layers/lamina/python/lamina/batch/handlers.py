@@ -72,7 +72,11 @@ class WorkerHandler:
         from lamina.batch.worker import record_handler
 
         self.worker = worker
-        self.processor = BatchProcessor(event_type=EventType.SQS)
+        # A batch whose every chunk failed is still a partial batch response (every id
+        # listed), not an invocation error: the Errors alarm then means crashes only.
+        self.processor = BatchProcessor(
+            event_type=EventType.SQS, raise_on_entire_batch_failure=False
+        )
         self._record_handler = record_handler(worker)
 
     def __call__(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
