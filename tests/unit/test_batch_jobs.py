@@ -587,7 +587,8 @@ def test_a_retried_submit_resends_the_same_chunks_and_nothing_is_doubled(
     with pytest.raises(JobError, match="SQS is down"):
         submit_job(store, queue, "incoming/big.txt", limits=limits)
     sent_before = queue.depth()[0]
-    assert sent_before == 10
+    # calls run concurrently (send_all): some went out before the failure stopped the rest
+    assert sent_before in (10, 20)
     drain(queue, handler)  # workers finish the first chunks before the retry
     info = store.head("incoming/big.txt")
     assert info is not None

@@ -7,6 +7,7 @@ import json
 import random
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pytest
@@ -328,3 +329,33 @@ def test_send_blocks_while_the_queue_is_full() -> None:
     sender.join(5)
     assert not sender.is_alive()
     assert sorted(m.body for m in queue.receive(10, 0, 30)) == ["b", "c"]
+
+
+def test_send_all_sends_every_group_once_and_raises_the_first_failure() -> None:
+
+    from lamina.batch.submit import SEND_THREADS, send_all
+
+    class Recording(MemoryQueue):
+        def __init__(self, fail: int | None = None) -> None:
+            super().__init__(capacity=10_000)
+            self.calls: list[list[str]] = []
+            self.fail = fail
+            self.lock = threading.Lock()
+
+        def send(self, bodies: Sequence[str]) -> None:
+            with self.lock:
+                self.calls.append(list(bodies))
+            if self.fail is not None and bodies[0] == str(self.fail):
+                raise JobError("refused")
+            super().send(bodies)
+
+    groups = [[str(n), f"{n}-b"] for n in range(10 * SEND_THREADS)]
+    queue = Recording()
+    send_all(queue, iter(groups))
+    assert sorted(queue.calls) == sorted(groups)
+    assert queue.depth() == (2 * len(groups), 0)
+
+    failing = Recording(fail=3)
+    with pytest.raises(JobError, match="refused"):
+        send_all(failing, iter(groups))
+    assert len(failing.calls) < len(groups), "a failure stops the submit early"

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -210,8 +211,7 @@ def submit_job(
                 yield last
 
         try:
-            for group in batches(bodies()):
-                queue.send(group)
+            send_all(queue, batches(bodies()))
         except JobInputError as exc:
             return fail_job(store, job_id, exc.message)
         spool.flush()
@@ -230,6 +230,25 @@ def submit_job(
 
     _, after = update(store, job_id, done)
     return finalize_if_complete(store, after)
+
+
+SEND_THREADS = 8  # SendMessageBatch calls in flight: a 5 GB input is ~20,000 of them
+
+
+def send_all(queue: WorkQueue, groups: Iterable[list[str]]) -> None:
+    """Send every group, ``SEND_THREADS`` calls at a time (one call is network-bound, about
+    20-50 ms); at most 2 x SEND_THREADS groups are held in memory. The first failure is
+    raised once the calls in flight are done."""
+    with ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="lamina-send") as pool:
+        pending: set[Future[None]] = set()
+        for group in groups:
+            pending.add(pool.submit(queue.send, group))
+            if len(pending) >= 2 * SEND_THREADS:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    future.result()
+        for future in pending:
+            future.result()
 
 
 def _set_format(m: JobManifest, fmt: str) -> bool:
