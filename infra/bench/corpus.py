@@ -7,6 +7,9 @@ are deduplicated and selected in the order of their SHA-256, so the same Python 
 yields the same corpus. ``lamina.models.reference.SENTENCES`` (40 short multilingual texts) are
 mixed in the same way. Docstrings change between Python releases: the corpus is stable per
 Python version, not across versions.
+
+``job_texts`` stretches the same pool to any length for the batch-job benchmark (``job_line``
+writes one JSONL input line).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import json
 import re
 from collections.abc import Iterator
 from types import ModuleType
@@ -90,3 +94,51 @@ def bench_corpus(n: int = 2000) -> list[str]:
         raise ValueError(f"only {len(pool)} stdlib paragraphs available, {wanted} needed")
     english = sorted(pool, key=_digest)[:wanted]
     return sorted(english + multilingual, key=_digest)
+
+
+# --- batch jobs ------------------------------------------------------------------------------
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+JOB_MAX_CHARS = 1500
+
+
+def job_texts(n: int) -> list[str]:
+    """``n`` texts for a batch job, built from the same pool as ``bench_corpus`` (every stdlib
+    paragraph plus the reference SENTENCES), varied so a long job is not one text list repeated.
+
+    Round 0 is the pool once, in SHA-256 order. Every later round takes the pool in another
+    SHA-256 order (of the round and the index) and varies each text by a hash-chosen kind: half
+    are kept as they are, a quarter are cut to their first half of sentences, a quarter are
+    joined with the next text of the round (when the two fit in 1,500 characters). Texts repeat
+    (a 100,000-line job has about 28,000 distinct ones), which costs the model the same as
+    distinct texts: nothing in lamina caches vectors. Deterministic for a given Python version.
+    """
+    multilingual = list(dict.fromkeys(SENTENCES))
+    english = [p for p in stdlib_paragraphs() if p not in set(multilingual)]
+    pool = sorted(english + multilingual, key=_digest)
+    out: list[str] = []
+    round_ = 0
+    while len(out) < n:
+        seed = round_
+        order = sorted(
+            range(len(pool)), key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).digest()
+        )
+        for k, i in enumerate(order[: n - len(out)]):
+            text = pool[i]
+            if round_ > 0:
+                kind = hashlib.sha256(f"kind {round_}:{i}".encode()).digest()[0] % 4
+                if kind == 1:
+                    sentences = _SENTENCE_END.split(text)
+                    text = " ".join(sentences[: (len(sentences) + 1) // 2])
+                elif kind == 2:
+                    following = pool[order[(k + 1) % len(order)]]
+                    if len(text) + 1 + len(following) <= JOB_MAX_CHARS:
+                        text = f"{text} {following}"
+            out.append(text)
+        round_ += 1
+    return out
+
+
+def job_line(index: int, text: str) -> str:
+    """One line of a JSONL job input: ``{"id": "doc-0000042", "text": ...}`` and a newline."""
+    return json.dumps({"id": f"doc-{index:07d}", "text": text}, ensure_ascii=False) + "\n"
