@@ -15,15 +15,22 @@ intra-op threads):
    Gateway HTTP API v2 event, in one child process per variant (``infra.bench.applatency``).
 4. Cold start: fresh processes (``infra/bench/coldstart.py``) timing imports, model load and the
    first answer, from the child's first line and from the parent's wall clock, with peak RSS.
-5. Targets (PASS/FAIL): fp32 cosine >= 0.9999; whole-app fp32 single-text p50 <= 0.5x
-   sentence-transformers'; fp32 cold start <= 1.0 s; fp32 cold-start peak RSS <= 250 MB.
+5. Batch jobs (``infra.bench.batch``, in a fresh process, last): a 100,000-line job through the
+   batch pipeline (``lamina.batch.local.run_local``) against the raw model on the same texts,
+   peak memory of the submit step (100,000 and 1,000,000 lines) and of a worker, and the cost
+   per million embeddings on Lambda. About half an hour to an hour on 2 CPUs.
+6. Targets (PASS/FAIL): fp32 cosine >= 0.9999; whole-app fp32 single-text p50 <= 0.5x
+   sentence-transformers'; fp32 cold start <= 1.0 s; fp32 cold-start peak RSS <= 250 MB; batch
+   pipeline throughput >= 90% of the raw model's.
 
-Writes docs/benchmarks.md and docs/benchmarks.png. Exits 0 when everything ran (a missed target
-is reported as FAIL, not an error) and 2 with a message when something cannot run.
+Writes docs/benchmarks.md, docs/benchmarks.png and docs/benchmarks-batch.png. Exits 0 when
+everything ran (a missed target is reported as FAIL, not an error) and 2 with a message when
+something cannot run.
 
 Environment: MODEL_DIR (default build/models/all-MiniLM-L6-v2, holding fp32/ and int8/);
 BENCH_CORPUS_SIZE, BENCH_REPEATS, BENCH_REQUESTS, BENCH_WARMUP, BENCH_COLD_RUNS and BENCH_OUT
-(default docs) for quicker trial runs.
+(default docs) for quicker trial runs; LAMINA_BENCH_BATCH_LINES (0 skips the batch jobs) and the
+other LAMINA_BENCH_BATCH_* variables of ``infra.bench.batch``.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TypeVar
 
+from infra.bench.batch import BatchConfig, BatchResults, run_in_child
 from infra.bench.corpus import bench_corpus
 from infra.bench.env import apply_quiet_env, child_env
 from infra.bench.measure import (
@@ -108,6 +116,7 @@ class Config:
     warmup: int
     cold_runs: int
     out_dir: Path
+    batch: bool  # LAMINA_BENCH_BATCH_LINES=0 skips the batch jobs
 
     @classmethod
     def from_env(cls) -> Config:
@@ -129,6 +138,7 @@ class Config:
             warmup=number("BENCH_WARMUP", 20),
             cold_runs=number("BENCH_COLD_RUNS", 3),
             out_dir=path("BENCH_OUT", "docs"),
+            batch=os.environ.get("LAMINA_BENCH_BATCH_LINES", "").strip() != "0",
         )
 
     def variant(self, name: str) -> Path:
@@ -164,6 +174,8 @@ def check_prerequisites(config: Config) -> Path:
                 f"model variant missing: {manifest} does not exist. Run `make model`, or set "
                 "MODEL_DIR to a directory holding fp32/ and int8/ model directories."
             )
+    if config.batch:  # the batch sizes, checked now rather than after the other phases
+        BatchConfig.from_env(config.variant("fp32"), threads=1)
     if not (REPO_ROOT / "functions" / "embed" / "handler.py").is_file():
         raise BenchError("functions/embed/handler.py is missing: run from the lamina repository")
     return reference_model_dir()
@@ -383,6 +395,9 @@ def run(config: Config) -> Results:
     latency = phases.run(
         "single-text latency", lambda: measure_latency(contenders, config, corpus, threads)
     )
+    batch: BatchResults | None = None
+    if config.batch:
+        batch = phases.run("batch jobs", lambda: run_in_child(config.variant("fp32"), threads))
     return Results(
         started_utc=started_utc,
         duration_s=time.perf_counter() - phases.started,
@@ -404,6 +419,7 @@ def run(config: Config) -> Results:
         latency_notes=LATENCY_NOTES,
         cold=cold,
         contention=phases.contention,
+        batch=batch,
     )
 
 

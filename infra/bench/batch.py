@@ -1,0 +1,660 @@
+"""Batch jobs in `make bench`: the pipeline against the raw model, memory, cost on Lambda.
+
+One JSONL job of ``LAMINA_BENCH_BATCH_LINES`` lines (default 100,000; ``{"id", "text"}`` per
+line, texts from ``infra.bench.corpus.job_texts``), measured on one machine with one thread
+count (the CPUs available) for everything that embeds:
+
+1. Raw model: ``OnnxEmbedder.embed`` (fp32) over all the job's texts, called once per chunk with
+   exactly the chunks the submit step cuts (same texts, same sizes), then in one call.
+2. Pipeline: ``lamina.batch.local.run_local`` end to end on the same file with the same loaded
+   model: the submit step in a thread streaming the file into the in-memory queue, the worker
+   handler (Powertools partial batch response) polled as Lambda's event source does, parts
+   written to a local directory standing in for S3, the manifest updated by compare-and-swap,
+   finalization. Its throughput over the raw model's is the target (>= 90%).
+3. Spread: ``LAMINA_BENCH_BATCH_REPEATS`` interleaved repeats of (1, chunked) and (2) on the
+   first ``LAMINA_BENCH_BATCH_REPEAT_LINES`` lines (default 10,000).
+4. Memory: the submit step alone on ``LINES`` and ``10 x LINES`` lines, each in a fresh process
+   with a queue that only counts (``infra.bench.batchproc submit``), and one worker process
+   (``infra.bench.batchproc worker``: model loaded, one SQS event per chunk message as with
+   template.yaml's default BatchSize 1) over the first ``LAMINA_BENCH_BATCH_WORKER_LINES``
+   lines (default 10,000), with 1 intra-op thread.
+5. Cost per million embeddings on Lambda, from the worker's measured seconds per embedding at
+   1 thread (``cost``).
+
+``python -m infra.bench.batch`` runs it alone and prints the "Batch jobs" section of
+docs/benchmarks.md on stdout (``--json FILE`` writes the results instead, for
+``infra.bench.run``). Progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+from pydantic import BaseModel
+
+from infra.bench.corpus import job_line, job_texts
+from infra.bench.env import apply_quiet_env, child_env
+from infra.bench.measure import REPO_ROOT, RESULT_PREFIX, BenchError, CpuMeter
+from lamina.batch.queues import Message, WorkQueue
+
+# --- configuration ---------------------------------------------------------------------------
+
+# Messages per worker invocation (the event source's BatchSize): template.yaml's default is 1
+# (a chunk is already up to 1,000 records); 10 is SQS's largest batch without a window.
+WORKER_BATCH_SIZE = 1
+LARGE_BATCH_SIZE = 10
+WORKER_MEMORY_MB = (2048, 1769)  # the worker's default memory size, and 1 full vCPU
+FULL_VCPU_MB = 1769
+PRICE_GB_S = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
+PRICE_REQUEST = 0.20 / 1e6  # Lambda invocations
+PRICE_SQS_REQUEST = 0.40 / 1e6
+PRICE_S3_PUT = 0.005 / 1000
+PRICE_S3_GET = 0.0004 / 1000
+SQS_BILLING_UNIT = 64 * 1024  # SQS bills each 64 KiB of a request's payload as one request
+
+
+def _number(name: str, default: int, minimum: int = 1) -> int:
+    raw = os.environ.get(name, "") or str(default)
+    if not raw.isdigit() or int(raw) < minimum:
+        raise BenchError(f"{name} must be an integer >= {minimum}, not {raw!r}")
+    return int(raw)
+
+
+class BatchConfig(BaseModel):
+    lines: int
+    repeat_lines: int
+    repeats: int
+    worker_lines: int
+    model_dir: str
+    threads: int
+
+    @property
+    def submit_lines(self) -> list[int]:
+        return [self.lines, 10 * self.lines]
+
+    @classmethod
+    def from_env(cls, model_dir: Path, threads: int) -> BatchConfig:
+        lines = _number("LAMINA_BENCH_BATCH_LINES", 100_000)
+        return cls(
+            lines=lines,
+            repeat_lines=min(lines, _number("LAMINA_BENCH_BATCH_REPEAT_LINES", 10_000)),
+            repeats=_number("LAMINA_BENCH_BATCH_REPEATS", 3),
+            worker_lines=min(lines, _number("LAMINA_BENCH_BATCH_WORKER_LINES", 10_000)),
+            model_dir=str(model_dir),
+            threads=threads,
+        )
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+class Speed(BaseModel):
+    """One timed pass over ``texts`` texts, and what else used the CPUs meanwhile."""
+
+    texts: int
+    seconds: float
+    others_cores: float
+
+    @property
+    def per_s(self) -> float:
+        return self.texts / self.seconds
+
+
+class PipelineRun(BaseModel):
+    speed: Speed
+    status: str
+    ok: int
+    lines: int
+    chunks: int
+    embed_seconds: float  # the workers' model time, summed (manifest)
+    submit_seconds: float
+    handler_batches: int  # worker invocations (events of up to 10 messages)
+
+    @property
+    def model_share(self) -> float:
+        """Model time over wall time: the pipeline's throughput over the raw model's, as far
+        as this one run can tell (drift between runs does not enter it)."""
+        return self.embed_seconds / self.speed.seconds
+
+
+class Repeat(BaseModel):
+    raw: Speed
+    pipeline: PipelineRun
+
+    @property
+    def ratio(self) -> float:
+        return self.pipeline.speed.per_s / self.raw.per_s
+
+
+class JobStats(BaseModel):
+    lines: int
+    input_bytes: int
+    distinct_texts: int
+    chars_mean: float
+    chars_median: float
+    chars_max: int
+    tokens_mean: float
+    tokens_median: float
+    tokens_max: int
+    truncated: int
+    chunks: int
+    records_per_chunk: list[int]
+    message_bytes: list[int]
+
+
+class SubmitRun(BaseModel):
+    lines: int
+    input_bytes: int
+    seconds: float
+    chunks: int
+    send_calls: int
+    imports_rss_mb: float
+    rss_mb: float  # VmHWM
+    ru_maxrss_mb: float
+
+
+class WorkerRun(BaseModel):
+    lines: int
+    chunks: int
+    threads: int
+    invocations: list[dict[str, float]]  # messages, records, seconds
+    requests: dict[str, int]  # "PUT part", "GET manifest", ...
+    load_s: float
+    embed_seconds: float
+    imports_rss_mb: float
+    loaded_rss_mb: float
+    rss_mb: float
+    ru_maxrss_mb: float
+    others_cores: float
+
+    @property
+    def seconds(self) -> float:
+        return sum(item["seconds"] for item in self.invocations)
+
+    @property
+    def seconds_per_embedding(self) -> float:
+        return self.seconds / self.lines
+
+    def per_chunk(self, request: str) -> float:
+        return self.requests.get(request, 0) / self.chunks
+
+
+class BatchResults(BaseModel):
+    config: BatchConfig
+    duration_s: float
+    job: JobStats
+    raw_chunks: Speed
+    raw_one: Speed
+    pipeline: PipelineRun
+    max_abs_diff: float  # pipeline part 0 vs the raw model's first chunk
+    repeats: list[Repeat]
+    submit: list[SubmitRun]
+    worker: WorkerRun
+
+    @property
+    def ratio(self) -> float:
+        return self.pipeline.speed.per_s / self.raw_chunks.per_s
+
+
+# --- cost --------------------------------------------------------------------------------------
+
+
+class CostColumn(BaseModel):
+    arch: str
+    memory_mb: int
+    gb_s: float
+    compute: float
+    requests: float
+    sqs: float
+    s3_put: float
+    s3_get: float
+
+    @property
+    def total(self) -> float:
+        return self.compute + self.requests + self.sqs + self.s3_put + self.s3_get
+
+
+class Cost(BaseModel):
+    seconds_per_embedding: float
+    chunks_per_million: float
+    invocations_per_million: float  # at WORKER_BATCH_SIZE
+    sqs_requests_per_million: float
+    puts_per_chunk: float
+    gets_per_chunk: float
+    columns: list[CostColumn]
+    sqs_units_per_chunk: float  # with SQS's 64 KiB rule, for the note
+
+
+def cost(r: BatchResults) -> Cost:
+    """Cost per million embeddings on Lambda, from the worker's seconds per embedding."""
+    w = r.worker
+    chunks = 1e6 * r.job.chunks / r.job.lines
+    invocations = chunks / WORKER_BATCH_SIZE
+    sqs = 3 * chunks  # send + receive + delete per chunk
+    puts = w.per_chunk("PUT part") + w.per_chunk("PUT manifest")
+    gets = w.per_chunk("GET manifest")
+    columns = []
+    for arch, price in PRICE_GB_S.items():
+        for memory in WORKER_MEMORY_MB:
+            gb_s = w.seconds_per_embedding * 1e6 * memory / 1024
+            columns.append(
+                CostColumn(
+                    arch=arch,
+                    memory_mb=memory,
+                    gb_s=gb_s,
+                    compute=gb_s * price,
+                    requests=invocations * PRICE_REQUEST,
+                    sqs=sqs * PRICE_SQS_REQUEST,
+                    s3_put=puts * chunks * PRICE_S3_PUT,
+                    s3_get=gets * chunks * PRICE_S3_GET,
+                )
+            )
+    mean_bytes = statistics.mean(r.job.message_bytes)
+    units = math.ceil(mean_bytes / SQS_BILLING_UNIT)
+    # send (one message per SendMessageBatch at this size) + receive + delete
+    return Cost(
+        seconds_per_embedding=w.seconds_per_embedding,
+        chunks_per_million=chunks,
+        invocations_per_million=invocations,
+        sqs_requests_per_million=sqs,
+        puts_per_chunk=puts,
+        gets_per_chunk=gets,
+        columns=columns,
+        sqs_units_per_chunk=2 * units + 1,
+    )
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+T = TypeVar("T")
+_STARTED = time.perf_counter()
+
+
+def log(message: str) -> None:
+    print(
+        f"[bench batch {time.perf_counter() - _STARTED:6.1f} s] {message}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def timed(texts: int, step: Callable[[], T]) -> tuple[Speed, T]:
+    meter = CpuMeter()
+    start = time.perf_counter()
+    value = step()
+    seconds = time.perf_counter() - start
+    return Speed(texts=texts, seconds=seconds, others_cores=meter.stop().others_cores), value
+
+
+def write_job(path: Path, texts: Sequence[str]) -> int:
+    """Write ``texts`` as a JSONL job; returns its size in bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as out:
+        for index, text in enumerate(texts):
+            out.write(job_line(index, text))
+    return path.stat().st_size
+
+
+def run_child(command: list[str], env: dict[str, str]) -> dict[str, Any]:
+    """Run a batchproc child (stderr passes through); return its BENCH_RESULT JSON."""
+    proc = subprocess.run(
+        command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True, check=False
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+    if proc.returncode != 0 or not lines:
+        raise BenchError(f"{' '.join(command)} failed (exit {proc.returncode})")
+    result: dict[str, Any] = json.loads(lines[-1].removeprefix(RESULT_PREFIX))
+    return result
+
+
+def cut(records_per_chunk: Sequence[int], lines: int) -> list[int]:
+    """The chunks of the first ``lines`` lines: the chunker is greedy, so a prefix of the
+    input is cut as the whole input is, its last chunk ending early."""
+    sizes: list[int] = []
+    for size in records_per_chunk:
+        if sum(sizes) + size >= lines:
+            sizes.append(lines - sum(sizes))
+            break
+        sizes.append(size)
+    return sizes
+
+
+def slices(sizes: Sequence[int]) -> Iterator[slice]:
+    start = 0
+    for size in sizes:
+        yield slice(start, start + size)
+        start += size
+
+
+@contextmanager
+def scratch(name: str) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix=f"lamina-bench-{name}-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+# --- the measurements ------------------------------------------------------------------------
+
+
+class CallbackQueue(WorkQueue):
+    """A WorkQueue that hands every message body to ``keep`` and has nothing to receive.
+    The submit step sends from several threads at a time: ``keep`` must be thread-safe."""
+
+    def __init__(self, keep: Callable[[str], None]) -> None:
+        self.keep = keep
+
+    @property
+    def arn(self) -> str:
+        return "arn:aws:sqs:local:000000000000:bench"
+
+    def send(self, bodies: Sequence[str]) -> None:
+        for body in bodies:
+            self.keep(body)
+
+    def receive(self, max_messages: int, wait_s: float, visibility_s: int) -> list[Message]:
+        return []
+
+    def delete(self, messages: Sequence[Message]) -> None:
+        pass
+
+    def release(self, messages: Sequence[Message], delay_s: int) -> None:
+        pass
+
+    def depth(self) -> tuple[int, int]:
+        return 0, 0
+
+
+def measure_submit(lines: int, texts: Sequence[str]) -> SubmitRun:
+    """The submit step alone on a job of ``lines`` lines (``texts`` stretched by job_texts)."""
+    with scratch("submit") as workdir:
+        key = f"incoming/submit-{lines}.jsonl"
+        source = workdir / key
+        if lines <= len(texts):
+            size = write_job(source, texts[:lines])
+        else:
+            size = write_job(source, job_texts(lines))
+        command = [sys.executable, "-m", "infra.bench.batchproc", "submit"]
+        command += ["--workdir", str(workdir), "--key", key]
+        child = run_child(command, child_env(1))
+    return SubmitRun(
+        lines=child["lines"],
+        input_bytes=size,
+        seconds=child["seconds"],
+        chunks=child["chunks"],
+        send_calls=child["send_calls"],
+        imports_rss_mb=child["imports_rss_mb"],
+        rss_mb=child["rss_mb"],
+        ru_maxrss_mb=child["ru_maxrss_mb"],
+    )
+
+
+def plan_chunks(texts: Sequence[str]) -> tuple[list[int], list[int]]:
+    """The submit step's chunks of a job of ``texts``: records and bytes per chunk, in chunk
+    order (the real ``submit_job`` on a local bucket, each message parsed back)."""
+    from lamina.batch.objects import LocalObjects
+    from lamina.batch.submit import ChunkMessage, submit_job
+
+    found: dict[int, tuple[int, int]] = {}
+    lock = threading.Lock()
+
+    def keep(body: str) -> None:
+        message = ChunkMessage.model_validate_json(body)
+        with lock:
+            found[message.chunk] = (len(message.records), len(body.encode("utf-8")))
+
+    with scratch("plan") as workdir:
+        key = "incoming/plan.jsonl"
+        write_job(workdir / key, texts)
+        manifest = submit_job(LocalObjects(workdir), CallbackQueue(keep), key)
+    if manifest.chunks != len(found) or sorted(found) != list(range(len(found))):
+        raise BenchError(f"the submit step sent {len(found)} chunks, its manifest says "
+                         f"{manifest.chunks}")  # fmt: skip
+    ordered = [found[n] for n in range(len(found))]
+    return [records for records, _ in ordered], [size for _, size in ordered]
+
+
+def measure_worker(config: BatchConfig, texts: Sequence[str], sizes: Sequence[int]) -> WorkerRun:
+    """One worker process, 1 thread, over the first ``worker_lines`` lines as one job."""
+    from lamina.batch.jobs import read_manifest
+    from lamina.batch.objects import LocalObjects
+    from lamina.batch.submit import submit_job
+
+    lines = config.worker_lines
+    with scratch("worker") as workdir:
+        store = LocalObjects(workdir / "bucket")
+        key = "incoming/worker.jsonl"
+        write_job(workdir / "bucket" / key, texts[:lines])
+        spool = workdir / "messages.jsonl"
+        with spool.open("w", encoding="utf-8") as out:
+            lock = threading.Lock()
+
+            def keep(body: str) -> None:
+                with lock:
+                    out.write(json.dumps(body, ensure_ascii=False) + "\n")
+
+            manifest = submit_job(store, CallbackQueue(keep), key)
+        if manifest.chunks != len(cut(sizes, lines)):
+            raise BenchError(f"the worker job has {manifest.chunks} chunks, expected {sizes}")
+        command = [sys.executable, "-m", "infra.bench.batchproc", "worker"]
+        command += ["--workdir", str(workdir / "bucket"), "--spool", str(spool)]
+        command += ["--model-dir", config.model_dir, "--threads", "1"]
+        command += ["--batch-size", str(WORKER_BATCH_SIZE)]
+        meter = CpuMeter()
+        child = run_child(command, child_env(1))
+        others = meter.stop().others_cores
+        final = read_manifest(store, manifest.job_id)
+    if final.status != "succeeded" or final.ok != lines:
+        raise BenchError(f"the worker job ended {final.status} with {final.ok}/{lines} vectors")
+    return WorkerRun(
+        lines=lines,
+        chunks=child["chunks"],
+        threads=1,
+        invocations=child["invocations"],
+        requests=child["requests"],
+        load_s=child["load_s"],
+        embed_seconds=child["embed_seconds"],
+        imports_rss_mb=child["imports_rss_mb"],
+        loaded_rss_mb=child["loaded_rss_mb"],
+        rss_mb=child["rss_mb"],
+        ru_maxrss_mb=child["ru_maxrss_mb"],
+        others_cores=others,
+    )
+
+
+def run_pipeline(source: Path, embedder: Any) -> PipelineRun:
+    from lamina.batch.local import run_local
+    from lamina.settings import Settings
+
+    lines = sum(1 for _ in source.open("rb"))
+    with scratch("pipeline") as workdir:
+        speed, run = timed(lines, lambda: run_local(source, workdir, embedder, Settings()))
+    m = run.manifest
+    if m.status != "succeeded" or m.ok != lines or run.dead_letters:
+        raise BenchError(f"the pipeline ended {m.status} with {m.ok}/{lines} vectors")
+    return PipelineRun(
+        speed=speed,
+        status=m.status,
+        ok=m.ok,
+        lines=m.lines or 0,
+        chunks=m.chunks or 0,
+        embed_seconds=m.embed_seconds,
+        submit_seconds=m.submit_seconds or 0.0,
+        handler_batches=run.stats.batches,
+    )
+
+
+def first_part_vectors(source: Path, embedder: Any) -> np.ndarray:
+    """Run the pipeline on ``source`` (one chunk) and read its part's vectors back."""
+    from lamina.batch.jobs import JobKeys
+    from lamina.batch.local import run_local
+    from lamina.settings import Settings
+
+    with scratch("check") as workdir:
+        run = run_local(source, workdir, embedder, Settings())
+        part = workdir / JobKeys(run.manifest.job_id).part(0, "jsonl")
+        rows = [json.loads(line) for line in part.read_text(encoding="utf-8").splitlines()]
+    rows.sort(key=lambda row: row["line"])
+    return np.asarray([row["embedding"] for row in rows], dtype=np.float32)
+
+
+def measure(config: BatchConfig) -> BatchResults:
+    from lamina.inference.embedder import OnnxEmbedder
+
+    started = time.perf_counter()
+    log(f"{config.lines:,} job texts")
+    texts = job_texts(config.lines)
+
+    submit_runs: list[SubmitRun] = []
+    for lines in config.submit_lines:
+        log(f"submit step alone, {lines:,} lines, fresh process")
+        submit_runs.append(measure_submit(lines, texts))
+    sizes, message_bytes = plan_chunks(texts)
+
+    model_dir = Path(config.model_dir)
+    embedder = OnnxEmbedder.load(model_dir, intra_op_threads=config.threads)
+    embedder.embed(texts[:64])
+
+    def raw_chunks(count: int) -> tuple[Speed, np.ndarray]:
+        chunks = cut(sizes, count)
+
+        def step() -> np.ndarray:
+            first = None
+            for part in slices(chunks):
+                vectors = embedder.embed(texts[part]).vectors
+                first = vectors if first is None else first
+            assert first is not None
+            return first
+
+        return timed(count, step)
+
+    with scratch("jobs") as jobs:
+        source = jobs / "job.jsonl"
+        size = write_job(source, texts)
+        small = jobs / "job-small.jsonl"
+        write_job(small, texts[: config.repeat_lines])
+        first = jobs / "job-first-chunk.jsonl"
+        write_job(first, texts[: sizes[0]])
+
+        log(f"raw model, {len(sizes)} calls of the pipeline's chunk sizes, {config.lines:,} texts")
+        raw, raw_first = raw_chunks(config.lines)
+        log(f"  {raw.per_s:.1f} texts/s")
+        log(f"pipeline (run_local), {config.lines:,} lines")
+        pipeline = run_pipeline(source, embedder)
+        log(f"  {pipeline.speed.per_s:.1f} texts/s, {pipeline.speed.per_s / raw.per_s:.1%} of raw")
+        log(f"raw model, one call, {config.lines:,} texts")
+        raw_one, result = timed(config.lines, lambda: embedder.embed(texts))
+        log(f"  {raw_one.per_s:.1f} texts/s")
+        tokens = result.token_counts
+        truncated = sum(result.truncated)
+        del result
+        diff = float(np.abs(first_part_vectors(first, embedder) - raw_first).max())
+
+        repeats: list[Repeat] = []
+        for i in range(config.repeats):
+            log(f"repeat {i + 1}/{config.repeats}: raw and pipeline, {config.repeat_lines:,} lines")
+            if i % 2 == 0:
+                raw_r, _ = raw_chunks(config.repeat_lines)
+                pipe_r = run_pipeline(small, embedder)
+            else:
+                pipe_r = run_pipeline(small, embedder)
+                raw_r, _ = raw_chunks(config.repeat_lines)
+            repeats.append(Repeat(raw=raw_r, pipeline=pipe_r))
+            log(f"  raw {raw_r.per_s:.1f}, pipeline {pipe_r.speed.per_s:.1f} texts/s")
+
+    log(f"one worker process, 1 thread, {config.worker_lines:,} lines")
+    worker = measure_worker(config, texts, sizes)
+    chars = [len(text) for text in texts]
+    job = JobStats(
+        lines=config.lines,
+        input_bytes=size,
+        distinct_texts=len(set(texts)),
+        chars_mean=statistics.mean(chars),
+        chars_median=statistics.median(chars),
+        chars_max=max(chars),
+        tokens_mean=statistics.mean(tokens),
+        tokens_median=statistics.median(tokens),
+        tokens_max=max(tokens),
+        truncated=truncated,
+        chunks=len(sizes),
+        records_per_chunk=sizes,
+        message_bytes=message_bytes,
+    )
+    return BatchResults(
+        config=config,
+        duration_s=time.perf_counter() - started,
+        job=job,
+        raw_chunks=raw,
+        raw_one=raw_one,
+        pipeline=pipeline,
+        max_abs_diff=diff,
+        repeats=repeats,
+        submit=submit_runs,
+        worker=worker,
+    )
+
+
+KEPT = REPO_ROOT / "build" / "bench" / "batch-results.json"
+
+
+def run_in_child(model_dir: Path, threads: int) -> BatchResults:
+    """``measure`` in a fresh process (no PyTorch, no other model loaded), for infra.bench.run."""
+    with tempfile.TemporaryDirectory(prefix="lamina-bench-") as tmp:
+        out = Path(tmp) / "batch.json"
+        command = [sys.executable, "-m", "infra.bench.batch", "--json", str(out)]
+        command += ["--model-dir", str(model_dir), "--threads", str(threads)]
+        proc = subprocess.run(command, cwd=REPO_ROOT, env=child_env(threads), check=False)
+        if proc.returncode != 0 or not out.is_file():
+            raise BenchError(f"the batch benchmark failed (exit {proc.returncode})")
+        text = out.read_text(encoding="utf-8")
+    KEPT.parent.mkdir(parents=True, exist_ok=True)
+    KEPT.write_text(text, encoding="utf-8")  # to render the section again without a rerun
+    return BatchResults.model_validate_json(text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from lamina.inference.session import available_cpus
+
+    apply_quiet_env()
+    parser = argparse.ArgumentParser(prog="python -m infra.bench.batch")
+    parser.add_argument("--json", type=Path, help="write the results here (else: markdown)")
+    parser.add_argument(
+        "--model-dir", type=Path, default=REPO_ROOT / "build/models/all-MiniLM-L6-v2/fp32"
+    )
+    parser.add_argument("--threads", type=int, default=0, help="0: the CPUs available")
+    args = parser.parse_args(argv)
+    try:
+        if not (args.model_dir / "manifest.json").is_file():
+            raise BenchError(f"no model in {args.model_dir}: run `make model`")
+        config = BatchConfig.from_env(args.model_dir, args.threads or available_cpus())
+        results = measure(config)
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json is not None:
+        args.json.write_text(results.model_dump_json(indent=1), encoding="utf-8")
+    else:
+        from infra.bench.report import batch_section
+
+        print(batch_section(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
