@@ -194,12 +194,41 @@ class WorkerRun(BaseModel):
         return self.requests.get(request, 0) / self.chunks
 
 
+class Padding(BaseModel):
+    """Padded tokens over real ones in the ONNX runs lamina plans (``plan_batches``), for the
+    chunk-sized calls and for one call over the whole job."""
+
+    chunk_runs: int
+    chunk_padding: float  # padded tokens / real tokens - 1
+    one_runs: int
+    one_padding: float
+
+
+def padding(lengths: Sequence[int], sizes: Sequence[int], budget: int, most: int) -> Padding:
+    from lamina.inference.batching import plan_batches
+
+    def planned(part: Sequence[int]) -> tuple[int, int]:
+        runs = plan_batches(part, budget, most)
+        return len(runs), sum(len(run) * max(part[i] for i in run) for run in runs)
+
+    real = sum(lengths)
+    chunks = [planned(lengths[part]) for part in slices(sizes)]
+    one_runs, one_padded = planned(lengths)
+    return Padding(
+        chunk_runs=sum(runs for runs, _ in chunks),
+        chunk_padding=sum(padded for _, padded in chunks) / real - 1,
+        one_runs=one_runs,
+        one_padding=one_padded / real - 1,
+    )
+
+
 class BatchResults(BaseModel):
     config: BatchConfig
     duration_s: float
     job: JobStats
     raw_chunks: Speed
     raw_one: Speed
+    padding: Padding | None = None
     pipeline: PipelineRun
     max_abs_diff: float  # pipeline part 0 vs the raw model's first chunk
     repeats: list[Repeat]
@@ -562,6 +591,7 @@ def measure(config: BatchConfig) -> BatchResults:
         raw_one, result = timed(config.lines, lambda: embedder.embed(texts))
         log(f"  {raw_one.per_s:.1f} texts/s")
         tokens = result.token_counts
+        padded = padding(tokens, sizes, embedder.token_budget, embedder.max_run_batch)
         truncated = sum(result.truncated)
         del result
         diff = float(np.abs(first_part_vectors(first, embedder) - raw_first).max())
@@ -602,6 +632,7 @@ def measure(config: BatchConfig) -> BatchResults:
         job=job,
         raw_chunks=raw,
         raw_one=raw_one,
+        padding=padded,
         pipeline=pipeline,
         max_abs_diff=diff,
         repeats=repeats,

@@ -450,6 +450,7 @@ def _batch_throughput(b: BatchResults) -> str:
          f"{p.speed.seconds:.0f}", f"**{b.ratio:.2f}**", f"{p.speed.others_cores:.2f}"],
     ]  # fmt: skip
     rest = p.speed.seconds - p.embed_seconds
+    alone = next((run.seconds for run in b.submit if run.lines == p.lines), p.submit_seconds)
     reps = b.repeats
     rep_rows = [
         [
@@ -492,7 +493,8 @@ def _batch_throughput(b: BatchResults) -> str:
             rows,
         )
         + "\n\n"
-        "Two separate runs minutes apart on a shared machine differ by what else ran "
+        + _padding_note(b)
+        + "Two separate runs minutes apart on a shared machine differ by what else ran "
         "meanwhile (last column), often by more than the pipeline's own cost. The steadier "
         "measure, and the target's: inside the pipeline run the worker's `embed()` calls "
         f"(the raw model on the same calls, at the same moments) took {p.embed_seconds:.1f} s "
@@ -500,9 +502,11 @@ def _batch_throughput(b: BatchResults) -> str:
         f"**{p.model_share:.1%}**, so the pipeline runs at that share of the raw model's "
         f"throughput. The other {rest:.1f} s are the pipeline's own: reading and validating "
         "messages, JSON parts, writes, manifest updates, polling, finalization. The submit "
-        f"step ran {p.submit_seconds:.1f} s in its thread alongside the worker and can have "
-        "slowed the model calls by at most that much: "
-        f"{(p.embed_seconds - p.submit_seconds) / p.speed.seconds:.1%} at worst. The "
+        f"step spans {p.submit_seconds:.0f} s of the run in its thread, mostly waiting for "
+        "room in the bounded queue; its own work is what it takes alone "
+        f"({alone:.1f} s, Memory below), the most it can have taken from the model calls, "
+        f"which puts the share at {(p.embed_seconds - alone) / p.speed.seconds:.1%} at "
+        "worst. The "
         "pipeline's vectors are the raw model's: max |difference| "
         f"{b.max_abs_diff:.1e} over the first chunk's part.\n\n"
         f"Spread: {b.config.repeats} repeats on the first {b.config.repeat_lines:,} lines "
@@ -519,6 +523,22 @@ def _batch_throughput(b: BatchResults) -> str:
             ],
             rep_rows,
         )
+    )
+
+
+def _padding_note(b: BatchResults) -> str:
+    pad = b.padding
+    if pad is None:
+        return ""
+    return (
+        "lamina plans its ONNX runs (length-sorted, under the token budget) within each "
+        f"call: in the chunk-sized calls the {pad.chunk_runs:,} runs carry "
+        f"{pad.chunk_padding:.1%} padding tokens over the real ones, in one call over the "
+        f"whole job {pad.one_runs:,} runs carry {pad.one_padding:.1%}. In a chunk the longest "
+        "text sets the width of a run that also takes much shorter texts, and attention "
+        "costs grow with the square of that width: that is the gap between the first two "
+        "rows. The pipeline embeds chunk by chunk, so the chunk-sized calls are its raw "
+        "model.\n\n"
     )
 
 
@@ -898,6 +918,7 @@ def _plot_batch_memory(ax: Axes, b: BatchResults) -> None:
     peaks = [s.rss_mb for s in b.submit] + [b.worker.rss_mb]
     drawn = ax.bar(names, peaks, color=["#9467bd"] * len(b.submit) + [_color(FP32)])
     _bar_labels(ax, drawn, "%.0f")
+    ax.tick_params(axis="x", labelsize=8)
     ax.set_ylabel("peak RSS (VmHWM), MB")
     ax.set_title("Peak memory, fresh processes")
 
