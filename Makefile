@@ -70,7 +70,7 @@ format: $(INSTALLED)  ## apply ruff's formatting and fixes
 typecheck: $(INSTALLED)  ## mypy
 	$(BIN)/mypy
 
-bench: $(MODEL)  ## benchmarks side by side; writes docs/benchmarks.md and docs/benchmarks.png
+bench: $(MODEL)  ## benchmarks side by side (~45 min) -> docs/benchmarks.md and its PNG charts
 	$(BIN)/python -m infra.bench.run
 
 golden: $(INSTALLED)  ## regenerate tests/fixtures/golden_minilm.json with sentence-transformers
