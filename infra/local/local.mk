@@ -3,6 +3,8 @@
 # On a machine where a real Docker engine answers `docker info`, the same targets use it and
 # the real public.ecr.aws/lambda/python:3.13; otherwise Debian's podman serves the Docker API
 # on unix:///tmp/lamina-podman.sock and a stand-in base image is built from Debian packages.
+# --skip-pull-image: local runs use the images `sam build` made (and, for the zip function,
+# the runtime image already on the engine) instead of asking a registry for newer ones.
 
 LOCAL_ENGINE := infra/local/engine.sh
 WHEELS := build/wheels/requirements.txt
@@ -26,8 +28,8 @@ local-build: $(WHEELS) $(MODEL) local-base-image  ## wheels + engine + base imag
 	$(LOCAL_ENGINE) run infra/local/sam-build.sh $(SAM)
 
 local-invoke: local-build  ## sam local invoke EmbedFunction with an API Gateway event (EVENT=...)
-	$(LOCAL_ENGINE) run $(SAM) local invoke EmbedFunction --event $(EVENT)
+	$(LOCAL_ENGINE) run $(SAM) local invoke EmbedFunction --event $(EVENT) --skip-pull-image
 
 local-api: local-build  ## sam local start-api on http://$(HOST):$(PORT) (PORT=... to change)
 	$(LOCAL_ENGINE) run $(SAM) local start-api --host $(HOST) --port $(PORT) \
-		--warm-containers EAGER
+		--warm-containers EAGER --skip-pull-image

@@ -212,6 +212,9 @@ def local_api(stack: Stack) -> Iterator[LocalApi]:
                 str(port),
                 "--warm-containers",
                 "EAGER",
+                # The template's zip function runs on the runtime image, which the podman
+                # path stands in locally; pulling it would ask a registry this machine lacks.
+                *(["--skip-pull-image"] if stack.engine == "podman" else []),
             ],
             cwd=ROOT,
             env=stack.env,
