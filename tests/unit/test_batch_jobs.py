@@ -368,6 +368,32 @@ def test_chunk_failed_then_redriven_moves_counts_and_refinalizes(store: LocalObj
     assert read_manifest(store, JOB) == redriven
 
 
+def test_a_stale_finalizer_does_not_leave_old_errors_behind(store: LocalObjects) -> None:
+    """Finalizer A saw chunk 1 failed; before its errors.jsonl landed, chunk 1 was redriven
+    and finalizer B finished the job as succeeded. A's late write must not win."""
+    new_job(store, chunks=2, lines=5)
+    chunk_done(store, JOB, 0, 3, "m/1", 0.1)
+    rows: list[dict[str, object]] = [{"line": 4, "id": "d"}, {"line": 5, "id": "e"}]
+    finalized = chunk_failed(store, JOB, 1, rows, "boom")
+    stale = finalized.model_copy(update={"finalized": False, "status": "running"})
+    assert chunk_done(store, JOB, 1, 2, "m/1", 0.1).status == "succeeded"  # B
+    assert read_errors(store, JOB) == []
+    store.put(JobKeys(JOB).chunk_errors(1), b'{"line": 4, "id": "d", "error": "boom"}\n')
+
+    after = jobs.finalize_if_complete(store, stale)  # A, late: its CAS loses
+    assert (after.status, after.finalized) == ("succeeded", True)
+    assert read_errors(store, JOB) == [], "errors.jsonl is the final states', not A's"
+    assert marker(store, JOB)[0] == "_SUCCESS"
+
+
+def test_giving_up_a_chunk_already_done_writes_no_error_file(store: LocalObjects) -> None:
+    new_job(store, chunks=1, lines=1)
+    chunk_done(store, JOB, 0, 1, "m/1", 0.1)
+    m = chunk_failed(store, JOB, 0, [{"line": 1, "id": "a"}], "late give-up")
+    assert (m.status, m.chunks_failed) == ("succeeded", 0)
+    assert not exists(store, JobKeys(JOB).chunk_errors(0))
+
+
 def test_redrive_keeps_the_input_errors(store: LocalObjects) -> None:
     keys = JobKeys(JOB)
     new_job(store, chunks=2, lines=6, invalid=1)

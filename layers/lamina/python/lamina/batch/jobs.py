@@ -264,6 +264,9 @@ def chunk_failed(
 ) -> JobManifest:
     """Give up on ``chunk``: its records go to the errors, the job may complete."""
     keys = JobKeys(job_id)
+    current = read_manifest(store, job_id)
+    if bit_is_set(current.done_bits, chunk) or bit_is_set(current.failed_bits, chunk):
+        return finalize_if_complete(store, current)  # decided already: no stray error file
     lines = "".join(json.dumps({**row, "error": reason}, ensure_ascii=False) + "\n" for row in rows)
     store.put(keys.chunk_errors(chunk), lines.encode("utf-8"), content_type="application/x-ndjson")
 
@@ -305,15 +308,7 @@ def finalize_if_complete(store: ObjectStore, seen: JobManifest) -> JobManifest:
         return seen
     if not seen.complete:
         return seen
-    keys = JobKeys(seen.job_id)
-    with tempfile.NamedTemporaryFile(suffix=".jsonl") as spool:
-        sources = [keys.input_errors] + [keys.chunk_errors(n) for n in set_bits(seen.failed_bits)]
-        for key in sources:
-            if store.head(key) is not None:
-                for block in store.stream(key):
-                    spool.write(block)
-        spool.flush()
-        store.upload(keys.errors, Path(spool.name), content_type="application/x-ndjson")
+    write_errors(store, seen)
 
     def change(m: JobManifest) -> bool:
         if m.finalized or (m.done_bits, m.failed_bits) != (seen.done_bits, seen.failed_bits):
@@ -332,8 +327,27 @@ def finalize_if_complete(store: ObjectStore, seen: JobManifest) -> JobManifest:
     _, after = update(store, seen.job_id, change)
     if not after.finalized:  # something changed under us: look again
         return finalize_if_complete(store, after)
+    if (after.done_bits, after.failed_bits) != (seen.done_bits, seen.failed_bits):
+        # Another writer finalized newer chunk states (a redriven chunk) and our
+        # errors.jsonl, from the older ones, may have landed after theirs: write it again
+        # from the final states.
+        write_errors(store, after)
     write_marker(store, after)
     return after
+
+
+def write_errors(store: ObjectStore, m: JobManifest) -> None:
+    """errors.jsonl of ``m``'s chunk states: the submit step's rejected lines, then the
+    records of every failed chunk, in chunk order (streamed through a temporary file)."""
+    keys = JobKeys(m.job_id)
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as spool:
+        sources = [keys.input_errors] + [keys.chunk_errors(n) for n in set_bits(m.failed_bits)]
+        for key in sources:
+            if store.head(key) is not None:
+                for block in store.stream(key):
+                    spool.write(block)
+        spool.flush()
+        store.upload(keys.errors, Path(spool.name), content_type="application/x-ndjson")
 
 
 def write_marker(store: ObjectStore, m: JobManifest) -> None:
