@@ -456,6 +456,34 @@ def test_a_redelivery_writes_the_marker_a_failed_finalization_left_out(
     assert marker(store, JOB)[0] == "_SUCCESS"
 
 
+class SuccessMarkerOutage(LocalObjects):
+    """Refuses the first write of _SUCCESS (an S3 error between the two marker writes)."""
+
+    refused = False
+
+    def put(self, key: str, body: bytes, **kwargs: Any) -> bool:
+        if key.endswith("/_SUCCESS") and not self.refused:
+            self.refused = True
+            raise JobError("cannot write _SUCCESS: InternalError")
+        return super().put(key, body, **kwargs)
+
+
+def test_a_marker_outage_during_a_redrive_never_leaves_both_markers(tmp_path: Path) -> None:
+    store = SuccessMarkerOutage(tmp_path / "bucket")
+    new_job(store, chunks=1, lines=1)
+    chunk_failed(store, JOB, 0, [{"line": 1, "id": "a"}], "boom")
+    assert marker(store, JOB)[0] == "_FAILED"
+    with pytest.raises(JobError, match="InternalError"):
+        chunk_done(store, JOB, 0, 1, "m/1", 0.1)  # the redriven chunk succeeds
+    keys = JobKeys(JOB)
+    assert not exists(store, keys.failure), "the old verdict is gone"
+    assert not exists(store, keys.success)
+    done = chunk_done(store, JOB, 0, 1, "m/1", 0.1)  # redelivered
+    assert (done.status, done.error) == ("succeeded", None), "a failed job can be redriven"
+    assert marker(store, JOB)[0] == "_SUCCESS"
+    assert not exists(store, keys.failure)
+
+
 def test_a_retried_submit_writes_the_marker_a_failed_fail_job_left_out(
     store: LocalObjects, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -503,7 +531,7 @@ def test_chunk_outcome_for_a_missing_job(store: LocalObjects) -> None:
         ({"lines": 3, "ok": 0, "chunk_failed_records": 3}, "failed"),
         ({"lines": 0, "ok": 0}, "failed"),
         ({"lines": None, "ok": 0}, "failed"),
-        ({"lines": 3, "ok": 3, "error": "bad header"}, "failed"),
+        ({"lines": 3, "ok": 3, "error": "bad header", "aborted": True}, "failed"),
     ],
 )
 def test_final_status(fields: dict[str, Any], status: str) -> None:

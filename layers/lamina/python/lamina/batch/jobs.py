@@ -162,6 +162,9 @@ class JobManifest(BaseModel):
     submit_seconds: float | None = None
     embed_seconds: float = Field(default=0.0, description="Sum of the workers' model time.")
     error: str | None = None
+    aborted: bool = Field(
+        default=False, description="The input could not be read at all (fail_job): no chunk."
+    )
     finalized: bool = False
 
     @computed_field  # type: ignore[prop-decorator]
@@ -235,7 +238,7 @@ def chunk_done(
     def change(m: JobManifest) -> bool:
         if bit_is_set(m.done_bits, chunk):
             return False  # a redelivery: counted already
-        if m.error is not None:
+        if m.aborted:
             return False  # the whole job failed (fail_job): nothing to count into
         if bit_is_set(m.failed_bits, chunk):  # redriven after it was given up
             m.failed_bits = set_bit(m.failed_bits, chunk, False)
@@ -286,7 +289,7 @@ def chunk_failed(
 
 
 def final_status(m: JobManifest) -> Status:
-    if m.error is not None or not m.lines or m.ok == 0:
+    if m.aborted or not m.lines or m.ok == 0:
         return "failed"
     return "partially_failed" if m.failed else "succeeded"
 
@@ -314,6 +317,8 @@ def finalize_if_complete(store: ObjectStore, seen: JobManifest) -> JobManifest:
         if m.finalized or (m.done_bits, m.failed_bits) != (seen.done_bits, seen.failed_bits):
             return False
         m.status = final_status(m)
+        if not m.aborted:
+            m.error = None  # a redriven job may no longer be failed: say why afresh
         if m.status == "failed" and m.error is None:
             m.error = (
                 "the input has no records"
@@ -358,8 +363,10 @@ def write_marker(store: ObjectStore, m: JobManifest) -> None:
     body = json.dumps(
         {"status": m.status, "lines": m.lines, "ok": m.ok, "failed": m.failed, "error": m.error}
     )
-    store.put(marker, body.encode("utf-8"), content_type="application/json")
+    # The other marker goes first: a failure in between leaves no marker (which the next
+    # finalize_if_complete writes), never both.
     store.delete(other)
+    store.put(marker, body.encode("utf-8"), content_type="application/json")
 
 
 def fail_job(store: ObjectStore, job_id: str, reason: str) -> JobManifest:
@@ -369,6 +376,7 @@ def fail_job(store: ObjectStore, job_id: str, reason: str) -> JobManifest:
         if m.finalized and m.status == "failed":
             return False
         m.error = reason
+        m.aborted = True
         m.status = "failed"
         m.submit_done = True
         m.finalized = True
