@@ -60,17 +60,27 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
 
 
 @contextmanager
-def moto_server(log_dir: Path, host: str = "127.0.0.1") -> Iterator[str]:
-    """Start ``moto_server`` (installed with moto[server] in the venv) on a free port; yield
-    its URL; stop it. Its log is ``log_dir/moto_server.log``."""
+def moto_server(
+    log_dir: Path,
+    host: str = "127.0.0.1",
+    *,
+    port: int | None = None,
+    url_host: str = "127.0.0.1",
+    log_name: str = "moto_server.log",
+) -> Iterator[str]:
+    """Start ``moto_server`` (installed with moto[server] in the venv) bound to ``host`` on
+    ``port`` (default: a free one); yield its URL as ``http://<url_host>:<port>`` (another
+    address of this machine, e.g. a container bridge's gateway); stop it. Its log is
+    ``log_dir/log_name``."""
     server = Path(sys.executable).with_name("moto_server")
-    port = free_port()
-    log = log_dir / "moto_server.log"
+    port = port or free_port()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / log_name
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [str(server), "-H", host, "-p", str(port)], stdout=sink, stderr=sink
         )
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{url_host}:{port}"
     try:
         _wait_until_up(url, process, log)
         yield url

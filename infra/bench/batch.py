@@ -50,7 +50,7 @@ from pydantic import BaseModel
 from infra.bench.corpus import job_line, job_texts
 from infra.bench.env import apply_quiet_env, child_env
 from infra.bench.measure import REPO_ROOT, RESULT_PREFIX, BenchError, CpuMeter
-from lamina.batch.queues import Message, WorkQueue
+from lamina.batch.queues import SendOnlyQueue
 
 # --- configuration ---------------------------------------------------------------------------
 
@@ -382,34 +382,6 @@ def scratch(name: str) -> Iterator[Path]:
 # --- the measurements ------------------------------------------------------------------------
 
 
-class CallbackQueue(WorkQueue):
-    """A WorkQueue that hands every message body to ``keep`` and has nothing to receive.
-    The submit step sends from several threads at a time: ``keep`` must be thread-safe."""
-
-    def __init__(self, keep: Callable[[str], None]) -> None:
-        self.keep = keep
-
-    @property
-    def arn(self) -> str:
-        return "arn:aws:sqs:local:000000000000:bench"
-
-    def send(self, bodies: Sequence[str]) -> None:
-        for body in bodies:
-            self.keep(body)
-
-    def receive(self, max_messages: int, wait_s: float, visibility_s: int) -> list[Message]:
-        return []
-
-    def delete(self, messages: Sequence[Message]) -> None:
-        pass
-
-    def release(self, messages: Sequence[Message], delay_s: int) -> None:
-        pass
-
-    def depth(self) -> tuple[int, int]:
-        return 0, 0
-
-
 def measure_submit(lines: int, texts: Sequence[str]) -> SubmitRun:
     """The submit step alone on a job of ``lines`` lines (``texts`` stretched by job_texts)."""
     with scratch("submit") as workdir:
@@ -443,15 +415,16 @@ def plan_chunks(texts: Sequence[str]) -> tuple[list[int], list[int]]:
     found: dict[int, tuple[int, int]] = {}
     lock = threading.Lock()
 
-    def keep(body: str) -> None:
-        message = ChunkMessage.model_validate_json(body)
-        with lock:
-            found[message.chunk] = (len(message.records), len(body.encode("utf-8")))
+    def keep(bodies: Sequence[str]) -> None:
+        for body in bodies:
+            message = ChunkMessage.model_validate_json(body)
+            with lock:
+                found[message.chunk] = (len(message.records), len(body.encode("utf-8")))
 
     with scratch("plan") as workdir:
         key = "incoming/plan.jsonl"
         write_job(workdir / key, texts)
-        manifest = submit_job(LocalObjects(workdir), CallbackQueue(keep), key)
+        manifest = submit_job(LocalObjects(workdir), SendOnlyQueue(keep), key)
     if manifest.chunks != len(found) or sorted(found) != list(range(len(found))):
         raise BenchError(f"the submit step sent {len(found)} chunks, its manifest says "
                          f"{manifest.chunks}")  # fmt: skip
@@ -474,11 +447,12 @@ def measure_worker(config: BatchConfig, texts: Sequence[str], sizes: Sequence[in
         with spool.open("w", encoding="utf-8") as out:
             lock = threading.Lock()
 
-            def keep(body: str) -> None:
+            def keep(bodies: Sequence[str]) -> None:
                 with lock:
-                    out.write(json.dumps(body, ensure_ascii=False) + "\n")
+                    for body in bodies:
+                        out.write(json.dumps(body, ensure_ascii=False) + "\n")
 
-            manifest = submit_job(store, CallbackQueue(keep), key)
+            manifest = submit_job(store, SendOnlyQueue(keep), key)
         if manifest.chunks != len(cut(sizes, lines)):
             raise BenchError(f"the worker job has {manifest.chunks} chunks, expected {sizes}")
         command = [sys.executable, "-m", "infra.bench.batchproc", "worker"]

@@ -60,42 +60,23 @@ def key_kind(key: str) -> str:
 
 def submit(workdir: Path, key: str) -> dict[str, Any]:
     from lamina.batch.objects import LocalObjects
-    from lamina.batch.queues import Message, WorkQueue
+    from lamina.batch.queues import SendOnlyQueue
     from lamina.batch.submit import submit_job
 
     imports_rss = status_mb("VmRSS")
 
-    class CountingQueue(WorkQueue):
-        """Counts what it is sent and drops it (``send`` may be called from several threads)."""
+    calls = 0
+    sizes: list[int] = []
+    lock = threading.Lock()
 
-        def __init__(self) -> None:
-            self.calls = 0
-            self.sizes: list[int] = []
-            self.lock = threading.Lock()
+    def count(bodies: Sequence[str]) -> None:
+        """Counts what the submit step sends and drops it (called from several threads)."""
+        nonlocal calls
+        with lock:
+            calls += 1
+            sizes.extend(len(body.encode("utf-8")) for body in bodies)
 
-        @property
-        def arn(self) -> str:
-            return "arn:aws:sqs:local:000000000000:bench"
-
-        def send(self, bodies: Sequence[str]) -> None:
-            sizes = [len(body.encode("utf-8")) for body in bodies]
-            with self.lock:
-                self.calls += 1
-                self.sizes.extend(sizes)
-
-        def receive(self, max_messages: int, wait_s: float, visibility_s: int) -> list[Message]:
-            return []
-
-        def delete(self, messages: Sequence[Message]) -> None:
-            pass
-
-        def release(self, messages: Sequence[Message], delay_s: int) -> None:
-            pass
-
-        def depth(self) -> tuple[int, int]:
-            return 0, 0
-
-    queue = CountingQueue()
+    queue = SendOnlyQueue(count, arn="arn:aws:sqs:local:000000000000:bench")
     start = time.perf_counter()
     manifest = submit_job(LocalObjects(workdir), queue, key)
     seconds = time.perf_counter() - start
@@ -104,8 +85,8 @@ def submit(workdir: Path, key: str) -> dict[str, Any]:
         "lines": manifest.lines,
         "invalid": manifest.invalid,
         "chunks": manifest.chunks,
-        "send_calls": queue.calls,
-        "message_bytes": queue.sizes,
+        "send_calls": calls,
+        "message_bytes": sizes,
         "imports_rss_mb": imports_rss,
         "rss_mb": status_mb("VmHWM"),
         "ru_maxrss_mb": ru_maxrss_mb(),

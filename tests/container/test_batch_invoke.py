@@ -24,12 +24,8 @@ import dataclasses
 import json
 import socket
 import statistics
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,11 +37,11 @@ from cfnlint.decode import decode
 
 from lamina.batch.jobs import JobKeys, JobManifest
 from lamina.batch.objects import S3Objects
-from lamina.batch.queues import Message, SqsQueue, WorkQueue
+from lamina.batch.queues import SendOnlyQueue, SqsQueue
 from lamina.batch.submit import submit_job
 from tests.container.conftest import LOG_DIR, MEASUREMENTS, ROOT, Stack
 from tests.container.test_sam_invoke import REPORT
-from tests.moto_server import boto3_credentials
+from tests.moto_server import boto3_credentials, moto_server
 
 pytestmark = pytest.mark.slow
 
@@ -105,38 +101,12 @@ def moto(stack: Stack) -> Iterator[Moto]:
     """``moto_server`` from the venv, on the bridge gateway; the bucket and the queue."""
     gateway = bridge_gateway(stack)
     bind, port = free_port_on(gateway)
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    log = LOG_DIR / "batch-moto.log"
-    server = Path(sys.executable).with_name("moto_server")
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [str(server), "-H", bind, "-p", str(port)], stdout=sink, stderr=sink
-        )
-    url = f"http://{gateway}:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"moto_server exited {proc.returncode}:\n{log.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                if time.monotonic() > deadline:
-                    pytest.fail(f"moto_server did not answer on {url}:\n{log.read_text()}")
-                time.sleep(0.1)
+    with moto_server(LOG_DIR, bind, port=port, url_host=gateway, log_name="batch-moto.log") as url:
         s3 = boto3.client("s3", endpoint_url=url, **boto3_credentials())
         sqs = boto3.client("sqs", endpoint_url=url, **boto3_credentials())
         s3.create_bucket(Bucket=BUCKET)
         queue_url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
         yield Moto(url=url, s3=s3, sqs=sqs, queue_url=queue_url)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -217,32 +187,6 @@ def record_measurements() -> None:
         MEASUREMENTS[f"sam local invoke {function}: wall time"] = text
 
 
-class CaptureQueue(WorkQueue):
-    """Keeps what the submit step sends; delivery is the test's business."""
-
-    def __init__(self) -> None:
-        self.bodies: list[str] = []
-
-    @property
-    def arn(self) -> str:
-        return "arn:aws:sqs:us-east-1:123456789012:lamina-batch-local"
-
-    def send(self, bodies: Sequence[str]) -> None:
-        self.bodies.extend(bodies)
-
-    def receive(self, max_messages: int, wait_s: float, visibility_s: int) -> list[Message]:
-        return []
-
-    def delete(self, messages: Sequence[Message]) -> None:
-        pass
-
-    def release(self, messages: Sequence[Message], delay_s: int) -> None:
-        pass
-
-    def depth(self) -> tuple[int, int]:
-        return 0, 0
-
-
 def put_input(moto: Moto, key: str, lines: list[str]) -> None:
     moto.s3.put_object(Bucket=BUCKET, Key=key, Body=("\n".join(lines) + "\n").encode("utf-8"))
 
@@ -282,12 +226,13 @@ def test_worker_invoke_writes_the_part_and_reports_only_the_poison_record(
 ) -> None:
     key = "incoming/worker.jsonl"
     put_input(moto, key, [json.dumps({"id": f"doc-{i}", "text": t}) for i, t in enumerate(TEXTS)])
-    queue = CaptureQueue()
+    bodies: list[str] = []  # what the submit step sends; delivery is this test's business
+    queue = SendOnlyQueue(bodies.extend)
     submitted = submit_job(S3Objects(BUCKET, client=moto.s3), queue, key)
-    assert (submitted.status, submitted.chunks, len(queue.bodies)) == ("running", 1, 1)
+    assert (submitted.status, submitted.chunks, len(bodies)) == ("running", 1, 1)
     ids = [f"doc-{i}" for i in range(len(TEXTS))]
 
-    good = sqs_event(stack, [("0a1b2c3d-good", queue.bodies[0])])
+    good = sqs_event(stack, [("0a1b2c3d-good", bodies[0])])
     response = invoke(stack, local_template, env_vars, WORKER, good, tmp_path)
     assert response == {"batchItemFailures": []}
     check_part(moto, submitted.job_id, ids)
@@ -305,7 +250,7 @@ def test_worker_invoke_writes_the_part_and_reports_only_the_poison_record(
     # The same chunk again (a redelivery) next to a message that is not a chunk at all.
     poison = "9f8e7d6c-poison"
     mixed = sqs_event(
-        stack, [("0a1b2c3d-good", queue.bodies[0]), (poison, "this is not a chunk message")]
+        stack, [("0a1b2c3d-good", bodies[0]), (poison, "this is not a chunk message")]
     )
     response = invoke(stack, local_template, env_vars, WORKER, mixed, tmp_path)
     assert response == {"batchItemFailures": [{"itemIdentifier": poison}]}

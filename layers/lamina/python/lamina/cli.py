@@ -124,7 +124,8 @@ class ProgressBar:
         self._shown = len(line)
 
 
-def _progress(args: argparse.Namespace, verb: str) -> Progress | None:
+def progress_bar(args: argparse.Namespace, verb: str) -> Progress | None:
+    """A progress bar on stderr if it is a terminal or ``--progress`` was given."""
     if args.progress or sys.stderr.isatty():
         return ProgressBar(sys.stderr, verb)
     return None
@@ -152,7 +153,7 @@ def _files_summary(manifest: Manifest) -> str:
 def _publish(args: argparse.Namespace) -> int:
     store = _store(args)
     manifest = store.publish(
-        Path(args.directory), args.name, args.version, progress=_progress(args, "upload")
+        Path(args.directory), args.name, args.version, progress=progress_bar(args, "upload")
     )
     print(
         f"published {manifest.name}/{manifest.version} to {args.bucket}: "
@@ -206,7 +207,7 @@ def _describe(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     store, name, version = _resolve(args)
-    manifest = store.verify(name, version, progress=_progress(args, "verify"))
+    manifest = store.verify(name, version, progress=progress_bar(args, "verify"))
     print(
         f"ok {name}/{version}: {_files_summary(manifest)} match the manifest "
         f"(digest {manifest.digest})"
@@ -216,27 +217,36 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _fetch(args: argparse.Namespace) -> int:
     store, name, version = _resolve(args)
-    print(store.fetch(name, version, Path(args.cache), progress=_progress(args, "download")))
+    print(store.fetch(name, version, Path(args.cache), progress=progress_bar(args, "download")))
     return 0
 
 
-def _store_options() -> argparse.ArgumentParser:
-    """Options every store command takes; defaults from the environment (this is the edge)."""
+def aws_options(bucket_variable: str, what: str) -> argparse.ArgumentParser:
+    """--bucket (default ``$bucket_variable``), --endpoint-url and --progress, shared by the
+    commands that talk to S3; defaults come from the environment (this is the edge)."""
     options = argparse.ArgumentParser(add_help=False)
     options.add_argument(
         "--bucket",
-        default=os.environ.get("LAMINA_MODELS_BUCKET"),
-        help="S3 bucket of the store (default: $LAMINA_MODELS_BUCKET)",
+        default=os.environ.get(bucket_variable),
+        help=f"{what} (default: ${bucket_variable})",
     )
     options.add_argument(
         "--endpoint-url",
         default=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"),
         help="S3 endpoint, e.g. a moto server (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL)",
     )
-    options.add_argument("--prefix", default="models", help="key prefix in the bucket")
     options.add_argument(
         "--progress", action="store_true", help="progress bars on stderr even if not a terminal"
     )
+    return options
+
+
+def _store_options() -> argparse.ArgumentParser:
+    """Options every store command takes."""
+    options = argparse.ArgumentParser(
+        add_help=False, parents=[aws_options("LAMINA_MODELS_BUCKET", "S3 bucket of the store")]
+    )
+    options.add_argument("--prefix", default="models", help="key prefix in the bucket")
     return options
 
 

@@ -38,10 +38,6 @@ DEFAULT_WORKDIR = Path("build/jobs")
 EXIT_PARTIAL = 3
 
 
-def _endpoint() -> str | None:
-    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-
-
 def _s3(args: argparse.Namespace) -> ObjectStore:
     from lamina.batch.objects import S3Objects
 
@@ -70,11 +66,9 @@ def describe(m: JobManifest) -> str:
 def _progress(
     args: argparse.Namespace, verb: str = "download"
 ) -> Callable[[str, int, int], None] | None:
-    if not (args.progress or sys.stderr.isatty()):
-        return None
-    from lamina.cli import ProgressBar
+    from lamina.cli import progress_bar
 
-    return ProgressBar(sys.stderr, verb)
+    return progress_bar(args, verb)
 
 
 def _wait(store: ObjectStore, job_id: str, timeout: float, interval: float = 2.0) -> JobManifest:
@@ -298,21 +292,9 @@ def _cmd_redrive(args: argparse.Namespace) -> int:
 
 def add_jobs_commands(groups: Any) -> None:
     """Register ``lamina jobs ...`` on the root parser's subcommands."""
-    aws = argparse.ArgumentParser(add_help=False)
-    aws.add_argument(
-        "--bucket",
-        default=os.environ.get("LAMINA_BATCH_BUCKET"),
-        help="the batch bucket (default: $LAMINA_BATCH_BUCKET)",
-    )
-    aws.add_argument(
-        "--endpoint-url",
-        default=_endpoint(),
-        help="S3/SQS endpoint, e.g. a moto server "
-        "(default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL)",
-    )
-    aws.add_argument(
-        "--progress", action="store_true", help="progress bars on stderr even if not a terminal"
-    )
+    from lamina.cli import aws_options
+
+    aws = aws_options("LAMINA_BATCH_BUCKET", "the batch bucket")
     upload = argparse.ArgumentParser(add_help=False)
     upload.add_argument("file", help="input: .jsonl ({id, text} per line), .csv (id,text) or .txt")
     upload.add_argument(

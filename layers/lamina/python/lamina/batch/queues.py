@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -273,3 +273,36 @@ class MemoryQueue(WorkQueue):
             now = time.monotonic()
             in_flight = sum(1 for held in self._held.values() if held.visible_at > now)
             return len(self._held) - in_flight, in_flight
+
+
+class SendOnlyQueue(WorkQueue):
+    """A queue that hands every ``send`` (one SendMessageBatch worth of bodies) to
+    ``on_send`` and delivers nothing: for running or measuring the submit step alone.
+    The submit step sends from several threads: ``on_send`` must be thread-safe."""
+
+    def __init__(
+        self,
+        on_send: Callable[[Sequence[str]], None],
+        arn: str = "arn:aws:sqs:local:000000000000:lamina-send-only",
+    ) -> None:
+        self.on_send = on_send
+        self._arn = arn
+
+    @property
+    def arn(self) -> str:
+        return self._arn
+
+    def send(self, bodies: Sequence[str]) -> None:
+        self.on_send(bodies)
+
+    def receive(self, max_messages: int, wait_s: float, visibility_s: int) -> list[Message]:
+        return []
+
+    def delete(self, messages: Sequence[Message]) -> None:
+        pass
+
+    def release(self, messages: Sequence[Message], delay_s: int) -> None:
+        pass
+
+    def depth(self) -> tuple[int, int]:
+        return 0, 0

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict
@@ -33,7 +33,14 @@ from lamina.batch.jobs import (
 )
 from lamina.batch.objects import ObjectStore
 from lamina.batch.queues import SQS_MAX_BYTES, WorkQueue, batches
-from lamina.batch.records import LineError, Record, RecordId, RecordReader, input_format
+from lamina.batch.records import (
+    FORMATS,
+    LineError,
+    Record,
+    RecordId,
+    RecordReader,
+    input_format,
+)
 from lamina.errors import JobError, JobInputError
 
 # A record must fit in one message; a line this long cannot be a valid record anyway
@@ -146,7 +153,7 @@ def _start(
             etag=info.etag,
             version_id=info.version_id,
             size=info.size,
-            format="unknown",
+            format=FORMATS.get(PurePosixPath(key).suffix.lower(), "unknown"),
         ),
         output_format=cast(OutputFormat, chosen),
         normalize=normalize,
@@ -183,7 +190,6 @@ def submit_job(
         fmt = input_format(key)
     except JobInputError as exc:
         return fail_job(store, job_id, exc.message)
-    update(store, job_id, lambda m: _set_format(m, fmt))
 
     reader = RecordReader(fmt, max_line_bytes=MAX_LINE_BYTES, max_text_chars=max_text_chars)
     chunker = Chunker(job_id, manifest.output_format, manifest.normalize, limits or ChunkLimits())
@@ -249,13 +255,6 @@ def send_all(queue: WorkQueue, groups: Iterable[list[str]]) -> None:
                     future.result()
         for future in pending:
             future.result()
-
-
-def _set_format(m: JobManifest, fmt: str) -> bool:
-    if m.input.format == fmt:
-        return False
-    m.input.format = fmt
-    return True
 
 
 def s3_event_keys(event: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
