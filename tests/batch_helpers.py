@@ -22,7 +22,8 @@ from lamina.batch.jobs import JobKeys, JobManifest, read_manifest
 from lamina.batch.objects import ObjectStore
 from lamina.batch.poller import Handler, PollStats, poll_once
 from lamina.batch.queues import Message, WorkQueue
-from lamina.inference.embedder import Embedder, EmbeddingResult, StageTimings, TokenizeResult
+from lamina.inference.embedder import Embedder, EmbeddingResult, TokenizeResult
+from lamina.inference.lifecycle import StageTimings
 from lamina.models.manifest import Manifest, SourceInfo
 
 EVENTS = Path(__file__).with_name("events")

@@ -98,7 +98,7 @@ def test_handler_emits_emf_metrics_and_correlated_logs(
         for directive in blob["_aws"]["CloudWatchMetrics"]
         for metric in directive["Metrics"]
     }
-    assert {"TokenizeTime", "InferenceTime", "PoolingTime", "Tokens", "BatchSize"} <= names
+    assert {"PreprocessTime", "InferenceTime", "PostprocessTime", "Tokens", "BatchSize"} <= names
     assert "RequestLatency" in names
     stage = next(blob for blob in emf if "InferenceTime" in blob)
     assert stage["ModelVersion"] == "1"

@@ -18,13 +18,15 @@ from lamina.settings import Settings
 
 if TYPE_CHECKING:  # the batch submit function imports this module without numpy
     from lamina.inference.embedder import EmbeddingResult
+    from lamina.inference.lifecycle import StageTimings
     from lamina.models.manifest import Manifest
 
 
 class MetricName(StrEnum):
-    TOKENIZE_TIME = "TokenizeTime"
+    # the three stages of every model (lamina.inference.lifecycle)
+    PREPROCESS_TIME = "PreprocessTime"
     INFERENCE_TIME = "InferenceTime"
-    POOLING_TIME = "PoolingTime"
+    POSTPROCESS_TIME = "PostprocessTime"
     TOKENS = "Tokens"
     BATCH_SIZE = "BatchSize"
     MODEL_LOAD_TIME = "ModelLoadTime"
@@ -117,18 +119,22 @@ class Telemetry:
         if status >= 500:
             self._count(MetricName.SERVER_ERRORS)
 
-    def embedded(self, result: EmbeddingResult) -> None:
-        """Per-request stage timings, tokens and batch size."""
-        timings = result.timings
+    def stages(self, timings: StageTimings, items: int, tokens: int | None = None) -> None:
+        """One model call: the time of each lifecycle stage, its batch size and tokens."""
         add = self.metrics.add_metric
-        add(MetricName.TOKENIZE_TIME, MetricUnit.Milliseconds, timings.tokenize_ms)
+        add(MetricName.PREPROCESS_TIME, MetricUnit.Milliseconds, timings.preprocess_ms)
         add(MetricName.INFERENCE_TIME, MetricUnit.Milliseconds, timings.inference_ms)
-        add(MetricName.POOLING_TIME, MetricUnit.Milliseconds, timings.pooling_ms)
-        add(MetricName.TOKENS, MetricUnit.Count, result.total_tokens)
-        add(MetricName.BATCH_SIZE, MetricUnit.Count, len(result.token_counts))
-        self.tracer.put_annotation("batch_size", str(len(result.token_counts)))
-        self.tracer.put_annotation("tokens", str(result.total_tokens))
+        add(MetricName.POSTPROCESS_TIME, MetricUnit.Milliseconds, timings.postprocess_ms)
+        add(MetricName.BATCH_SIZE, MetricUnit.Count, items)
+        self.tracer.put_annotation("batch_size", str(items))
+        if tokens is not None:
+            add(MetricName.TOKENS, MetricUnit.Count, tokens)
+            self.tracer.put_annotation("tokens", str(tokens))
         self.tracer.put_metadata("timings_ms", timings.__dict__)
+
+    def embedded(self, result: EmbeddingResult) -> None:
+        """Per-request stage timings, tokens and batch size of an embedding call."""
+        self.stages(result.timings, len(result.token_counts), result.total_tokens)
 
 
 @lru_cache(maxsize=1)

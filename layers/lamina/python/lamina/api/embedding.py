@@ -115,7 +115,7 @@ class EmbeddingService:
             tokens=out.tokens,
             count=len(out.ids),
             truncated=out.truncated,
-            max_tokens=self.embedder.manifest.max_seq_length,
+            max_tokens=self.embedder.manifest.text_spec().max_seq_length,
         )
 
     def health(self) -> s.HealthResponse:
@@ -126,15 +126,16 @@ class EmbeddingService:
 
     def model_info(self) -> s.ModelInfoResponse:
         m = self.embedder.manifest
+        text = m.text_spec()
         return s.ModelInfoResponse(
             name=m.name,
             version=m.version,
             variant=m.variant,
             quantization=m.quantization,
-            dim=m.embedding_dim,
-            max_seq_length=m.max_seq_length,
-            pooling=m.pooling,
-            normalize_default=m.normalize,
+            dim=self.embedder.dim,
+            max_seq_length=text.max_seq_length,
+            pooling=text.pooling,
+            normalize_default=text.normalize,
             sha256=m.digest,
             source=m.source.model_dump(),
             quality=s.QualityInfo(**m.quality.model_dump()) if m.quality else None,

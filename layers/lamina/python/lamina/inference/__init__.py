@@ -1,5 +1,6 @@
-"""Inference core: tokenization, length-aware batching, ONNX Runtime, pooling. No HTTP here."""
+"""Inference: the model lifecycle, tokenization, ONNX Runtime sessions, pooling, batching."""
 
-from lamina.inference.embedder import Embedder, EmbeddingResult, OnnxEmbedder, StageTimings
+from lamina.inference.embedder import Embedder, EmbeddingResult, OnnxEmbedder
+from lamina.inference.lifecycle import Handled, ModelHandler, StageTimings
 
-__all__ = ["Embedder", "EmbeddingResult", "OnnxEmbedder", "StageTimings"]
+__all__ = ["Embedder", "EmbeddingResult", "Handled", "ModelHandler", "OnnxEmbedder", "StageTimings"]

@@ -1,13 +1,14 @@
 """The text embedder: one interface, one ONNX Runtime implementation.
 
-Lifecycle (the same stages every lamina model goes through):
-load once per process -> preprocess (tokenize, plan batches) -> inference (ONNX runs)
--> postprocess (pool, normalize), each stage timed.
+Its lifecycle is every lamina model's (``lamina.inference.lifecycle``):
+initialize (load once per process, warm up) -> preprocess (tokenize, plan batches)
+-> inference (ONNX runs; each run's ``last_hidden_state`` is pooled as soon as it comes
+out, so memory holds one run's hidden states at a time) -> postprocess (L2-normalize).
 """
 
 from __future__ import annotations
 
-import time
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,21 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from lamina.errors import InvalidInputError, ModelLoadError, TextTooLongError
-from lamina.inference.batching import plan_batches
+from lamina.errors import ModelLoadError
+from lamina.inference.lifecycle import StageTimings
 from lamina.inference.pooling import cls_pool, l2_normalize, mean_pool
-from lamina.inference.session import create_session
-from lamina.inference.tokenizer import TextTokenizer, pad_batch
+from lamina.inference.text import TextModel, TokenizedTexts, TokenizeResult
 from lamina.models.manifest import Manifest, open_model_dir
 
-
-@dataclass(frozen=True)
-class StageTimings:
-    """Milliseconds spent in each stage of one call."""
-
-    tokenize_ms: float = 0.0
-    inference_ms: float = 0.0
-    pooling_ms: float = 0.0
+__all__ = ["EmbedRequest", "Embedder", "EmbeddingResult", "OnnxEmbedder", "TokenizeResult"]
 
 
 @dataclass(frozen=True)
@@ -46,10 +39,26 @@ class EmbeddingResult:
 
 
 @dataclass(frozen=True)
-class TokenizeResult:
-    ids: list[int]
-    tokens: list[str]
-    truncated: bool
+class EmbedRequest:
+    texts: Sequence[str]
+    normalize: bool = True
+    truncate: bool = True
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """Preprocess output: the tokens, and the option postprocess applies."""
+
+    tokens: TokenizedTexts
+    normalize: bool
+
+
+@dataclass(frozen=True)
+class _Pooled:
+    """Inference output: pooled (not yet normalized) vectors and what postprocess reports."""
+
+    vectors: np.ndarray
+    prepared: _Prepared
 
 
 class Embedder(ABC):
@@ -59,6 +68,8 @@ class Embedder(ABC):
 
     @property
     def dim(self) -> int:
+        if self.manifest.embedding_dim is None:
+            raise ModelLoadError(f"{self.manifest.name} declares no embedding_dim")
         return self.manifest.embedding_dim
 
     @abstractmethod
@@ -72,7 +83,7 @@ class Embedder(ABC):
         """The model's view of one text."""
 
 
-class OnnxEmbedder(Embedder):
+class OnnxEmbedder(TextModel[EmbedRequest, _Prepared, _Pooled, EmbeddingResult], Embedder):
     def __init__(
         self,
         model_dir: Path,
@@ -82,22 +93,14 @@ class OnnxEmbedder(Embedder):
         max_run_batch: int = 64,
         intra_op_threads: int = 0,
     ) -> None:
-        self.model_dir = model_dir
-        self.manifest = manifest
-        self.token_budget = token_budget
-        self.max_run_batch = max_run_batch
-        try:
-            self._tokenizer = TextTokenizer(
-                model_dir / manifest.tokenizer_file, manifest.max_seq_length
-            )
-            self._session = create_session(model_dir / manifest.model_file, intra_op_threads)
-        except Exception as exc:  # onnxruntime and tokenizers raise their own types
-            raise ModelLoadError(f"cannot load model from {model_dir}: {exc}") from exc
-        self._input_names = {item.name for item in self._session.get_inputs()}
-        missing = {"input_ids", "attention_mask"} - self._input_names
-        if missing:
-            raise ModelLoadError(f"model.onnx lacks inputs {sorted(missing)}")
-        self._output_name = self._session.get_outputs()[0].name
+        super().__init__(
+            model_dir,
+            manifest,
+            token_budget=token_budget,
+            max_run_batch=max_run_batch,
+            intra_op_threads=intra_op_threads,
+        )
+        self._output_name = self.output_names[0]
         self._pool = mean_pool if manifest.pooling == "mean" else cls_pool
 
     @classmethod
@@ -111,6 +114,7 @@ class OnnxEmbedder(Embedder):
         intra_op_threads: int = 0,
         warmup: bool = True,
     ) -> OnnxEmbedder:
+        """initialize: verify the directory, load the session, run one warm-up text."""
         manifest = open_model_dir(model_dir, verify=verify)
         embedder = cls(
             model_dir,
@@ -123,51 +127,29 @@ class OnnxEmbedder(Embedder):
             embedder.embed(["warm up the session"])
         return embedder
 
+    def preprocess(self, request: EmbedRequest) -> _Prepared:
+        tokens = self.tokenize_texts(request.texts, truncate=request.truncate)
+        return _Prepared(tokens, request.normalize)
+
+    def inference(self, inputs: _Prepared) -> _Pooled:
+        (vectors,) = self.run_batches(
+            inputs.tokens, [self._output_name], lambda out, mask: [self._pool(out[0], mask)]
+        )
+        return _Pooled(vectors, inputs)
+
+    def postprocess(self, raw: _Pooled) -> EmbeddingResult:
+        vectors = l2_normalize(raw.vectors) if raw.prepared.normalize else raw.vectors
+        tokens = raw.prepared.tokens
+        return EmbeddingResult(
+            vectors=vectors,
+            token_counts=tokens.encoded.lengths,
+            truncated=tokens.encoded.truncated,
+            timings=StageTimings(),  # handle() measures them; embed() fills them in
+            runs=len(tokens.batches),
+        )
+
     def embed(
         self, texts: Sequence[str], *, normalize: bool = True, truncate: bool = True
     ) -> EmbeddingResult:
-        if not texts:
-            raise InvalidInputError("nothing to embed: the list of texts is empty")
-        # preprocess
-        t0 = time.perf_counter()
-        encoded = self._tokenizer.encode(texts)
-        if not truncate:
-            for index, was_cut in enumerate(encoded.truncated):
-                if was_cut:
-                    raise TextTooLongError(
-                        f"text {index} is longer than the model's limit of "
-                        f"{self.manifest.max_seq_length} tokens (truncate is off)",
-                        index=index,
-                    )
-        lengths = encoded.lengths
-        batches = plan_batches(lengths, self.token_budget, self.max_run_batch)
-        tokenize_s = time.perf_counter() - t0
-
-        vectors = np.empty((len(texts), self.dim), dtype=np.float32)
-        inference_s = pooling_s = 0.0
-        for batch in batches:
-            ids, mask = pad_batch([encoded.ids[i] for i in batch])
-            feeds = {"input_ids": ids, "attention_mask": mask}
-            if "token_type_ids" in self._input_names:
-                feeds["token_type_ids"] = np.zeros_like(ids)
-            t1 = time.perf_counter()
-            (hidden,) = self._session.run([self._output_name], feeds)
-            t2 = time.perf_counter()
-            pooled = self._pool(hidden, mask)
-            if normalize:
-                pooled = l2_normalize(pooled)
-            vectors[batch] = pooled
-            t3 = time.perf_counter()
-            inference_s += t2 - t1
-            pooling_s += t3 - t2
-        return EmbeddingResult(
-            vectors=vectors,
-            token_counts=lengths,
-            truncated=encoded.truncated,
-            timings=StageTimings(tokenize_s * 1e3, inference_s * 1e3, pooling_s * 1e3),
-            runs=len(batches),
-        )
-
-    def tokenize(self, text: str) -> TokenizeResult:
-        ids, tokens, truncated = self._tokenizer.tokens(text)
-        return TokenizeResult(ids=ids, tokens=tokens, truncated=truncated)
+        handled = self.handle(EmbedRequest(texts, normalize, truncate))
+        return dataclasses.replace(handled.output, timings=handled.timings)

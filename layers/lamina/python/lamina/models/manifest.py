@@ -1,9 +1,19 @@
 """The model directory contract: ``manifest.json`` describes and fingerprints every file.
 
-A model directory holds ``model.onnx``, ``tokenizer.json`` and ``manifest.json``. The
-manifest names the model, says how to use it (dimension, sequence limit, pooling,
-normalization) and lists every other file with its size and sha256, so a loader can refuse
-a tampered or half-copied directory.
+A model directory holds ``model.onnx``, ``manifest.json`` and what its task needs
+(``tokenizer.json`` for text, ``labels.json`` for classifiers, ``MODEL_CARD.md``). The
+manifest names the model, says how to use it (task; dimension, sequence limit, pooling and
+normalization for text; size and scaling for images) and lists every other file with its
+size and sha256, so a loader can refuse a tampered or half-copied directory.
+
+Tasks (what the serving side does with the graph):
+
+- ``embedding``: tokens -> ``last_hidden_state``; lamina pools and normalizes.
+- ``text-classification``: tokens -> ``probabilities`` (n, labels) and, optionally,
+  ``sentence_embedding`` (n, dim); the labels are ``labels_file``'s, in column order.
+- ``image-classification``: a (n, height*width*channels) float tensor -> ``probabilities``;
+  ``image`` says how pixels become that tensor.
+- ``generic``: any graph, served through the Open Inference Protocol by its signature.
 """
 
 from __future__ import annotations
@@ -11,10 +21,11 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lamina.errors import ModelLoadError
 
@@ -48,26 +59,124 @@ class QualityReport(BaseModel):
     min_cosine: float = Field(description="Lowest cosine similarity to the reference.")
 
 
+class EvaluationReport(BaseModel):
+    """How a classifier was checked at build time (held-out accuracy, agreement...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    dataset: str = Field(description="What it was measured on.")
+    size: int = Field(ge=1, description="Number of examples.")
+    metrics: dict[str, float] = Field(description="Metric name -> value, e.g. accuracy.")
+
+
+class ImageSpec(BaseModel):
+    """How an image becomes the model's input row: decode, grayscale/RGB, resize, scale."""
+
+    model_config = ConfigDict(frozen=True)
+
+    width: int = Field(ge=1, le=4096, description="Width the image is resized to.")
+    height: int = Field(ge=1, le=4096, description="Height the image is resized to.")
+    mode: Literal["L", "RGB"] = Field(description="Pillow mode: L (grayscale) or RGB.")
+    invert: bool = Field(
+        default=False, description="Use 255 - pixel (dark ink on light paper -> high values)."
+    )
+    scale: float = Field(default=1 / 255, description="Multiplier applied to 0..255 pixels.")
+    mean: float = Field(default=0.0, description="Subtracted after scaling.")
+    std: float = Field(default=1.0, gt=0, description="Divided by after subtracting the mean.")
+    layout: Literal["flat", "nchw"] = Field(
+        default="flat", description="flat: (n, h*w*c) row-major; nchw: (n, c, h, w)."
+    )
+
+
+@dataclass(frozen=True)
+class TextSpec:
+    max_seq_length: int
+    tokenizer_file: str
+    embedding_dim: int | None
+    pooling: Literal["mean", "cls"]
+    normalize: bool
+
+
+Task = Literal["embedding", "text-classification", "image-classification", "generic"]
+_TEXT_FIELDS = ("max_seq_length", "tokenizer_file")
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "embedding": (*_TEXT_FIELDS, "embedding_dim", "pooling", "normalize"),
+    "text-classification": (*_TEXT_FIELDS, "labels_file"),
+    "image-classification": ("image", "labels_file"),
+    "generic": (),
+}
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(frozen=True, protected_namespaces=())
 
     schema_version: Literal[1] = 1
     name: str = Field(description="Model name, e.g. all-MiniLM-L6-v2.")
     version: str = Field(description="Model version; with the name it identifies the model.")
-    task: Literal["embedding"] = "embedding"
+    task: Task = Field(default="embedding", description="What serving does with the graph.")
     variant: str = Field(description="Build variant: fp32 or int8.")
     quantization: str = Field(description="none, or how the weights were quantized.")
-    embedding_dim: int = Field(ge=1, description="Length of one embedding vector.")
-    max_seq_length: int = Field(ge=1, description="Token limit, special tokens included.")
-    pooling: Literal["mean", "cls"] = Field(description="How token vectors become one vector.")
-    normalize: bool = Field(description="Whether the reference model L2-normalizes by default.")
+    embedding_dim: int | None = Field(
+        default=None, ge=1, description="Length of one embedding vector (text models)."
+    )
+    max_seq_length: int | None = Field(
+        default=None, ge=1, description="Token limit, special tokens included (text models)."
+    )
+    pooling: Literal["mean", "cls"] | None = Field(
+        default=None, description="How token vectors become one vector (embedding)."
+    )
+    normalize: bool | None = Field(
+        default=None, description="Whether the reference model L2-normalizes by default."
+    )
     model_file: str = "model.onnx"
-    tokenizer_file: str = "tokenizer.json"
+    tokenizer_file: str | None = Field(default=None, description="tokenizer.json (text models).")
+    labels_file: str | None = Field(
+        default=None, description="JSON list of labels, one per output column (classifiers)."
+    )
+    card_file: str | None = Field(
+        default=None, description="Model card: source, license status, intended use."
+    )
+    image: ImageSpec | None = Field(default=None, description="Image preprocessing.")
     opset: int = Field(ge=1, description="ONNX opset of model_file.")
     source: SourceInfo
     files: list[FileEntry] = Field(description="Every file but the manifest itself.")
     quality: QualityReport | None = None
+    evaluation: EvaluationReport | None = None
     created_at: str = Field(description="UTC time of the build, ISO 8601.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _embedding_defaults(cls, data: Any) -> Any:
+        """Manifests written before tasks existed name their tokenizer implicitly."""
+        if isinstance(data, dict) and data.get("task", "embedding") == "embedding":
+            data = {**data}
+            data.setdefault("tokenizer_file", "tokenizer.json")
+        return data
+
+    @model_validator(mode="after")
+    def _fields_of_task(self) -> Manifest:
+        missing = [name for name in _REQUIRED[self.task] if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"a {self.task} model needs {', '.join(missing)}")
+        return self
+
+    def text_spec(self) -> TextSpec:
+        """The text fields, typed, for a model that has them (embedding, text classifier)."""
+        if self.max_seq_length is None or self.tokenizer_file is None:
+            raise ModelLoadError(f"{self.name} is a {self.task} model, not a text model")
+        return TextSpec(
+            max_seq_length=self.max_seq_length,
+            tokenizer_file=self.tokenizer_file,
+            embedding_dim=self.embedding_dim,
+            pooling=self.pooling or "mean",
+            normalize=bool(self.normalize),
+        )
+
+    @property
+    def required_files(self) -> list[str]:
+        """The files serving reads: the graph and, per task, tokenizer, labels and card."""
+        names = [self.model_file, self.tokenizer_file, self.labels_file, self.card_file]
+        return [name for name in names if name is not None]
 
     def file(self, path: str) -> FileEntry:
         for entry in self.files:
@@ -135,6 +244,22 @@ def open_model_dir(root: Path, *, verify: bool = True) -> Manifest:
             )
         if verify and file_sha256(path) != entry.sha256:
             raise ModelLoadError(f"model file {entry.path} does not match its sha256 in manifest")
-    for required in (manifest.model_file, manifest.tokenizer_file):
+    for required in manifest.required_files:
         manifest.file(required)
     return manifest
+
+
+def read_labels(root: Path, manifest: Manifest) -> list[str]:
+    """The classifier's labels, one per output column, from ``labels_file``."""
+    if manifest.labels_file is None:
+        raise ModelLoadError(f"{manifest.name} has no labels_file")
+    path = root / manifest.labels_file
+    try:
+        labels = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"cannot read labels from {path}: {exc}") from exc
+    if not (isinstance(labels, list) and labels and all(isinstance(x, str) for x in labels)):
+        raise ModelLoadError(f"{path} must be a non-empty JSON list of strings")
+    if len(set(labels)) != len(labels):
+        raise ModelLoadError(f"{path} has duplicate labels")
+    return labels

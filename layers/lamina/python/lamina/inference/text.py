@@ -1,0 +1,122 @@
+"""What every text model shares: tokenizer and session loading, the preprocess stage
+(tokenize, refuse or flag over-long texts, plan length-aware batches) and the batched
+inference loop. The embedder and the text classifier differ only in what they keep of each
+run's outputs and in their postprocess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+from lamina.errors import InvalidInputError, ModelLoadError, TextTooLongError
+from lamina.inference.batching import plan_batches
+from lamina.inference.lifecycle import ModelHandler
+from lamina.inference.session import create_session
+from lamina.inference.tokenizer import Encoded, TextTokenizer, pad_batch
+from lamina.models.manifest import Manifest
+
+In = TypeVar("In")
+Pre = TypeVar("Pre")
+Raw = TypeVar("Raw")
+Out = TypeVar("Out")
+
+# What a run keeps: (outputs of one ONNX run, attention mask) -> one (batch, ...) array each.
+Reduce = Callable[[list[np.ndarray], np.ndarray], list[np.ndarray]]
+
+
+@dataclass(frozen=True)
+class TokenizedTexts:
+    """Preprocess output: unpadded token ids and the batches they will run in."""
+
+    encoded: Encoded
+    batches: list[list[int]]
+
+    @property
+    def count(self) -> int:
+        return len(self.encoded.ids)
+
+
+@dataclass(frozen=True)
+class TokenizeResult:
+    ids: list[int]
+    tokens: list[str]
+    truncated: bool
+
+
+class TextModel(ModelHandler[In, Pre, Raw, Out]):
+    """A tokenizer and an ONNX session whose inputs are ``input_ids`` and ``attention_mask``."""
+
+    def __init__(
+        self,
+        model_dir: Path,
+        manifest: Manifest,
+        *,
+        token_budget: int = 8192,
+        max_run_batch: int = 64,
+        intra_op_threads: int = 0,
+    ) -> None:
+        text = manifest.text_spec()
+        self.model_dir = model_dir
+        self.manifest = manifest
+        self.max_seq_length = text.max_seq_length
+        self.token_budget = token_budget
+        self.max_run_batch = max_run_batch
+        try:
+            self._tokenizer = TextTokenizer(model_dir / text.tokenizer_file, text.max_seq_length)
+            self._session = create_session(model_dir / manifest.model_file, intra_op_threads)
+        except Exception as exc:  # onnxruntime and tokenizers raise their own types
+            raise ModelLoadError(f"cannot load model from {model_dir}: {exc}") from exc
+        self._input_names = {item.name for item in self._session.get_inputs()}
+        self.output_names = [item.name for item in self._session.get_outputs()]
+        missing = {"input_ids", "attention_mask"} - self._input_names
+        if missing:
+            raise ModelLoadError(f"{manifest.model_file} lacks inputs {sorted(missing)}")
+
+    def tokenize_texts(self, texts: Sequence[str], *, truncate: bool = True) -> TokenizedTexts:
+        """The heart of every text model's preprocess stage."""
+        if not texts:
+            raise InvalidInputError("nothing to process: the list of texts is empty")
+        encoded = self._tokenizer.encode(texts)
+        if not truncate:
+            for index, was_cut in enumerate(encoded.truncated):
+                if was_cut:
+                    raise TextTooLongError(
+                        f"text {index} is longer than the model's limit of "
+                        f"{self.max_seq_length} tokens (truncate is off)",
+                        index=index,
+                    )
+        batches = plan_batches(encoded.lengths, self.token_budget, self.max_run_batch)
+        return TokenizedTexts(encoded, batches)
+
+    def run_batches(
+        self, tokens: TokenizedTexts, outputs: Sequence[str], reduce: Reduce | None = None
+    ) -> list[np.ndarray]:
+        """Run every batch; return each requested output for all texts, in input order.
+
+        ``reduce`` shrinks a run's outputs before they are kept (the embedder pools
+        ``last_hidden_state`` here, so no (n, seq, hidden) tensor outlives its run).
+        """
+        results: list[np.ndarray] | None = None
+        for batch in tokens.batches:
+            ids, mask = pad_batch([tokens.encoded.ids[i] for i in batch])
+            feeds = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self._input_names:
+                feeds["token_type_ids"] = np.zeros_like(ids)
+            ran = self._session.run(list(outputs), feeds)
+            kept = reduce(ran, mask) if reduce else ran
+            if results is None:
+                results = [np.empty((tokens.count, *k.shape[1:]), dtype=k.dtype) for k in kept]
+            for whole, part in zip(results, kept, strict=True):
+                whole[batch] = part
+        assert results is not None  # tokenize_texts refuses an empty list
+        return results
+
+    def tokenize(self, text: str) -> TokenizeResult:
+        """The model's view of one text (for /api/v1/tokenize)."""
+        ids, tokens, truncated = self._tokenizer.tokens(text)
+        return TokenizeResult(ids=ids, tokens=tokens, truncated=truncated)
