@@ -21,7 +21,7 @@ from lamina.batch.objects import ObjectStore
 
 settings = deps.settings()
 telemetry = deps.telemetry()
-deps.load_embedding_service()  # cold start: load and warm the model before the first request
+deps.embedding.load()  # cold start: load and warm the model before the first request
 
 app = create_app(
     settings,

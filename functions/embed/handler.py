@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from mangum import Mangum
-
 from functions.embed.app import app, telemetry
+from lamina.api.lambda_entry import lambda_handler
 
-_asgi = Mangum(app, lifespan="off")
-
-
-@telemetry.logger.inject_lambda_context(log_event=False)
-@telemetry.tracer.capture_lambda_handler(capture_response=False)
-@telemetry.metrics.log_metrics(capture_cold_start_metric=True)
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return _asgi(event, context)
+handler = lambda_handler(app, telemetry)

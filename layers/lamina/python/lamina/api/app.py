@@ -25,8 +25,17 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 
 
 def create_app(
-    settings: Settings, telemetry: Telemetry, *, title: str, description: str
+    settings: Settings,
+    telemetry: Telemetry,
+    *,
+    title: str,
+    description: str,
+    binary_types: frozenset[str] = frozenset(),
 ) -> FastAPI:
+    """A FastAPI app behind lamina's error mapping and request guard.
+
+    ``binary_types``: media types accepted as a raw request body besides JSON.
+    """
     app = FastAPI(
         title=title,
         description=description,
@@ -36,5 +45,10 @@ def create_app(
         swagger_ui_oauth2_redirect_url=None,
     )
     install_error_handlers(app)
-    app.add_middleware(RequestGuard, telemetry=telemetry, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestGuard,
+        telemetry=telemetry,
+        max_body_bytes=settings.max_body_bytes,
+        binary_types=binary_types,
+    )
     return app

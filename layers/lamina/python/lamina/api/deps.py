@@ -8,8 +8,9 @@ Nothing unverified is ever served, and the failure is visible to health checks a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import lru_cache
+from typing import Generic, TypeVar
 
 from lamina.api.embedding import EmbeddingService
 from lamina.batch.objects import ObjectStore
@@ -26,32 +27,64 @@ def telemetry() -> Telemetry:
     return get_telemetry(get_settings())
 
 
-@dataclass(frozen=True)
-class LoadedModel:
-    service: EmbeddingService | None
-    error: LaminaError | None
+T = TypeVar("T")
 
 
-@lru_cache(maxsize=1)
-def load_embedding_service() -> LoadedModel:
-    try:
-        return LoadedModel(EmbeddingService.load(get_settings(), telemetry()), None)
-    except LaminaError as exc:
-        telemetry().model_load_failed(exc)
-        return LoadedModel(None, exc)
+class ServiceSlot(Generic[T]):
+    """A function's one model-backed service: loaded once at cold start, else 503s.
+
+    ``load()`` runs the loader once per process and keeps either the service or the error;
+    ``get()`` (and ``dep``, for ``Depends``) returns the service or raises
+    ModelUnavailableError with the load error's message.
+    """
+
+    def __init__(self, loader: Callable[[Settings, Telemetry], T]) -> None:
+        self._loader = loader
+        self._loaded = False
+        self._service: T | None = None
+        self._error: LaminaError | None = None
+
+    def load(self) -> T | None:
+        if not self._loaded:
+            try:
+                self._service = self._loader(get_settings(), telemetry())
+            except LaminaError as exc:
+                telemetry().model_load_failed(exc)
+                self._error = exc
+            self._loaded = True
+        return self._service
+
+    @property
+    def error(self) -> LaminaError | None:
+        self.load()
+        return self._error
+
+    def get(self) -> T:
+        service = self.load()
+        if service is None:
+            reason = self._error.message if self._error else "unknown error"
+            raise ModelUnavailableError(f"the model is not loaded: {reason}") from self._error
+        return service
+
+    async def dep(self) -> T:
+        """The loaded service, for `Depends`. Async so FastAPI does not hop to a thread."""
+        return self.get()
+
+    def reset(self) -> None:
+        """Forget the loaded service (tests load another model into the same process)."""
+        self._loaded, self._service, self._error = False, None, None
+
+
+embedding = ServiceSlot(EmbeddingService.load)
 
 
 def embedding_service() -> EmbeddingService:
-    loaded = load_embedding_service()
-    if loaded.service is None:
-        reason = loaded.error.message if loaded.error else "unknown error"
-        raise ModelUnavailableError(f"the model is not loaded: {reason}") from loaded.error
-    return loaded.service
+    return embedding.get()
 
 
 async def embedding_service_dep() -> EmbeddingService:
     """The loaded service, for `Depends`. Async so FastAPI does not hop to a worker thread."""
-    return embedding_service()
+    return embedding.get()
 
 
 @lru_cache(maxsize=1)

@@ -6,6 +6,10 @@ Body (OpenAI-compatible, so its client surfaces the message)::
                "message": "...", "param": "texts[3]", "request_id": "..."}}
 
 The status comes from the exception's class, never from its message text.
+
+Under ``/v2`` (the Open Inference Protocol, KServe v2) the body is the protocol's own,
+``{"error": "<message>"}``, and a request that fails validation is a 400, as its clients
+(KServe, Triton) expect.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lamina.errors import (
     ConfigurationError,
+    ImageTooLargeError,
     InvalidInputError,
     JobError,
     JobNotFoundError,
@@ -27,10 +32,13 @@ from lamina.errors import (
     ModelLoadError,
     ModelNotFoundError,
     ModelUnavailableError,
+    TensorError,
 )
 
 STATUS_BY_ERROR: dict[type[LaminaError], int] = {
     InvalidInputError: 422,
+    ImageTooLargeError: 413,
+    TensorError: 400,  # the Open Inference Protocol answers a bad request with 400
     ModelNotFoundError: 404,
     ModelLoadError: 503,
     ModelUnavailableError: 503,
@@ -61,6 +69,8 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None) if request is not None else None
+    if request is not None and is_oip_path(request.url.path):
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
     body = ErrorBody(
         error=ErrorDetail(
             type="invalid_request_error" if status < 500 else "server_error",
@@ -71,6 +81,13 @@ def error_response(
         )
     )
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+OIP_PREFIX = "/v2"
+
+
+def is_oip_path(path: str) -> bool:
+    return path == OIP_PREFIX or path.startswith(OIP_PREFIX + "/")
 
 
 def status_for(exc: LaminaError) -> int:
@@ -107,7 +124,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         message = f"{param}: {message}"
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return error_response(request, 422, "validation_error", message, param)
+    status = 400 if is_oip_path(request.url.path) else 422
+    return error_response(request, status, "validation_error", message, param)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -2,7 +2,8 @@
 
 - a request id (API Gateway's, else the caller's X-Request-ID, else a new one) as the
   log correlation id and the X-Request-ID response header;
-- JSON only: a POST/PUT/PATCH with another content type gets 415;
+- JSON only: a POST/PUT/PATCH with another content type gets 415, except the media types
+  an app accepts as a raw body (``binary_types``: the image classifier's PNG and JPEG);
 - a body limit, checked on Content-Length and again while reading (413);
 - any unexpected exception becomes a 500 with the fixed error body, never a stack trace;
 - every request records its latency (and 5xx responses a ServerErrors count);
@@ -46,18 +47,28 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-def _is_json(content_type: str | None) -> bool:
-    if not content_type:
-        return False
-    media = content_type.split(";", 1)[0].strip().lower()
+def media_type(content_type: str | None) -> str:
+    """``image/png`` of ``image/png; charset=...``, lower case; "" when absent."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _is_json(media: str) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, *, telemetry: Telemetry, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        telemetry: Telemetry,
+        max_body_bytes: int,
+        binary_types: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.telemetry = telemetry
         self.max_body_bytes = max_body_bytes
+        self.binary_types = binary_types
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -113,12 +124,14 @@ class RequestGuard:
         """Return a response to send instead of the app's, or None; buffer the body."""
         if scope["method"] not in _BODY_METHODS:
             return None
-        if not _is_json(_header(scope, b"content-type")):
+        media = media_type(_header(scope, b"content-type"))
+        if not (_is_json(media) or media in self.binary_types):
+            accepted = ", ".join(["application/json", *sorted(self.binary_types)])
             return error_response(
                 request,
                 415,
                 "unsupported_media_type",
-                "send the request body as JSON with Content-Type: application/json",
+                f"send the request body with Content-Type: {accepted} (got {media or 'none'})",
             )
         too_large = error_response(
             request,
