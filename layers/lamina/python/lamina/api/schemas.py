@@ -211,3 +211,13 @@ class JobStatusResponse(BaseModel):
     error: str | None = Field(description="Why the whole job failed, if it did.")
     parts: str = Field(description="Key prefix of the result parts.")
     errors: str = Field(description="Key of errors.jsonl (one line per rejected record).")
+
+
+# --- classification (text and image classifiers share the answer's shape) -------------
+
+
+class LabelScore(BaseModel):
+    label: str = Field(description="A label of the model's labels_file.")
+    confidence: float = Field(
+        ge=0, le=1, description="The model's probability of this label (all labels sum to 1)."
+    )
