@@ -51,23 +51,36 @@ def golden() -> tuple[list[str], np.ndarray]:
     return texts, vectors
 
 
+def import_app(module: str, env: dict[str, str]) -> Any:
+    """Import a function's ``app`` module with ``env`` set only while it is imported.
+
+    Settings are read once per process (``get_settings`` caches them) and each app loads its
+    model at import, so the cache is cleared around the import: every function's app in this
+    test process gets its own settings and model, and nothing leaks into the subprocesses
+    that later tests start.
+    """
+    import importlib
+
+    from lamina.settings import get_settings
+
+    previous = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    get_settings.cache_clear()
+    try:
+        return importlib.import_module(module).app
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
+        get_settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def embed_app(fp32_dir: Path) -> Any:
-    """The embedding function's FastAPI app, on the fp32 model, imported once per session.
-
-    MODEL_URI is set only while the app module is imported (settings are read once then), so
-    it does not leak into the subprocesses that later tests start.
-    """
-    previous = os.environ.get("MODEL_URI")
-    os.environ["MODEL_URI"] = str(fp32_dir)
-    try:
-        from functions.embed.app import app
-    finally:
-        if previous is None:
-            del os.environ["MODEL_URI"]
-        else:
-            os.environ["MODEL_URI"] = previous
-    return app
+    """The embedding function's FastAPI app, on the fp32 model, imported once per session."""
+    return import_app("functions.embed.app", {"MODEL_URI": str(fp32_dir)})
 
 
 @pytest.fixture(scope="session")
