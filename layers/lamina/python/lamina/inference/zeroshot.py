@@ -1,0 +1,126 @@
+"""Zero-shot classification: score any labels against a text by embedding similarity.
+
+On the model lifecycle like every lamina model:
+preprocess (phrase each label with the template; look its embedding up in the cache)
+-> inference (embed the text and the labels the cache lacks)
+-> postprocess (cosine similarities -> scores, highest first).
+
+Single-label scores are a softmax over the similarities divided by a temperature, so they
+sum to 1; multi-label scores are each label's similarity clipped to 0..1, one label at a
+time (not probabilities: pick a threshold). The label cache keeps the embeddings of the
+labels callers send for as long as the process lives (a warm Lambda container), bounded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from lamina.inference.lifecycle import ModelHandler
+from lamina.models.manifest import Manifest
+
+Encode = Callable[[Sequence[str]], np.ndarray]  # texts -> (n, dim) unit vectors
+
+
+@dataclass(frozen=True)
+class ZeroShotRequest:
+    text: str
+    labels: Sequence[str]  # distinct
+    multi_label: bool = False
+    template: str = "{}"
+    temperature: float = 0.05
+
+
+@dataclass(frozen=True)
+class ZeroShotScore:
+    label: str
+    score: float
+    similarity: float
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    request: ZeroShotRequest
+    phrases: list[str]
+    cached: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class _Embedded:
+    request: ZeroShotRequest
+    text: np.ndarray  # (dim,)
+    labels: np.ndarray  # (n_labels, dim)
+
+
+class LabelCache:
+    """phrase -> embedding, least recently used out first; safe across threads."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self.hits = 0
+        self.misses = 0
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        with self._lock:
+            found: dict[str, np.ndarray] = {}
+            for key in dict.fromkeys(keys):
+                if key in self._items:
+                    self._items.move_to_end(key)
+                    found[key] = self._items[key]
+                    self.hits += 1
+                else:
+                    self.misses += 1
+            return found
+
+    def put_many(self, items: dict[str, np.ndarray]) -> None:
+        with self._lock:
+            for key, value in items.items():
+                self._items[key] = value
+                self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class ZeroShotClassifier(ModelHandler[ZeroShotRequest, _Prepared, _Embedded, list[ZeroShotScore]]):
+    """Zero-shot on top of any sentence encoder (``encode``: texts -> unit vectors)."""
+
+    def __init__(self, manifest: Manifest, encode: Encode, cache_size: int = 4096) -> None:
+        self.manifest = manifest
+        self.encode = encode
+        self.cache = LabelCache(cache_size)
+
+    def preprocess(self, request: ZeroShotRequest) -> _Prepared:
+        phrases = [request.template.replace("{}", label) for label in request.labels]
+        return _Prepared(request, phrases, self.cache.get_many(phrases))
+
+    def inference(self, inputs: _Prepared) -> _Embedded:
+        missing = [p for p in dict.fromkeys(inputs.phrases) if p not in inputs.cached]
+        vectors = self.encode([inputs.request.text, *missing])
+        fresh = dict(zip(missing, vectors[1:], strict=True))
+        self.cache.put_many(fresh)
+        by_phrase = {**inputs.cached, **fresh}
+        labels = np.stack([by_phrase[p] for p in inputs.phrases])
+        return _Embedded(inputs.request, vectors[0], labels)
+
+    def postprocess(self, raw: _Embedded) -> list[ZeroShotScore]:
+        similarities = (raw.labels @ raw.text).astype(np.float64)
+        if raw.request.multi_label:
+            scores = np.clip(similarities, 0.0, 1.0)
+        else:
+            logits = similarities / raw.request.temperature
+            exp = np.exp(logits - logits.max())
+            scores = exp / exp.sum()
+        order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+        return [
+            ZeroShotScore(raw.request.labels[i], float(scores[i]), float(similarities[i]))
+            for i in order
+        ]
