@@ -158,12 +158,22 @@ def stack() -> Stack:
     MEASUREMENTS["make local-build (engine, base image, wheels, sam build)"] = (
         f"{time.monotonic() - started:.0f} s"
     )
-    built = ROOT / ".aws-sam/build/template.yaml"
-    match = re.search(r"^\s+ImageUri:\s*(\S+)", built.read_text(), flags=re.MULTILINE)
-    if match is None:
-        pytest.fail(f"no ImageUri in {built}: did sam build build the image?", pytrace=False)
     sam = ROOT / ".venv-sam/bin/sam"
-    return Stack(engine=engine, env=env, sam=sam, image=match.group(1))
+    return Stack(engine=engine, env=env, sam=sam, image=built_image(FUNCTION))
+
+
+def built_image(function: str) -> str:
+    """The image `sam build` tagged for ``function`` (its ImageUri in the built template)."""
+    from cfnlint.decode import decode
+
+    built = ROOT / ".aws-sam/build/template.yaml"
+    parsed, _ = decode(str(built))
+    uri = (parsed or {}).get("Resources", {}).get(function, {}).get("Properties", {})
+    if not uri.get("ImageUri"):
+        pytest.fail(
+            f"no ImageUri for {function} in {built}: did sam build build it?", pytrace=False
+        )
+    return str(uri["ImageUri"])
 
 
 def free_port() -> int:
