@@ -1,0 +1,222 @@
+"""The text classification function's app on the built intent classifier: classify, top-k,
+confidences over every label, zero-shot with its warm label cache, model info, bad inputs,
+and one request through the Lambda handler (Mangum)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT, LambdaContext, api_event, import_app
+
+INTENT_DIR = ROOT / "build" / "models" / "intent-classifier"
+
+
+@pytest.fixture(scope="module")
+def intent_dir() -> Path:
+    if not (INTENT_DIR / "manifest.json").is_file():
+        pytest.fail(f"no built model at {INTENT_DIR}: run `make models` first", pytrace=False)
+    return INTENT_DIR
+
+
+@pytest.fixture(scope="module")
+def classify_app(intent_dir: Path) -> Any:
+    return import_app("functions.classify.app", {"MODEL_URI": str(intent_dir)})
+
+
+@pytest.fixture(scope="module")
+def client(classify_app: Any) -> Iterator[Any]:
+    from fastapi.testclient import TestClient
+
+    with TestClient(classify_app) as test_client:
+        yield test_client
+
+
+def test_classify_one_text(client: Any) -> None:
+    r = client.post("/api/v1/classify", json={"text": "Can you connect me to a human?"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    (labels,) = body["predictions"]
+    assert len(labels) == 5  # the default top_k
+    assert labels[0]["label"] == "connect_to_human"
+    confidences = [x["confidence"] for x in labels]
+    assert confidences == sorted(confidences, reverse=True)
+    assert body["model"] == "intent-classifier"
+    assert body["tokens"][0] > 2
+    assert body["truncated"] == [False]
+
+
+def test_every_label_sums_to_one(client: Any) -> None:
+    texts = ["how do i renew my policy", "book me a flight to paris", "asdf qwer"]
+    r = client.post("/api/v1/classify", json={"texts": texts, "top_k": None})
+    assert r.status_code == 200, r.text
+    info = client.get("/api/v1/classify/model-info").json()
+    for row in r.json()["predictions"]:
+        assert len(row) == len(info["labels"]) == 157
+        assert {x["label"] for x in row} == set(info["labels"])
+        assert sum(x["confidence"] for x in row) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_batch_answers_like_single_texts(client: Any) -> None:
+    texts = ["transfer $50 to my savings", "I'm extremely unhappy with this service.", "hi"]
+    batch = client.post("/api/v1/classify", json={"texts": texts, "top_k": 2}).json()
+    for text, row in zip(texts, batch["predictions"], strict=True):
+        single = client.post("/api/v1/classify", json={"text": text, "top_k": 2}).json()
+        assert [x["label"] for x in single["predictions"][0]] == [x["label"] for x in row]
+        for a, b in zip(single["predictions"][0], row, strict=True):
+            assert a["confidence"] == pytest.approx(b["confidence"], abs=1e-5)
+
+
+def test_top_k_is_capped_at_the_labels(client: Any) -> None:
+    r = client.post("/api/v1/classify", json={"text": "weather tomorrow", "top_k": 10_000})
+    assert r.status_code == 200
+    assert len(r.json()["predictions"][0]) == 157
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({}, None),
+        ({"text": "a", "texts": ["b"]}, None),
+        ({"texts": []}, "texts"),
+        ({"text": "   "}, "text"),
+        ({"texts": ["ok", ""]}, "texts[1]"),
+        ({"text": 5}, "text"),
+        ({"text": "hi", "top_k": 0}, "top_k"),
+        ({"text": "hi", "colour": "red"}, "colour"),
+    ],
+)
+def test_bad_requests_are_422_naming_the_field(
+    client: Any, body: dict[str, Any], param: str | None
+) -> None:
+    r = client.post("/api/v1/classify", json=body)
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["param"] == param
+    assert error["message"]
+
+
+def test_too_long_text_without_truncation(client: Any) -> None:
+    long_text = "word " * 400
+    r = client.post("/api/v1/classify", json={"texts": ["ok", long_text], "truncate": False})
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "text_too_long"
+    assert r.json()["error"]["param"] == "texts[1]"
+    r = client.post("/api/v1/classify", json={"text": long_text})
+    assert r.json()["truncated"] == [True]
+    assert r.json()["tokens"] == [256]
+
+
+def test_zero_shot_ranks_the_right_label_first(client: Any) -> None:
+    r = client.post(
+        "/api/v1/classify/zero-shot",
+        json={
+            "text": "My credit card was stolen and I need a new one",
+            "labels": ["cooking", "banking", "football", "weather"],
+        },
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["labels"][0]["label"] == "banking"
+    assert body["multi_label"] is False
+    scores = [x["score"] for x in body["labels"]]
+    assert scores == sorted(scores, reverse=True)
+    assert sum(scores) == pytest.approx(1.0)
+    assert {x["label"] for x in body["labels"]} == {"cooking", "banking", "football", "weather"}
+
+
+def test_zero_shot_multi_label_scores_labels_independently(client: Any) -> None:
+    labels = ["pizza", "travel", "italy"]
+    text = "Best pizza places to visit on a trip to Naples"
+    multi = client.post(
+        "/api/v1/classify/zero-shot", json={"text": text, "labels": labels, "multi_label": True}
+    ).json()
+    scores = {x["label"]: x["score"] for x in multi["labels"]}
+    similarities = {x["label"]: x["similarity"] for x in multi["labels"]}
+    for label in labels:
+        assert scores[label] == pytest.approx(max(0.0, similarities[label]))
+    # Adding a label changes no other label's multi-label score.
+    more = client.post(
+        "/api/v1/classify/zero-shot",
+        json={"text": text, "labels": [*labels, "chess"], "multi_label": True},
+    ).json()
+    assert {x["label"]: x["score"] for x in more["labels"] if x["label"] != "chess"} == (
+        pytest.approx(scores)
+    )
+
+
+def test_zero_shot_similarity_is_the_embedding_cosine(client: Any, fp32_dir: Path) -> None:
+    """The classifier graph's sentence embedding is the embedding model's."""
+    from lamina.inference.embedder import OnnxEmbedder
+
+    embedder = OnnxEmbedder.load(fp32_dir, warmup=False)
+    text, labels = "I lost my wallet", ["finance", "lost and found"]
+    body = client.post("/api/v1/classify/zero-shot", json={"text": text, "labels": labels}).json()
+    vectors = embedder.embed([text, *labels]).vectors
+    expected = {label: float(vectors[0] @ vectors[i + 1]) for i, label in enumerate(labels)}
+    for x in body["labels"]:
+        assert x["similarity"] == pytest.approx(expected[x["label"]], abs=1e-4)
+
+
+def test_zero_shot_label_embeddings_stay_cached(classify_app: Any, client: Any) -> None:
+    from functions.classify.app import classifier
+
+    model = classifier.get().zero_shot_model
+    assert model is not None
+    labels = ["alpha particle physics", "beta release software", "gamma ray astronomy"]
+    body = {"text": "a new telescope", "labels": labels, "hypothesis_template": "About {}."}
+    client.post("/api/v1/classify/zero-shot", json=body)
+    hits, misses = model.cache.hits, model.cache.misses
+    first = client.post("/api/v1/classify/zero-shot", json=body).json()
+    assert (model.cache.hits - hits, model.cache.misses - misses) == (3, 0)
+    again = client.post("/api/v1/classify/zero-shot", json=body).json()
+    assert first == again
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "param"),
+    [
+        ({"text": "x", "labels": []}, "validation_error", "labels"),
+        ({"text": "x", "labels": ["a", "b", "a"]}, "duplicate_label", "labels[2]"),
+        ({"text": "x", "labels": ["a", " "]}, "empty_text", "labels[1]"),
+        ({"text": "", "labels": ["a"]}, "empty_text", "text"),
+        (
+            {"text": "x", "labels": ["a"], "hypothesis_template": "no slot"},
+            "invalid_input",
+            "hypothesis_template",
+        ),
+        ({"text": "x", "labels": ["a"], "temperature": 0}, "validation_error", "temperature"),
+    ],
+)
+def test_zero_shot_bad_requests(client: Any, body: dict[str, Any], code: str, param: str) -> None:
+    r = client.post("/api/v1/classify/zero-shot", json=body)
+    assert r.status_code == 422, r.text
+    assert (r.json()["error"]["code"], r.json()["error"]["param"]) == (code, param)
+
+
+def test_model_info_states_source_and_evaluation(client: Any) -> None:
+    info = client.get("/api/v1/classify/model-info").json()
+    assert info["task"] == "text-classification"
+    assert info["source"]["package"] == "rag-intent-classifier"
+    assert info["evaluation"]["metrics"]["top1_agreement"] >= 0.99
+    assert info["zero_shot"] is True
+    assert {"oos", "follow_up", "connect_to_human"} <= set(info["labels"])
+    assert client.get("/health").json()["model"] == "intent-classifier"
+
+
+def test_lambda_handler_through_mangum(classify_app: Any) -> None:
+    from functions.classify.handler import handler
+
+    event = api_event(
+        "http", "POST", "/api/v1/classify", {"texts": ["what's the weather today"], "top_k": 1}
+    )
+    response = handler(event, LambdaContext(function_name="lamina-classify"))
+    assert response["statusCode"] == 200, response
+    body = json.loads(response["body"])
+    assert body["predictions"][0][0]["label"] == "weather"
+    assert np.isfinite(body["predictions"][0][0]["confidence"])
