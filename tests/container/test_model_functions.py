@@ -126,7 +126,7 @@ def test_onnx_open_inference_protocol(stack: Stack, tmp_path: Path) -> None:
     assert status == 200, meta
     assert meta["inputs"] == [{"name": "features", "datatype": "FP32", "shape": [-1, 5]}]
     texts = ["see you at lunch tomorrow", "WIN A FREE PRIZE NOW!!! click http://x.example/win"]
-    request = {
+    request: dict[str, Any] = {
         "inputs": [
             {
                 "name": "features",

@@ -8,8 +8,6 @@ embeddings while the container is warm).
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
@@ -19,8 +17,8 @@ from lamina.api.validation import check_text, check_texts
 from lamina.errors import InvalidInputError, ModelNotFoundError, TextTooLongError
 from lamina.inference import zeroshot
 from lamina.inference.classifier import OnnxTextClassifier
+from lamina.inference.load import load_model
 from lamina.inference.zeroshot import ZeroShotClassifier
-from lamina.models.loader import materialize
 from lamina.observability import Telemetry
 from lamina.settings import Settings
 
@@ -134,17 +132,18 @@ class ClassifyService:
     @classmethod
     def load(cls, settings: Settings, telemetry: Telemetry) -> ClassifyService:
         """Cold start: fetch (if in S3), verify, load and warm the classifier once."""
-        start = time.perf_counter()
-        local = materialize(settings.require_model_uri(), Path(settings.model_cache_dir))
-        telemetry.logger.info("model source", extra={"model_uri": local.source})
-        model = OnnxTextClassifier.load(
-            local.directory,
-            verify=settings.verify_model and not local.verified,
-            token_budget=settings.batch_token_budget,
-            max_run_batch=settings.max_run_batch,
-            intra_op_threads=settings.intra_op_threads,
+        model = load_model(
+            settings.require_model_uri(),
+            settings,
+            telemetry,
+            lambda directory, verify: OnnxTextClassifier.load(
+                directory,
+                verify=verify,
+                token_budget=settings.batch_token_budget,
+                max_run_batch=settings.max_run_batch,
+                intra_op_threads=settings.intra_op_threads,
+            ),
         )
-        telemetry.model_loaded(model.manifest, (time.perf_counter() - start) * 1e3)
         return cls(model, settings, telemetry)
 
     def classify(self, req: ClassifyRequest) -> ClassifyResponse:
