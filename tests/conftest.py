@@ -51,23 +51,28 @@ def golden() -> tuple[list[str], np.ndarray]:
     return texts, vectors
 
 
-def import_app(module: str, env: dict[str, str]) -> Any:
-    """Import a function's ``app`` module with ``env`` set only while it is imported.
+def import_function(module: str, env: dict[str, str]) -> Any:
+    """Import a function's ``app`` module afresh, with ``env`` set only while it is imported.
 
     Settings are read once per process (``get_settings`` caches them) and each app loads its
-    model at import, so the cache is cleared around the import: every function's app in this
-    test process gets its own settings and model, and nothing leaks into the subprocesses
-    that later tests start.
+    model at import, so the settings cache is cleared around the import, and the module and
+    its ``handler`` sibling are dropped from ``sys.modules`` first: every test module gets
+    the app it asked for, whatever another test module imported before it, and nothing
+    leaks into the subprocesses that later tests start.
     """
     import importlib
+    import sys
 
     from lamina.settings import get_settings
 
+    package = module.rpartition(".")[0]
+    for name in (f"{package}.handler", module):
+        sys.modules.pop(name, None)
     previous = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     get_settings.cache_clear()
     try:
-        return importlib.import_module(module).app
+        return importlib.import_module(module)
     finally:
         for name, value in previous.items():
             if value is None:
@@ -75,6 +80,11 @@ def import_app(module: str, env: dict[str, str]) -> Any:
             else:
                 os.environ[name] = value
         get_settings.cache_clear()
+
+
+def import_app(module: str, env: dict[str, str]) -> Any:
+    """The ``app`` of ``import_function(module, env)``."""
+    return import_function(module, env).app
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, LambdaContext, api_event, import_app
+from tests.conftest import ROOT, LambdaContext, api_event, import_function
 
 INTENT_DIR = ROOT / "build" / "models" / "intent-classifier"
 
@@ -25,8 +25,13 @@ def intent_dir() -> Path:
 
 
 @pytest.fixture(scope="module")
-def classify_app(intent_dir: Path) -> Any:
-    return import_app("functions.classify.app", {"MODEL_URI": str(intent_dir)})
+def classify_module(intent_dir: Path) -> Any:
+    return import_function("functions.classify.app", {"MODEL_URI": str(intent_dir)})
+
+
+@pytest.fixture(scope="module")
+def classify_app(classify_module: Any) -> Any:
+    return classify_module.app
 
 
 @pytest.fixture(scope="module")
@@ -163,10 +168,8 @@ def test_zero_shot_similarity_is_the_embedding_cosine(client: Any, fp32_dir: Pat
         assert x["similarity"] == pytest.approx(expected[x["label"]], abs=1e-4)
 
 
-def test_zero_shot_label_embeddings_stay_cached(classify_app: Any, client: Any) -> None:
-    from functions.classify.app import classifier
-
-    model = classifier.get().zero_shot_model
+def test_zero_shot_label_embeddings_stay_cached(classify_module: Any, client: Any) -> None:
+    model = classify_module.classifier.get().zero_shot_model
     assert model is not None
     labels = ["alpha particle physics", "beta release software", "gamma ray astronomy"]
     body = {"text": "a new telescope", "labels": labels, "hypothesis_template": "About {}."}

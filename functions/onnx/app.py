@@ -1,0 +1,106 @@
+"""Routes of the generic ONNX function: the Open Inference Protocol (KServe v2 REST).
+
+Any ONNX model directory is served by its graph's signature (``LAMINA_MODELS``: several,
+comma-separated, each under its manifest's name; else ``MODEL_URI``). Logic lives in
+lamina.api.oip.OipService. Routes are ``async def``, like the embedding function's: the
+model runs inline on the event loop, one request per Lambda process.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from lamina.api import deps
+from lamina.api.app import create_app
+from lamina.api.oip import (
+    InferenceRequest,
+    InferenceResponse,
+    ModelMetadataResponse,
+    ModelReadyResponse,
+    OipHealthResponse,
+    OipService,
+    ServerLiveResponse,
+    ServerMetadataResponse,
+    ServerReadyResponse,
+    server_metadata,
+)
+
+settings = deps.settings()
+telemetry = deps.telemetry()
+oip = deps.ServiceSlot(OipService.load)
+oip.load()  # cold start: load and warm every model before the first request
+
+app = create_app(
+    settings,
+    telemetry,
+    title="lamina ONNX models",
+    description="Any ONNX model through the Open Inference Protocol (KServe v2 REST): "
+    "server and model metadata, health, and inference on typed tensors.",
+)
+Service = Annotated[OipService, Depends(oip.dep)]
+MODEL = "/v2/models/{name}"
+VERSIONED = "/v2/models/{name}/versions/{version}"
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+@app.get("/health", tags=["ops"])
+async def health(service: Service) -> OipHealthResponse:
+    return service.health()
+
+
+@app.get("/v2", tags=["oip"])
+async def metadata() -> ServerMetadataResponse:
+    return server_metadata()
+
+
+@app.get("/v2/health/live", tags=["oip"])
+async def live() -> ServerLiveResponse:
+    """200 while the process answers, models or not (a failed load is `ready`'s business)."""
+    return ServerLiveResponse(live=True)
+
+
+@app.get("/v2/health/ready", tags=["oip"])
+async def ready(service: Service) -> ServerReadyResponse:
+    """200 when every model is loaded; 503 (the slot's error) when the load failed."""
+    return ServerReadyResponse(ready=True)
+
+
+@app.get(MODEL, tags=["oip"], response_model_exclude_none=True)
+async def model_metadata(name: str, service: Service) -> ModelMetadataResponse:
+    return service.model_metadata(name)
+
+
+@app.get(VERSIONED, tags=["oip"], response_model_exclude_none=True)
+async def model_version_metadata(
+    name: str, version: str, service: Service
+) -> ModelMetadataResponse:
+    return service.model_metadata(name, version)
+
+
+@app.get(f"{MODEL}/ready", tags=["oip"])
+async def model_ready(name: str, service: Service) -> ModelReadyResponse:
+    return service.model_ready(name)
+
+
+@app.get(f"{VERSIONED}/ready", tags=["oip"])
+async def model_version_ready(name: str, version: str, service: Service) -> ModelReadyResponse:
+    return service.model_ready(name, version)
+
+
+@app.post(f"{MODEL}/infer", tags=["oip"], response_model_exclude_none=True)
+async def infer(
+    name: str, req: InferenceRequest, request: Request, service: Service
+) -> InferenceResponse:
+    return service.infer(name, None, req, _request_id(request))
+
+
+@app.post(f"{VERSIONED}/infer", tags=["oip"], response_model_exclude_none=True)
+async def infer_version(
+    name: str, version: str, req: InferenceRequest, request: Request, service: Service
+) -> InferenceResponse:
+    return service.infer(name, version, req, _request_id(request))
