@@ -1,0 +1,93 @@
+"""Routes of the image classification function. Logic lives in lamina.api.images.ImageService.
+
+``POST /api/v1/classify-image`` takes either body:
+
+- JSON (``application/json``): ``{"image": "<base64>"}`` or ``{"images": [...]}``, exactly
+  one of them, and ``"top_k"`` (default 5);
+- the image itself (``image/png`` or ``image/jpeg``), with ``?top_k=`` (default 5). The
+  HTTP API delivers a binary body base64-encoded (``isBase64Encoded``) and Mangum decodes
+  it. The bytes are decoded by what they are, not by the declared type: a JPEG sent as
+  ``image/png`` is read as the JPEG it is. Any other type (``image/gif``...) is a 415 from
+  the request guard before the route runs.
+
+Routes are ``async def`` like the embedding function's: the model runs inline on the event
+loop; one Lambda process serves one request at a time.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+
+from lamina.api import deps
+from lamina.api import schemas as s
+from lamina.api.app import create_app
+from lamina.api.images import (
+    DEFAULT_TOP_K,
+    ClassifyImageRequest,
+    ClassifyImageResponse,
+    ImageModelInfoResponse,
+    ImageService,
+    parse_request,
+)
+from lamina.api.middleware import media_type
+
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg"})
+
+settings = deps.settings()
+telemetry = deps.telemetry()
+classifier = deps.ServiceSlot(ImageService.load)
+classifier.load()  # cold start: load and warm the model before the first request
+
+app = create_app(
+    settings,
+    telemetry,
+    title="lamina image classification",
+    description="Image classification from an ONNX model: PNG or JPEG in (base64 JSON or "
+    "the raw image), the most likely labels out.",
+    binary_types=IMAGE_TYPES,
+)
+Service = Annotated[ImageService, Depends(classifier.dep)]
+
+_BINARY: dict[str, Any] = {"schema": {"type": "string", "format": "binary"}}
+_REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": ClassifyImageRequest.model_json_schema()},
+            **{media: _BINARY for media in sorted(IMAGE_TYPES)},
+        },
+    }
+}
+
+
+@app.get("/health", tags=["ops"])
+async def health(service: Service) -> s.HealthResponse:
+    return service.health()
+
+
+@app.get("/api/v1/model-info", tags=["ops"])
+@app.get("/api/v1/classify-image/model-info", tags=["ops"])
+async def model_info(service: Service) -> ImageModelInfoResponse:
+    """The model, its labels, image spec and build-time evaluation. Both paths answer: on the
+    stack's shared HTTP API, /api/v1/model-info belongs to the embedding function."""
+    return service.model_info()
+
+
+@app.post("/api/v1/classify-image", tags=["images"], openapi_extra=_REQUEST_BODY)
+async def classify_image(
+    request: Request,
+    service: Service,
+    top_k: Annotated[
+        int | None,
+        Query(
+            ge=1, description=f"Raw image bodies only: labels to return (default {DEFAULT_TOP_K})."
+        ),
+    ] = None,
+) -> ClassifyImageResponse:
+    """Classify one image (raw body or `image`) or several (`images`)."""
+    body = await request.body()
+    if media_type(request.headers.get("content-type")) in IMAGE_TYPES:
+        return service.classify_bytes(body, DEFAULT_TOP_K if top_k is None else top_k)
+    return service.classify(parse_request(body, top_k))
