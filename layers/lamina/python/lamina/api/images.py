@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import time
-from pathlib import Path
 from typing import Literal
 
 import onnxruntime as ort
@@ -29,8 +27,8 @@ from lamina.api import schemas as s
 from lamina.api.validation import TooManyItemsError
 from lamina.errors import InvalidImageError, InvalidInputError
 from lamina.inference.image import ImageClassification, OnnxImageClassifier
+from lamina.inference.load import load_model
 from lamina.inference.session import available_cpus
-from lamina.models.loader import materialize
 from lamina.models.manifest import EvaluationReport, ImageSpec
 from lamina.observability import Telemetry
 from lamina.settings import Settings
@@ -138,17 +136,17 @@ class ImageService:
     @classmethod
     def load(cls, settings: Settings, telemetry: Telemetry) -> ImageService:
         """Cold start: fetch (if in S3), verify, load and warm the model; record the time."""
-        start = time.perf_counter()
-        local = materialize(settings.require_model_uri(), Path(settings.model_cache_dir))
-        telemetry.logger.info("model source", extra={"model_uri": local.source})
-        classifier = OnnxImageClassifier.load(
-            local.directory,
-            # A directory the store fetch just verified is not hashed a second time.
-            verify=settings.verify_model and not local.verified,
-            intra_op_threads=settings.intra_op_threads,
-            max_pixels=settings.max_image_pixels,
+        classifier = load_model(
+            settings.require_model_uri(),
+            settings,
+            telemetry,
+            lambda directory, verify: OnnxImageClassifier.load(
+                directory,
+                verify=verify,
+                intra_op_threads=settings.intra_op_threads,
+                max_pixels=settings.max_image_pixels,
+            ),
         )
-        telemetry.model_loaded(classifier.manifest, (time.perf_counter() - start) * 1e3)
         return cls(classifier, settings, telemetry)
 
     # --- core ---------------------------------------------------------------------------
