@@ -14,10 +14,17 @@ import pytest
 from tests.conftest import LambdaContext, api_event
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def handler(embed_app: Any) -> Any:
+    from functions.embed.app import telemetry
     from functions.embed.handler import handler
+    from lamina.api import deps
 
+    # Powertools' Metrics instances share their default dimensions process-wide: a Lambda
+    # process runs one app, but this test process has loaded the other functions' models
+    # too, the last of which set its ModelName. Give the embedding app its own back.
+    manifest = deps.embedding_service().embedder.manifest
+    telemetry.metrics.set_default_dimensions(ModelName=manifest.name, ModelVersion=manifest.version)
     return handler
 
 
