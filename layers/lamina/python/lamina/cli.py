@@ -67,7 +67,7 @@ def _build(args: argparse.Namespace) -> int:
         manifest = open_model_dir(path)
         evaluation = manifest.evaluation
         scores = (
-            ", ".join(f"{k} {v:.4f}" for k, v in evaluation.metrics.items()) if evaluation else ""
+            ", ".join(f"{k} {v:.4g}" for k, v in evaluation.metrics.items()) if evaluation else ""
         )
         print(f"{manifest.name} {manifest.version}: {path} ({_files_summary(manifest)}) {scores}")
         return 0
