@@ -335,6 +335,32 @@ def head_model(clf: Classifier) -> onnx.ModelProto:
     return head  # type: ignore[no-any-return]
 
 
+def _load_with_weights(path: Path) -> onnx.ModelProto:
+    """The graph and its external weights, read from the file's bytes.
+
+    ``onnx.load`` refuses external data whose file has more than one hard link (its guard
+    against hard-link attacks), and a model directory's weights may well be hard-linked (a
+    test shares the 90 MB file instead of copying it). The weights are read here as plain
+    bytes, which no link changes.
+    """
+    import onnx
+    from onnx import external_data_helper
+
+    model = onnx.load(str(path), load_external_data=False)
+    # lamina's exports keep every weight in graph initializers (write_with_external_data).
+    for tensor in model.graph.initializer:
+        if not external_data_helper.uses_external_data(tensor):
+            continue
+        info = external_data_helper.ExternalDataInfo(tensor)
+        with (path.parent / info.location).open("rb") as handle:
+            handle.seek(info.offset or 0)
+            raw = handle.read(info.length) if info.length else handle.read()
+        tensor.raw_data = raw
+        del tensor.external_data[:]
+        tensor.data_location = onnx.TensorProto.DEFAULT
+    return model
+
+
 def compose(encoder_path: Path, clf: Classifier) -> onnx.ModelProto:
     """encoder + pooling + head as one model whose outputs are exactly ``OUTPUTS``.
 
@@ -345,7 +371,7 @@ def compose(encoder_path: Path, clf: Classifier) -> onnx.ModelProto:
     from onnx import compose as onnx_compose
     from onnx import helper
 
-    encoder = add_pooling(onnx.load(str(encoder_path)), clf.dim)
+    encoder = add_pooling(_load_with_weights(encoder_path), clf.dim)
     head = head_model(clf)
     # One opset per domain: skl2onnx lists the default domain twice; merge_models insists
     # both sides agree on every domain they share and on the IR version.
