@@ -63,11 +63,32 @@ class Telemetry:
     metrics: Metrics
     tracer: Tracer
 
-    def model_loaded(self, manifest: Manifest, load_ms: float) -> None:
-        """Record the cold-start model load; every later metric carries the model version."""
-        self.metrics.set_default_dimensions(ModelName=manifest.name, ModelVersion=manifest.version)
-        self.metrics.add_metric(MetricName.MODEL_LOAD_TIME, MetricUnit.Milliseconds, load_ms)
-        self.logger.append_keys(model_version=manifest.version)
+    def model_loaded(self, manifest: Manifest, load_ms: float, *, only: bool = True) -> None:
+        """Record a cold-start model load.
+
+        ``only`` (a function with one model): every later metric carries the model's name and
+        version as default dimensions. A function serving several models (the Open Inference
+        Protocol one) publishes each load time on its own, with that model's dimensions.
+        """
+        if only:
+            self.metrics.set_default_dimensions(
+                ModelName=manifest.name, ModelVersion=manifest.version
+            )
+            self.metrics.add_metric(MetricName.MODEL_LOAD_TIME, MetricUnit.Milliseconds, load_ms)
+            self.logger.append_keys(model_version=manifest.version)
+        else:
+            with single_metric(
+                name=MetricName.MODEL_LOAD_TIME,
+                unit=MetricUnit.Milliseconds,
+                value=load_ms,
+                namespace=self.metrics.namespace,
+                default_dimensions={
+                    "ModelName": manifest.name,
+                    "ModelVersion": manifest.version,
+                    "service": str(self.metrics.service),
+                },
+            ):
+                pass
         self.logger.info(
             "model loaded",
             extra={

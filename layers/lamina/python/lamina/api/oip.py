@@ -27,8 +27,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from aws_lambda_powertools import single_metric
-from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from lamina import __version__
@@ -36,7 +34,7 @@ from lamina.errors import ConfigurationError, ModelNotFoundError
 from lamina.inference.generic import InferRequest, InferResult, InputTensor, OnnxModel, TensorSpec
 from lamina.models.loader import materialize
 from lamina.models.manifest import Manifest
-from lamina.observability import MetricName, Telemetry
+from lamina.observability import Telemetry
 from lamina.settings import Settings
 
 SERVER_NAME = "lamina"
@@ -186,7 +184,8 @@ class OipService:
                 )
             models[model.name] = model
             load_ms[model.name] = (time.perf_counter() - start) * 1e3
-        _record_loads(telemetry, [(m.manifest, load_ms[name]) for name, m in models.items()])
+        for name, model in models.items():
+            telemetry.model_loaded(model.manifest, load_ms[name], only=len(models) == 1)
         return cls(models, settings, telemetry)
 
     def model(self, name: str, version: str | None = None) -> OnnxModel:
@@ -263,37 +262,3 @@ class OipService:
         metrics.add_dimension("ModelName", manifest.name)
         metrics.add_dimension("ModelVersion", manifest.version)
         self.telemetry.stages(result.timings, result.items)
-
-
-def _record_loads(telemetry: Telemetry, loaded: list[tuple[Manifest, float]]) -> None:
-    """ModelLoadTime and a "model loaded" log line per model.
-
-    One model: ``Telemetry.model_loaded``, whose default dimensions then mark every metric
-    of the function with it, as in the other functions. Several: each load time is
-    published on its own, with its model's dimensions.
-    """
-    if len(loaded) == 1:
-        telemetry.model_loaded(*loaded[0])
-        return
-    for manifest, load_ms in loaded:
-        telemetry.logger.info(
-            "model loaded",
-            extra={
-                "model": manifest.name,
-                "model_version": manifest.version,
-                "model_digest": manifest.digest,
-                "load_ms": round(load_ms, 2),
-            },
-        )
-        with single_metric(
-            name=MetricName.MODEL_LOAD_TIME,
-            unit=MetricUnit.Milliseconds,
-            value=load_ms,
-            namespace=telemetry.metrics.namespace,
-            default_dimensions={
-                "ModelName": manifest.name,
-                "ModelVersion": manifest.version,
-                "service": str(telemetry.metrics.service),
-            },
-        ):
-            pass

@@ -27,7 +27,7 @@ from lamina.errors import ModelLoadError
 from lamina.inference.labels import LabelScore, top_k
 from lamina.inference.lifecycle import StageTimings
 from lamina.inference.text import TextModel, TokenizedTexts
-from lamina.models.manifest import Manifest, open_model_dir, read_labels
+from lamina.models.manifest import Manifest, read_labels
 
 PROBABILITIES = "probabilities"
 SENTENCE_EMBEDDING = "sentence_embedding"
@@ -61,22 +61,10 @@ class _Scored:
 
 
 class OnnxTextClassifier(TextModel[ClassifyRequest, _Prepared, _Scored, Classification]):
-    def __init__(
-        self,
-        model_dir: Path,
-        manifest: Manifest,
-        *,
-        token_budget: int = 8192,
-        max_run_batch: int = 64,
-        intra_op_threads: int = 0,
-    ) -> None:
-        super().__init__(
-            model_dir,
-            manifest,
-            token_budget=token_budget,
-            max_run_batch=max_run_batch,
-            intra_op_threads=intra_op_threads,
-        )
+    TASK = "text-classification"
+
+    def __init__(self, model_dir: Path, manifest: Manifest, **options: int) -> None:
+        super().__init__(model_dir, manifest, **options)
         self.labels = read_labels(model_dir, manifest)
         if PROBABILITIES not in self.output_names:
             raise ModelLoadError(f"{manifest.model_file} has no {PROBABILITIES!r} output")
@@ -87,34 +75,6 @@ class OnnxTextClassifier(TextModel[ClassifyRequest, _Prepared, _Scored, Classifi
                 f"lists {len(self.labels)}"
             )
         self.can_embed = SENTENCE_EMBEDDING in self.output_names
-
-    @classmethod
-    def load(
-        cls,
-        model_dir: Path,
-        *,
-        verify: bool = True,
-        token_budget: int = 8192,
-        max_run_batch: int = 64,
-        intra_op_threads: int = 0,
-        warmup: bool = True,
-    ) -> OnnxTextClassifier:
-        """initialize: verify the directory, load labels and session, warm up."""
-        manifest = open_model_dir(model_dir, verify=verify)
-        if manifest.task != "text-classification":
-            raise ModelLoadError(
-                f"{manifest.name} is a {manifest.task} model, not a text-classification one"
-            )
-        model = cls(
-            model_dir,
-            manifest,
-            token_budget=token_budget,
-            max_run_batch=max_run_batch,
-            intra_op_threads=intra_op_threads,
-        )
-        if warmup:
-            model.classify(["warm up the session"], top_k=1)
-        return model
 
     def preprocess(self, request: ClassifyRequest) -> _Prepared:
         return _Prepared(

@@ -20,7 +20,7 @@ from lamina.errors import ModelLoadError
 from lamina.inference.lifecycle import StageTimings
 from lamina.inference.pooling import cls_pool, l2_normalize, mean_pool
 from lamina.inference.text import TextModel, TokenizedTexts, TokenizeResult
-from lamina.models.manifest import Manifest, open_model_dir
+from lamina.models.manifest import Manifest
 
 __all__ = ["EmbedRequest", "Embedder", "EmbeddingResult", "OnnxEmbedder", "TokenizeResult"]
 
@@ -84,48 +84,12 @@ class Embedder(ABC):
 
 
 class OnnxEmbedder(TextModel[EmbedRequest, _Prepared, _Pooled, EmbeddingResult], Embedder):
-    def __init__(
-        self,
-        model_dir: Path,
-        manifest: Manifest,
-        *,
-        token_budget: int = 8192,
-        max_run_batch: int = 64,
-        intra_op_threads: int = 0,
-    ) -> None:
-        super().__init__(
-            model_dir,
-            manifest,
-            token_budget=token_budget,
-            max_run_batch=max_run_batch,
-            intra_op_threads=intra_op_threads,
-        )
+    TASK = "embedding"
+
+    def __init__(self, model_dir: Path, manifest: Manifest, **options: int) -> None:
+        super().__init__(model_dir, manifest, **options)
         self._output_name = self.output_names[0]
         self._pool = mean_pool if manifest.pooling == "mean" else cls_pool
-
-    @classmethod
-    def load(
-        cls,
-        model_dir: Path,
-        *,
-        verify: bool = True,
-        token_budget: int = 8192,
-        max_run_batch: int = 64,
-        intra_op_threads: int = 0,
-        warmup: bool = True,
-    ) -> OnnxEmbedder:
-        """initialize: verify the directory, load the session, run one warm-up text."""
-        manifest = open_model_dir(model_dir, verify=verify)
-        embedder = cls(
-            model_dir,
-            manifest,
-            token_budget=token_budget,
-            max_run_batch=max_run_batch,
-            intra_op_threads=intra_op_threads,
-        )
-        if warmup:
-            embedder.embed(["warm up the session"])
-        return embedder
 
     def preprocess(self, request: EmbedRequest) -> _Prepared:
         tokens = self.tokenize_texts(request.texts, truncate=request.truncate)

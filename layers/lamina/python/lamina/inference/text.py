@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar, Self, TypeVar
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from lamina.inference.batching import plan_batches
 from lamina.inference.lifecycle import ModelHandler
 from lamina.inference.session import create_session
 from lamina.inference.tokenizer import Encoded, TextTokenizer, pad_batch
-from lamina.models.manifest import Manifest
+from lamina.models.manifest import Manifest, Task, open_model_dir
 
 In = TypeVar("In")
 Pre = TypeVar("Pre")
@@ -49,7 +49,13 @@ class TokenizeResult:
 
 
 class TextModel(ModelHandler[In, Pre, Raw, Out]):
-    """A tokenizer and an ONNX session whose inputs are ``input_ids`` and ``attention_mask``."""
+    """A tokenizer and an ONNX session whose inputs are ``input_ids`` and ``attention_mask``.
+
+    Subclasses name the manifest ``TASK`` they serve and implement ``warm_up``; ``load`` is
+    their initialize stage.
+    """
+
+    TASK: ClassVar[Task]
 
     def __init__(
         self,
@@ -76,6 +82,38 @@ class TextModel(ModelHandler[In, Pre, Raw, Out]):
         missing = {"input_ids", "attention_mask"} - self._input_names
         if missing:
             raise ModelLoadError(f"{manifest.model_file} lacks inputs {sorted(missing)}")
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: Path,
+        *,
+        verify: bool = True,
+        token_budget: int = 8192,
+        max_run_batch: int = 64,
+        intra_op_threads: int = 0,
+        warmup: bool = True,
+    ) -> Self:
+        """initialize: verify the directory, check its task, open the session, warm up."""
+        manifest = open_model_dir(model_dir, verify=verify)
+        if manifest.task != cls.TASK:
+            raise ModelLoadError(
+                f"{manifest.name} is a {manifest.task} model, not a {cls.TASK} one"
+            )
+        model = cls(
+            model_dir,
+            manifest,
+            token_budget=token_budget,
+            max_run_batch=max_run_batch,
+            intra_op_threads=intra_op_threads,
+        )
+        if warmup:
+            model.warm_up()
+        return model
+
+    def warm_up(self) -> None:
+        """Run the graph once, so the first request does not pay ONNX Runtime's first run."""
+        self.run_batches(self.tokenize_texts(["warm up the session"]), self.output_names[:1])
 
     def tokenize_texts(self, texts: Sequence[str], *, truncate: bool = True) -> TokenizedTexts:
         """The heart of every text model's preprocess stage."""
