@@ -174,3 +174,82 @@ def test_service_cold_starts_on_the_promoted_model_and_refuses_a_tampered_one(
     cached = tmp_path / "fresh-cache" / "served" / "7"
     assert not (cached / "manifest.json").exists()
     assert not (cached / "tokenizer.json").exists()
+
+
+SERVE_FROM_STORE = """
+import base64, json, sys
+from fastapi.testclient import TestClient
+from lamina.models.spam import features
+module, path, body = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+app = __import__(module, fromlist=["app"]).app
+with TestClient(app) as client:
+    if isinstance(body, dict) and "features_of" in body:
+        body = {"inputs": [{"name": "features", "shape": [1, 5], "datatype": "FP32",
+                            "data": features(body["features_of"])}]}
+    if isinstance(body, dict) and "png" in body:
+        body = {"image": base64.b64encode(open(body["png"], "rb").read()).decode()}
+    response = client.post(path, json=body) if body is not None else client.get(path)
+    print(json.dumps({"status": response.status_code, "body": response.json()}))
+"""
+
+
+def test_classifiers_publish_and_serve_from_the_store(
+    cli: Cli, endpoint: str, tmp_path: Path
+) -> None:
+    """The three demo models go through the store like the embedding model: published as
+    immutable versions with their model cards, promoted, and served by their functions from
+    an s3:// alias (fetched and sha256-checked at cold start)."""
+    root = Path(__file__).resolve().parents[2]
+    for name in ("intent-classifier", "digits-classifier", "spam-detector"):
+        directory = root / "build" / "models" / name
+        if not (directory / "manifest.json").is_file():
+            pytest.fail(f"no built model at {directory}: run `make models`", pytrace=False)
+        ok(cli("publish", str(directory), "--name", name, "--version", "1"))
+        ok(cli("promote", name, "1", "--alias", "production"))
+        stored = json.loads(ok(cli("describe", f"{name}@production")))
+        assert stored["digest"] == open_model_dir(directory).digest
+    client = boto3.client("s3", endpoint_url=endpoint, **boto3_credentials())
+    card = client.get_object(Bucket=BUCKET, Key="models/intent-classifier/1/MODEL_CARD.md")
+    assert b"License status" in card["Body"].read()
+
+    env = subprocess_env(endpoint) | {"LAMINA_MODEL_CACHE_DIR": str(tmp_path / "cache")}
+
+    def serve(module: str, settings: dict[str, str], path: str, body: object) -> dict[str, object]:
+        done = subprocess.run(
+            [sys.executable, "-c", SERVE_FROM_STORE, module, path, json.dumps(body)],
+            env=env | settings | {"POWERTOOLS_METRICS_DISABLED": "true"},
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+        return result
+
+    store = f"s3://{BUCKET}/models"
+    out = serve(
+        "functions.classify.app",
+        {"MODEL_URI": f"{store}/intent-classifier@production"},
+        "/api/v1/classify",
+        {"text": "Can you connect me to a human?", "top_k": 1},
+    )
+    assert out["status"] == 200, out
+    assert out["body"]["predictions"][0][0]["label"] == "connect_to_human"  # type: ignore[index]
+    out = serve(
+        "functions.image_classify.app",
+        {"MODEL_URI": f"{store}/digits-classifier@production"},
+        "/api/v1/classify-image",
+        {"png": str(root / "docs" / "examples" / "digit.png")},
+    )
+    assert out["status"] == 200, out
+    assert out["body"]["predictions"][0][0]["label"] == "3"  # type: ignore[index]
+    out = serve(
+        "functions.onnx.app",
+        {"LAMINA_MODELS": f"{store}/spam-detector@production"},
+        "/v2/models/spam-detector/infer",
+        {"features_of": "WIN a FREE cash prize!!! Claim it now at http://win.example/claim"},
+    )
+    assert out["status"] == 200, out
+    probabilities = out["body"]["outputs"][1]["data"]  # type: ignore[index]
+    assert probabilities[1] > 0.5
