@@ -375,6 +375,8 @@ def test_dashboard_searches_metrics_the_code_emits(template: dict[str, Any]) -> 
     # Plain metric rows ["lamina", "<metric>", "<dimension>", "<value>", ...] too.
     widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
     services = {service_of(template, name) for name in functions(template)}
+    searched = set(re.findall(r'service=\\"([\w-]+)\\"', body))
+    assert {"lamina-embed", "lamina-classify", "lamina-onnx"} <= searched <= services
     rows = [
         row
         for widget in widgets
