@@ -37,3 +37,31 @@ def test_oversized_single_text_gets_its_own_batch() -> None:
 def test_rejects_nonpositive_limits() -> None:
     with pytest.raises(ValueError, match="positive"):
         plan_batches([1], 0, 1)
+
+
+def padding(lengths: list[int], batches: list[list[int]]) -> float:
+    padded = sum(len(b) * max(lengths[i] for i in b) for b in batches)
+    return 1 - sum(lengths) / padded
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_no_batch_holds_mostly_padding(seed: int) -> None:
+    rng = random.Random(seed)
+    lengths = [rng.choice([rng.randint(5, 30), rng.randint(30, 256)]) for _ in range(64)]
+    batches = plan_batches(lengths, 8192, 64)
+    for batch in batches:
+        longest = max(lengths[i] for i in batch)
+        for i in batch:
+            assert lengths[i] >= 0.8 * longest or longest - lengths[i] <= 8
+    assert padding(lengths, batches) < padding(lengths, plan_batches(lengths, 8192, 64, min_fill=0))
+
+
+def test_short_texts_stay_together() -> None:
+    # 10 .. 17 tokens: under the 8-token gap, one run, whatever the ratio.
+    lengths = list(range(10, 18))
+    assert plan_batches(lengths, 8192, 64) == [list(reversed(range(8)))]
+
+
+def test_the_padding_rule_splits_a_long_and_a_short_text() -> None:
+    assert plan_batches([100, 20], 8192, 64) == [[0], [1]]
+    assert plan_batches([100, 20], 8192, 64, min_fill=0) == [[0, 1]]
