@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, TextIO
 from lamina.errors import LaminaError
 
 if TYPE_CHECKING:
-    from lamina.models.manifest import Manifest
+    from lamina.models.manifest import Manifest, QualityReport
     from lamina.models.store import ModelStore, Progress
 
 DEFAULT_OUTPUT = Path("build/models/all-MiniLM-L6-v2")
@@ -73,17 +73,26 @@ def _build(args: argparse.Namespace) -> int:
         return 0
     variants = tuple(args.variant) if args.variant else VARIANTS
     output = Path(args.output) if args.output else DEFAULT_OUTPUT
+    # A variant that fails the quality gate raises QualityGateError (exit 1, the message
+    # names each missed threshold and by how much); nothing is written for it.
     built = build_embedding_model(output, version=args.version, variants=variants)
     for model in built:
         quality = model.manifest.quality
         assert quality is not None
         print(
-            f"{model.variant}: {model.path} "
-            f"({sum(f.size for f in model.manifest.files) / 1e6:.1f} MB) "
-            f"cosine vs sentence-transformers on {quality.corpus_size} texts: "
-            f"mean {quality.mean_cosine:.6f}, min {quality.min_cosine:.6f}"
+            f"{model.variant}: {model.path} ({_files_summary(model.manifest)}), "
+            f"{model.manifest.quantization}"
         )
+        print(f"  passed the quality gate on {quality.corpus_size} texts: {quality.gate}")
+        for report in (quality, quality.baseline):
+            if report is not None:
+                print(f"  vs {report.reference}: {_similarity(report)}")
     return 0
+
+
+def _similarity(report: QualityReport) -> str:
+    overlap = "" if report.top10_overlap is None else f", top-10 overlap {report.top10_overlap:.4f}"
+    return f"mean cosine {report.mean_cosine:.6f}, min {report.min_cosine:.6f}{overlap}"
 
 
 def _inspect(args: argparse.Namespace) -> int:

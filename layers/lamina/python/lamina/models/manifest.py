@@ -51,12 +51,31 @@ class SourceInfo(BaseModel):
 
 
 class QualityReport(BaseModel):
+    """How close a build's vectors are to a reference's (``lamina.models.quality``).
+
+    Fields after ``min_cosine`` came with the quality gate; manifests written before it
+    lack them and still load.
+    """
+
     model_config = ConfigDict(frozen=True)
 
     reference: str = Field(description="What the model was compared with.")
     corpus_size: int = Field(ge=1, description="Number of texts compared.")
     mean_cosine: float = Field(description="Mean cosine similarity to the reference.")
     min_cosine: float = Field(description="Lowest cosine similarity to the reference.")
+    top10_overlap: float | None = Field(
+        default=None,
+        description="Mean over texts of |10 nearest other texts ∩ the reference's 10| / 10.",
+    )
+    corpus: str | None = Field(default=None, description="What the compared texts were.")
+    gate: str | None = Field(
+        default=None, description="The thresholds this build passed against the reference."
+    )
+    baseline: QualityReport | None = Field(
+        default=None,
+        description="The same comparison against sentence-transformers, when the gate's "
+        "reference is lamina's fp32 model.",
+    )
 
 
 class EvaluationReport(BaseModel):
