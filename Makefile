@@ -9,7 +9,7 @@ SAM := $(SAM_VENV)/bin/sam
 PORT ?= 8000
 HOST ?= 127.0.0.1
 MODEL_DIR ?= build/models/all-MiniLM-L6-v2
-VARIANT ?= fp32
+VARIANT ?= int8
 MODEL_URI ?= $(MODEL_DIR)/$(VARIANT)
 INSTALLED := $(VENV)/.installed
 MODEL := $(MODEL_DIR)/fp32/manifest.json $(MODEL_DIR)/int8/manifest.json
@@ -103,7 +103,7 @@ format: $(INSTALLED)  ## apply ruff's formatting and fixes
 typecheck: $(INSTALLED)  ## mypy
 	$(BIN)/mypy
 
-bench: $(MODEL)  ## benchmarks side by side (~45 min) -> docs/benchmarks.md and its PNG charts
+bench: $(MODEL)  ## benchmarks side by side (~20 min) -> docs/benchmarks.md and its PNG charts
 	$(BIN)/python -m infra.bench.run
 
 golden: $(INSTALLED)  ## regenerate tests/fixtures/golden_minilm.json with sentence-transformers

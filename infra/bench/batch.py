@@ -1,6 +1,6 @@
 """Batch jobs in `make bench`: the pipeline against the raw model, memory, cost on Lambda.
 
-One JSONL job of ``LAMINA_BENCH_BATCH_LINES`` lines (default 100,000; ``{"id", "text"}`` per
+One JSONL job of ``LAMINA_BENCH_BATCH_LINES`` lines (default 20,000; ``{"id", "text"}`` per
 line, texts from ``infra.bench.corpus.job_texts``), measured on one machine with one thread
 count (the CPUs available) for everything that embeds:
 
@@ -12,12 +12,12 @@ count (the CPUs available) for everything that embeds:
    written to a local directory standing in for S3, the manifest updated by compare-and-swap,
    finalization. Its throughput over the raw model's is the target (>= 90%).
 3. Spread: ``LAMINA_BENCH_BATCH_REPEATS`` interleaved repeats of (1, chunked) and (2) on the
-   first ``LAMINA_BENCH_BATCH_REPEAT_LINES`` lines (default 10,000).
+   first ``LAMINA_BENCH_BATCH_REPEAT_LINES`` lines (default 5,000).
 4. Memory: the submit step alone on ``LINES`` and ``10 x LINES`` lines, each in a fresh process
    with a queue that only counts (``infra.bench.batchproc submit``), and one worker process
    (``infra.bench.batchproc worker``: model loaded, one SQS event per chunk message as with
    template.yaml's default BatchSize 1) over the first ``LAMINA_BENCH_BATCH_WORKER_LINES``
-   lines (default 10,000), with 1 intra-op thread.
+   lines (default 5,000), with 1 intra-op thread.
 5. Cost per million embeddings on Lambda, from the worker's measured seconds per embedding at
    1 thread (``cost``).
 
@@ -89,12 +89,12 @@ class BatchConfig(BaseModel):
 
     @classmethod
     def from_env(cls, model_dir: Path, threads: int) -> BatchConfig:
-        lines = _number("LAMINA_BENCH_BATCH_LINES", 100_000)
+        lines = _number("LAMINA_BENCH_BATCH_LINES", 20_000)
         return cls(
             lines=lines,
-            repeat_lines=min(lines, _number("LAMINA_BENCH_BATCH_REPEAT_LINES", 10_000)),
+            repeat_lines=min(lines, _number("LAMINA_BENCH_BATCH_REPEAT_LINES", 5_000)),
             repeats=_number("LAMINA_BENCH_BATCH_REPEATS", 3),
-            worker_lines=min(lines, _number("LAMINA_BENCH_BATCH_WORKER_LINES", 10_000)),
+            worker_lines=min(lines, _number("LAMINA_BENCH_BATCH_WORKER_LINES", 5_000)),
             model_dir=str(model_dir),
             threads=threads,
         )

@@ -1,27 +1,29 @@
-"""`make bench`: lamina (ONNX Runtime, fp32 and int8) against sentence-transformers, one run.
+"""`make bench`: lamina (ONNX Runtime, fp32 and the production int8 variant) against
+sentence-transformers, side by side in one run.
 
-What is measured, on one deterministic corpus (``infra.bench.corpus.bench_corpus``: 2,000 texts,
-English stdlib docstring paragraphs plus lamina's multilingual reference sentences) and with one
-thread count for everybody (the CPUs available: ``torch.set_num_threads`` and ONNX Runtime's
-intra-op threads):
+What is measured, on one deterministic corpus (``infra.bench.corpus.bench_corpus``: at least
+2,000 English and non-English texts of varied lengths) and with one thread count for
+everybody (the CPUs available: ``torch.set_num_threads`` and ONNX Runtime's intra-op threads):
 
-1. Throughput over the whole corpus at batch 32: ``SentenceTransformer.encode(batch_size=32)``
-   and ``OnnxEmbedder.embed`` called on chunks of 32 texts and once on the whole corpus (lamina's
-   own length-sorted, token-budgeted batching). Median and range of 3 interleaved repeats.
-2. Quality: per-text cosine of lamina fp32 and int8 vectors against sentence-transformers'.
-3. Single-text latency (p50, p99) over 300 requests of texts under 200 characters:
-   sentence-transformers ``encode(text)``, lamina's embedder alone, and the whole Lambda app
-   (handler + Powertools + Mangum + FastAPI + model + JSON) called in-process with an API
-   Gateway HTTP API v2 event, in one child process per variant (``infra.bench.applatency``).
-4. Cold start: fresh processes (``infra/bench/coldstart.py``) timing imports, model load and the
-   first answer, from the child's first line and from the parent's wall clock, with peak RSS.
-5. Batch jobs (``infra.bench.batch``, in a fresh process, last): a 100,000-line job through the
-   batch pipeline (``lamina.batch.local.run_local``) against the raw model on the same texts,
-   peak memory of the submit step (100,000 and 1,000,000 lines) and of a worker, and the cost
-   per million embeddings on Lambda. About half an hour to an hour on 2 CPUs.
-6. Targets (PASS/FAIL): fp32 cosine >= 0.9999; whole-app fp32 single-text p50 <= 0.5x
-   sentence-transformers'; fp32 cold start <= 1.0 s; fp32 cold-start peak RSS <= 250 MB; batch
-   pipeline throughput >= 90% of the raw model's.
+1. Throughput over the whole corpus: ``SentenceTransformer.encode(batch_size=32)`` and
+   ``OnnxEmbedder.embed`` on chunks of 32 texts (an API client), of 1,000 texts (the batch
+   path, what a batch worker embeds per chunk), and once on the whole corpus; the batch path
+   again with 1 thread (the memory-size guide). Median and range of 3 interleaved repeats.
+2. How far from the machine's limit: FLOPs per token x padded tokens/s against a measured
+   GEMM ceiling and the theoretical peak (``infra.bench.limits``), and a Lambda memory-size
+   guide (throughput and cost per million embeddings at 1,024-10,240 MB).
+3. Quality: cosine of lamina's vectors against sentence-transformers', and the build's
+   quality gate measured again (int8 vs fp32: mean, min, top-10 neighbour overlap).
+4. Single-text latency (p50, p99): sentence-transformers ``encode(text)``, lamina's embedder
+   alone, and the whole Lambda app (handler + Powertools + Mangum + FastAPI + model + JSON)
+   in one child process per variant (``infra.bench.applatency``); the share of a 100-text
+   ``/api/v1/embed-batch`` request spent serializing JSON.
+5. Cold start: fresh processes (``infra/bench/coldstart.py``) timing imports, model load and
+   the first answer, with peak RSS.
+6. Batch jobs (``infra.bench.batch``, in a fresh process, last): a 20,000-line job through
+   the batch pipeline against the raw model on the same texts, peak memory of the submit
+   step and of a worker, and the cost per million embeddings on Lambda.
+7. Targets (PASS/FAIL, issue 7): see ``infra.bench.report.targets``.
 
 Writes docs/benchmarks.md, docs/benchmarks.png and docs/benchmarks-batch.png. Exits 0 when
 everything ran (a missed target is reported as FAIL, not an error) and 2 with a message when
@@ -50,6 +52,7 @@ from typing import TypeVar
 from infra.bench.batch import BatchConfig, BatchResults, run_in_child
 from infra.bench.corpus import bench_corpus
 from infra.bench.env import apply_quiet_env, child_env
+from infra.bench.limits import ModelShape, cpu_peak, gemm_ceiling
 from infra.bench.measure import (
     REPO_ROOT,
     Agreement,
@@ -79,20 +82,28 @@ from infra.bench.report import (
     LAT_INT8_MODEL,
     LAT_ST,
     ST,
+    TP_FP32_BATCH,
+    TP_FP32_BATCH_1T,
     TP_FP32_CHUNKS,
     TP_FP32_ONE,
+    TP_INT8_BATCH,
+    TP_INT8_BATCH_1T,
     TP_INT8_CHUNKS,
     TP_INT8_ONE,
     TP_ST,
     CorpusStats,
+    Limits,
     Machine,
     Results,
     RunSettings,
     targets,
     write,
 )
+from lamina.models import quality as gate
 
 BATCH_SIZE = 32
+# The batch path: the batch worker embeds chunks of up to LAMINA_CHUNK_MAX_RECORDS texts.
+CHUNK_RECORDS = 1000
 SHORT_TEXT_CHARS = 200
 VERSIONED = (
     "onnxruntime",
@@ -231,6 +242,8 @@ class Contenders:
     st_text: Callable[[str], object]
     fp32: Encode
     int8: Encode
+    fp32_1t: Encode  # one intra-op thread: the memory-size guide's time per embedding
+    int8_1t: Encode
     tokens: list[tuple[int, bool]]  # per corpus text: tokens after truncation, truncated
 
 
@@ -244,6 +257,8 @@ def load_contenders(config: Config, st_dir: Path, threads: int, corpus: list[str
     st = SentenceTransformer(str(st_dir), device="cpu")
     fp32 = OnnxEmbedder.load(config.variant("fp32"), intra_op_threads=threads)
     int8 = OnnxEmbedder.load(config.variant("int8"), intra_op_threads=threads)
+    fp32_1t = OnnxEmbedder.load(config.variant("fp32"), intra_op_threads=1)
+    int8_1t = OnnxEmbedder.load(config.variant("int8"), intra_op_threads=1)
 
     def st_encode(texts: list[str]) -> Vectors:
         vectors: Vectors = st.encode(
@@ -263,18 +278,26 @@ def load_contenders(config: Config, st_dir: Path, threads: int, corpus: list[str
         st_text=st_text,
         fp32=embedder(fp32),
         int8=embedder(int8),
+        fp32_1t=embedder(fp32_1t),
+        int8_1t=embedder(int8_1t),
         tokens=[(len(t.ids), t.truncated) for t in tokenized],
     )
 
 
 def corpus_stats(corpus: list[str], tokens: list[tuple[int, bool]]) -> CorpusStats:
-    from lamina.models.reference import SENTENCES
+    from collections import Counter
 
+    from infra.bench.corpus import corpus_entries
+
+    entries = corpus_entries(len(corpus))
+    assert [e.text for e in entries] == corpus, "bench_corpus is corpus_entries' texts"
     chars = [len(text) for text in corpus]
     counts = [count for count, _ in tokens]
+    english = [n for n, e in zip(counts, entries, strict=True) if e.source != "non-english"]
+    other = [n for n, e in zip(counts, entries, strict=True) if e.source == "non-english"]
     return CorpusStats(
         texts=len(corpus),
-        multilingual=sum(text in set(SENTENCES) for text in corpus),
+        multilingual=len(other),
         chars_mean=statistics.mean(chars),
         chars_median=statistics.median(chars),
         chars_max=max(chars),
@@ -283,6 +306,10 @@ def corpus_stats(corpus: list[str], tokens: list[tuple[int, bool]]) -> CorpusSta
         tokens_max=max(counts),
         truncated=sum(cut for _, cut in tokens),
         short_texts=sum(n < SHORT_TEXT_CHARS for n in chars),
+        sources=dict(Counter(e.source for e in entries)),
+        languages=len({e.language for e in entries}),
+        tokens_english=statistics.mean(english) if english else 0.0,
+        tokens_other=statistics.mean(other) if other else 0.0,
     )
 
 
@@ -293,11 +320,32 @@ def measure_throughput(c: Contenders, corpus: list[str], repeats: int) -> dict[s
     encoders = {
         TP_ST: c.st,
         TP_FP32_CHUNKS: chunked(c.fp32, BATCH_SIZE),
+        TP_FP32_BATCH: chunked(c.fp32, CHUNK_RECORDS),
         TP_FP32_ONE: c.fp32,
         TP_INT8_CHUNKS: chunked(c.int8, BATCH_SIZE),
+        TP_INT8_BATCH: chunked(c.int8, CHUNK_RECORDS),
         TP_INT8_ONE: c.int8,
+        TP_FP32_BATCH_1T: chunked(c.fp32_1t, CHUNK_RECORDS),
+        TP_INT8_BATCH_1T: chunked(c.int8_1t, CHUNK_RECORDS),
     }
     return throughput(encoders, corpus, repeats)
+
+
+def limits(st_dir: Path, threads: int, tokens: list[tuple[int, bool]]) -> Limits:
+    import json
+
+    config = json.loads((st_dir / "config.json").read_text(encoding="utf-8"))
+    return Limits(
+        shape=ModelShape.of_config(config),
+        peak=cpu_peak(threads),
+        lengths=[count for count, _ in tokens],
+        chunk_records=CHUNK_RECORDS,
+        ceiling={
+            f"{kind}/{n}": gemm_ceiling(n, kind)
+            for kind in ("fp32", "int8")
+            for n in sorted({1, threads})
+        },
+    )
 
 
 def measure_quality(tp: dict[str, Throughput]) -> dict[str, Agreement]:
@@ -420,6 +468,8 @@ def run(config: Config) -> Results:
         cold=cold,
         contention=phases.contention,
         batch=batch,
+        limits=limits(st_dir, threads, contenders.tokens),
+        gate=gate.measure(tp[TP_INT8_ONE].vectors, tp[TP_FP32_ONE].vectors),
     )
 
 

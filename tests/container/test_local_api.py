@@ -77,13 +77,15 @@ def test_seed_model_info(local_api: LocalApi) -> None:
     body = response.json()
     assert body["name"] == "all-MiniLM-L6-v2"
     assert body["dim"] == 384
-    assert body["variant"] == "fp32"
+    assert body["variant"] == "int8"  # the production variant the image bakes in
 
 
 def test_vectors_match_sentence_transformers(
     local_api: LocalApi, golden: tuple[list[str], np.ndarray]
 ) -> None:
-    """The image's vectors against sentence-transformers' (tests/fixtures/golden_minilm.json)."""
+    """The image's vectors (the int8 production variant) against sentence-transformers'
+    (tests/fixtures/golden_minilm.json), held to the build's quality gate: mean cosine
+    >= 0.995, each >= 0.98 (lamina.models.quality)."""
     texts, reference = golden
     response = httpx.post(
         f"{local_api.url}/api/v1/embed-batch", json={"texts": texts}, timeout=TIMEOUT
@@ -92,7 +94,8 @@ def test_vectors_match_sentence_transformers(
     vectors = unit_vectors(response.json()["embeddings"])
     cosines = np.sum(vectors * reference, axis=1) / np.linalg.norm(reference, axis=1)
     worst = int(np.argmin(cosines))
-    assert cosines.min() >= 0.9999, f"{texts[worst][:40]!r}: cosine {cosines[worst]}"
+    assert cosines.min() >= 0.98, f"{texts[worst][:40]!r}: cosine {cosines[worst]}"
+    assert cosines.mean() >= 0.995
 
 
 def test_openai_client(local_api: LocalApi) -> None:

@@ -136,5 +136,5 @@ def test_invoke_route(
     else:
         assert data["name"] == "all-MiniLM-L6-v2"
         assert data["dim"] == 384
-        assert data["variant"] == "fp32"
+        assert data["variant"] == "int8"  # the production variant the image bakes in
         assert data["max_seq_length"] == 256

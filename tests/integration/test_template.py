@@ -192,7 +192,7 @@ def test_image_handlers_import_with_the_template_environment(
         "ImageClassifyFunction",
         "OnnxFunction",
     } <= set(images)
-    assert baked_model(images["EmbedFunction"]) == fp32_dir
+    assert baked_model(images["EmbedFunction"]) == fp32_dir.with_name("int8")
     for name, resource in images.items():
         env = local_environment(template, name)
         loaded = import_handler(handler_target(resource), env, [ROOT], [], cwd=ROOT)
