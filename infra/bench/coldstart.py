@@ -9,7 +9,14 @@ the phases ``imports_s``, ``load_s`` and ``first_s``, ``imports_rss_mb`` (RSS on
 and the peak resident set size twice: ``rss_mb`` is ``VmHWM`` of /proc/self/status (the peak of
 this process's own memory since exec) and ``ru_maxrss_mb`` is
 ``getrusage(RUSAGE_SELF).ru_maxrss``. Linux carries ``ru_maxrss`` over from the parent across
-fork and exec, so it reads the parent's peak when the parent is bigger.
+fork and exec, so it reads the parent's peak when the parent is bigger. ``cpu_s`` is the CPU
+time the process used (all threads, interpreter start-up included): on a shared machine it
+moves less than the wall time when other processes compete for the CPUs.
+
+``--tracing`` (lamina only) runs the function as deployed with ``Tracing: Active``: in a
+Lambda-like environment (``LAMBDA_TASK_ROOT``, ``AWS_LAMBDA_FUNCTION_NAME``, a trace header)
+with tracing on, so Powertools' Tracer loads the X-Ray SDK and patches the libraries it
+instruments at init. Without it tracing is off, as everywhere outside Lambda.
 """
 
 from __future__ import annotations
@@ -44,9 +51,22 @@ LAMINA_IMPORTS = (
 Step = Callable[[], object]
 
 
-def _lamina_steps(model_dir: str, threads: int) -> tuple[Step, Step, Callable[[object], int]]:
+LAMBDA_TRACING_ENV = {
+    "LAMBDA_TASK_ROOT": str(REPO_ROOT),
+    "AWS_LAMBDA_FUNCTION_NAME": "lamina-bench-embed",
+    "POWERTOOLS_TRACE_DISABLED": "false",
+    "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;"
+    "Parent=53995c3f42cd8ad8;Sampled=1",
+}
+
+
+def _lamina_steps(
+    model_dir: str, threads: int, tracing: bool = False
+) -> tuple[Step, Step, Callable[[object], int]]:
     os.environ["MODEL_URI"] = model_dir
     os.environ["LAMINA_INTRA_OP_THREADS"] = str(threads)
+    if tracing:
+        os.environ.update(LAMBDA_TRACING_ENV)
 
     def imports() -> object:
         for name in LAMINA_IMPORTS:
@@ -65,7 +85,9 @@ def _lamina_steps(model_dir: str, threads: int) -> tuple[Step, Step, Callable[[o
     return imports, load, first
 
 
-def _st_steps(model_dir: str, threads: int) -> tuple[Step, Step, Callable[[object], int]]:
+def _st_steps(
+    model_dir: str, threads: int, tracing: bool = False
+) -> tuple[Step, Step, Callable[[object], int]]:
     def imports() -> object:
         import torch
 
@@ -107,13 +129,18 @@ def main() -> None:
     parser.add_argument("--kind", choices=("lamina", "st"), required=True)
     parser.add_argument("--model-dir", required=True)
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument(
+        "--tracing", action="store_true", help="lamina as deployed with Tracing: Active"
+    )
     args = parser.parse_args()
+    if args.tracing and args.kind != "lamina":
+        parser.error("--tracing applies to --kind lamina only")
     sys.path.insert(0, str(REPO_ROOT))
     from infra.bench.env import apply_quiet_env
 
     apply_quiet_env()
     steps = _lamina_steps if args.kind == "lamina" else _st_steps
-    imports, load, first = steps(args.model_dir, args.threads)
+    imports, load, first = steps(args.model_dir, args.threads, args.tracing)
     imports()
     t_imports = time.perf_counter()
     imports_rss_mb = _status_mb("VmRSS")
@@ -129,6 +156,8 @@ def main() -> None:
         "load_s": t_loaded - t_imports,
         "first_s": t_first - t_loaded,
         "imports_rss_mb": imports_rss_mb,
+        "cpu_s": time.process_time(),
+        "tracing": args.tracing,
         "rss_mb": _status_mb("VmHWM"),
         "ru_maxrss_mb": ru_maxrss_mb,
         "dim": dim,

@@ -6,13 +6,16 @@ can be checked against what the code emits.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, Generator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 
 from lamina.settings import Settings
 
@@ -62,6 +65,11 @@ class Telemetry:
     logger: Logger
     metrics: Metrics
     tracer: Tracer
+    # False under POWERTOOLS_METRICS_DISABLED (benchmarks, `make serve`): per-request metrics
+    # are then not collected at all. Powertools would keep them, never flush them, format the
+    # growing lists again on every add (a fifth of the app's own time per request under
+    # cProfile) and still print them every 100 values.
+    metrics_enabled: bool = True
 
     def model_loaded(self, manifest: Manifest, load_ms: float, *, only: bool = True) -> None:
         """Record a cold-start model load.
@@ -74,7 +82,7 @@ class Telemetry:
             self.metrics.set_default_dimensions(
                 ModelName=manifest.name, ModelVersion=manifest.version
             )
-            self.metrics.add_metric(MetricName.MODEL_LOAD_TIME, MetricUnit.Milliseconds, load_ms)
+            self._add(MetricName.MODEL_LOAD_TIME, MetricUnit.Milliseconds, load_ms)
             self.logger.append_keys(model_version=manifest.version)
         else:
             with single_metric(
@@ -107,6 +115,11 @@ class Telemetry:
         )
         self._count(MetricName.MODEL_LOAD_FAILURES)
 
+    def _add(self, name: MetricName, unit: MetricUnit, value: float) -> None:
+        """One value of a metric published with the default dimensions (flushed per request)."""
+        if self.metrics_enabled:
+            self.metrics.add_metric(name, unit, value)
+
     def _count(self, name: MetricName, value: float = 1) -> None:
         """A count published on its own with `service` only, so alarms match any model."""
         with single_metric(
@@ -136,13 +149,13 @@ class Telemetry:
             "request",
             extra={"method": method, "path": path, "status": status, "ms": round(latency_ms, 2)},
         )
-        self.metrics.add_metric(MetricName.REQUEST_LATENCY, MetricUnit.Milliseconds, latency_ms)
+        self._add(MetricName.REQUEST_LATENCY, MetricUnit.Milliseconds, latency_ms)
         if status >= 500:
             self._count(MetricName.SERVER_ERRORS)
 
     def stages(self, timings: StageTimings, items: int, tokens: int | None = None) -> None:
         """One model call: the time of each lifecycle stage, its batch size and tokens."""
-        add = self.metrics.add_metric
+        add = self._add
         add(MetricName.PREPROCESS_TIME, MetricUnit.Milliseconds, timings.preprocess_ms)
         add(MetricName.INFERENCE_TIME, MetricUnit.Milliseconds, timings.inference_ms)
         add(MetricName.POSTPROCESS_TIME, MetricUnit.Milliseconds, timings.postprocess_ms)
@@ -158,10 +171,92 @@ class Telemetry:
         self.stages(result.timings, len(result.token_counts), result.total_tokens)
 
 
+class _NoSegment(BaseSegment):
+    """The segment of a tracer that records nothing."""
+
+    def close(self, end_time: int | None = None) -> None:
+        pass
+
+    def add_subsegment(self, subsegment: Any) -> None:
+        pass
+
+    def remove_subsegment(self, subsegment: Any) -> None:
+        pass
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        pass
+
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None:
+        pass
+
+    def add_exception(self, exception: BaseException, stack: Any, remote: bool = False) -> None:
+        pass
+
+
+class NoTracingProvider(BaseProvider):
+    """A Powertools tracing provider that records nothing and imports nothing."""
+
+    @contextmanager
+    def in_subsegment(self, name: Any = None, **kwargs: Any) -> Generator[BaseSegment, None, None]:
+        yield _NoSegment()
+
+    @asynccontextmanager
+    async def in_subsegment_async(
+        self, name: Any = None, **kwargs: Any
+    ) -> AsyncGenerator[BaseSegment, None]:
+        yield _NoSegment()
+
+    def put_annotation(self, key: str, value: Any) -> None:
+        pass
+
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None:
+        pass
+
+    def patch(self, modules: Sequence[str]) -> None:
+        pass
+
+    def patch_all(self) -> None:
+        pass
+
+
+def metrics_disabled() -> bool:
+    """Powertools' own rule (POWERTOOLS_METRICS_DISABLED, POWERTOOLS_DEV); False for a
+    Powertools that predates the switch."""
+    try:
+        from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+    except ImportError:  # pragma: no cover - Powertools < 3.4
+        return False
+    return bool(is_metrics_disabled())
+
+
+def tracing_disabled() -> bool:
+    """Powertools' own rule: POWERTOOLS_TRACE_DISABLED, or not running in Lambda (or in SAM
+    local). A Powertools without that helper gets the default tracer (never less tracing)."""
+    check = getattr(Tracer, "_is_tracer_disabled", None)
+    return bool(check()) if callable(check) else False
+
+
+def make_tracer(service: str) -> Tracer:
+    """Powertools' Tracer, without the X-Ray SDK when tracing is off.
+
+    Powertools imports ``aws_xray_sdk.core`` for every Tracer, a disabled one included, and
+    outside Lambda the X-Ray recorder creates two botocore clients for its sampling rules:
+    about a quarter of a second and 24 MB of the embedding function's cold start (measured
+    with ``infra/bench/coldstart.py``) for a tracer that records nothing. When tracing is
+    off, the tracer gets a provider that does nothing instead. When it is on (Lambda with
+    ``Tracing: Active``) nothing changes: the X-Ray SDK loads and patches at init, so the
+    first request does not pay for it.
+    """
+    if tracing_disabled():
+        return Tracer(service=service, disabled=True, provider=NoTracingProvider())
+    return Tracer(service=service)
+
+
 @lru_cache(maxsize=1)
 def get_telemetry(settings: Settings) -> Telemetry:
     return Telemetry(
         logger=Logger(service=settings.service_name),
         metrics=Metrics(namespace=settings.metrics_namespace, service=settings.service_name),
-        tracer=Tracer(service=settings.service_name),
+        tracer=make_tracer(settings.service_name),
+        metrics_enabled=not metrics_disabled(),
     )

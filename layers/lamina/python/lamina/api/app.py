@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from lamina import __version__
 from lamina.api.errors import ErrorBody, install_error_handlers
@@ -10,18 +15,62 @@ from lamina.api.middleware import RequestGuard
 from lamina.observability import Telemetry
 from lamina.settings import Settings
 
-ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorBody, "description": description}
-    for code, description in {
-        400: "Invalid JSON.",
-        404: "Unknown model or path.",
-        413: "Body over the configured limit.",
-        415: "Body is not JSON.",
-        422: "Input failed validation; `param` names the field.",
-        500: "Unexpected server error.",
-        503: "The model is not loaded (refused at cold start); see the function's logs.",
-    }.items()
+# Where FastAPI puts a model's schema in the OpenAPI document (fastapi.openapi.constants).
+SCHEMA_REF = "#/components/schemas/{model}"
+
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Invalid JSON.",
+    404: "Unknown model or path.",
+    413: "Body over the configured limit.",
+    415: "Body is not JSON.",
+    422: "Input failed validation; `param` names the field.",
+    500: "Unexpected server error.",
+    503: "The model is not loaded (refused at cold start); see the function's logs.",
 }
+
+# Every route's error answers in the OpenAPI document: ErrorBody by reference, which is what
+# FastAPI writes for ``{"model": ErrorBody}``. A ``model`` there would make FastAPI build a
+# pydantic TypeAdapter per route and status code at startup (63 for the embedding app, about
+# half the time of its route registration) that only the documentation ever uses; the
+# reference needs the schema itself, which ``create_app`` adds when the document is made.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {
+        "description": description,
+        "content": {
+            "application/json": {"schema": {"$ref": SCHEMA_REF.format(model=ErrorBody.__name__)}}
+        },
+    }
+    for code, description in ERROR_DESCRIPTIONS.items()
+}
+
+
+def error_schemas() -> dict[str, Any]:
+    """ErrorBody's OpenAPI schema and those of the models it uses, by model name, exactly as
+    FastAPI writes them for a response model (made when the document is, never at startup)."""
+
+    async def error() -> None:
+        """Never served: a route only for FastAPI's schema generator."""
+
+    route = APIRoute("/error", error, response_model=ErrorBody)
+    document = get_openapi(title="errors", version=__version__, routes=[route])
+    schemas: dict[str, Any] = document["components"]["schemas"]
+    return schemas
+
+
+def _with_error_schemas(generate: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """FastAPI's OpenAPI document (``generate``, cached by FastAPI) with ErrorBody's schemas
+    among the components, sorted by name as FastAPI sorts them."""
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        if ErrorBody.__name__ not in schemas:
+            merged = {**error_schemas(), **schemas}
+            schemas.clear()
+            schemas.update(sorted(merged.items()))
+        return document
+
+    return openapi
 
 
 def create_app(
@@ -44,6 +93,7 @@ def create_app(
         redoc_url=None,  # /docs (Swagger UI) and /openapi.json only: fewer routes to deploy
         swagger_ui_oauth2_redirect_url=None,
     )
+    app.openapi = _with_error_schemas(app.openapi)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.add_middleware(
         RequestGuard,

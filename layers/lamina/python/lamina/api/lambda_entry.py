@@ -19,13 +19,21 @@ LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def lambda_handler(app: FastAPI, telemetry: Telemetry) -> LambdaHandler:
-    """API Gateway (HTTP API v2 or REST v1) events through Mangum to ``app``."""
+    """API Gateway (HTTP API v2 or REST v1) events through Mangum to ``app``.
+
+    A decorator that would do nothing is left out: the tracer's when tracing is off, the
+    metrics flush when metrics are disabled (Powertools would warn, once per process, that
+    there is nothing to publish, and still print the ColdStart metric).
+    """
     asgi = Mangum(app, lifespan="off")
 
-    @telemetry.logger.inject_lambda_context(log_event=False)
-    @telemetry.tracer.capture_lambda_handler(capture_response=False)
-    @telemetry.metrics.log_metrics(capture_cold_start_metric=True)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return asgi(event, context)
 
-    return handler  # type: ignore[no-any-return]  # Powertools' decorators are untyped
+    wrapped: Any = handler
+    if telemetry.metrics_enabled:
+        wrapped = telemetry.metrics.log_metrics(wrapped, capture_cold_start_metric=True)
+    if not telemetry.tracer.disabled:
+        wrapped = telemetry.tracer.capture_lambda_handler(wrapped, capture_response=False)
+    wrapped = telemetry.logger.inject_lambda_context(wrapped, log_event=False)
+    return wrapped  # type: ignore[no-any-return]  # Powertools' decorators are untyped
