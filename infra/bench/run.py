@@ -62,6 +62,7 @@ from infra.bench.measure import (
     CpuMeter,
     Encode,
     Latency,
+    Spread,
     Throughput,
     Vectors,
     agreement,
@@ -70,6 +71,7 @@ from infra.bench.measure import (
     latency_in_process,
     latency_through_app,
     request_texts,
+    run_child,
     throughput,
 )
 from infra.bench.report import (
@@ -96,6 +98,7 @@ from infra.bench.report import (
     Machine,
     Results,
     RunSettings,
+    Serialization,
     targets,
     write,
 )
@@ -398,6 +401,28 @@ def measure_latency(
     }
 
 
+SERIALIZATION_TEXTS = 100
+
+
+def measure_serialization(config: Config, threads: int) -> Serialization:
+    """A 100-text /api/v1/embed-batch through the app on the production variant, and its
+    JSON serialization (``infra.bench.applatency --serialization``, a child process)."""
+    env = child_env(threads, model_uri=str(config.variant("int8")))
+    command = [sys.executable, "-m", "infra.bench.applatency", "--serialization"]
+    command += ["--texts", str(SERIALIZATION_TEXTS)]
+    result, _ = run_child(command, env)
+    batch = result["serialization"]["embed-batch"]
+
+    def spread(values: dict[str, float]) -> Spread:
+        return Spread(values["median"], values["min"], values["max"])
+
+    return Serialization(
+        texts=int(batch["texts"]),
+        request_ms=spread(batch["request_ms"]),
+        serialize_ms=spread(batch["serialization_ms"]),
+    )
+
+
 def measure_cold(config: Config, st_dir: Path, threads: int) -> dict[str, ColdStart]:
     contenders = {
         FP32: ("lamina", config.variant("fp32")),
@@ -443,6 +468,7 @@ def run(config: Config) -> Results:
     latency = phases.run(
         "single-text latency", lambda: measure_latency(contenders, config, corpus, threads)
     )
+    serialization = phases.run("serialization", lambda: measure_serialization(config, threads))
     batch: BatchResults | None = None
     if config.batch:
         batch = phases.run("batch jobs", lambda: run_in_child(config.variant("fp32"), threads))
@@ -470,6 +496,7 @@ def run(config: Config) -> Results:
         batch=batch,
         limits=limits(st_dir, threads, contenders.tokens),
         gate=gate.measure(tp[TP_INT8_ONE].vectors, tp[TP_FP32_ONE].vectors),
+        serialization=serialization,
     )
 
 
