@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from infra.bench.batch import BatchConfig, BatchResults, run_in_child
-from infra.bench.corpus import bench_corpus
+from infra.bench.corpus import CorpusText, corpus_entries
 from infra.bench.env import apply_quiet_env, child_env
 from infra.bench.limits import ModelShape, cpu_peak, gemm_ceiling
 from infra.bench.measure import (
@@ -287,13 +287,10 @@ def load_contenders(config: Config, st_dir: Path, threads: int, corpus: list[str
     )
 
 
-def corpus_stats(corpus: list[str], tokens: list[tuple[int, bool]]) -> CorpusStats:
+def corpus_stats(entries: list[CorpusText], tokens: list[tuple[int, bool]]) -> CorpusStats:
     from collections import Counter
 
-    from infra.bench.corpus import corpus_entries
-
-    entries = corpus_entries(len(corpus))
-    assert [e.text for e in entries] == corpus, "bench_corpus is corpus_entries' texts"
+    corpus = [e.text for e in entries]
     chars = [len(text) for text in corpus]
     counts = [count for count, _ in tokens]
     english = [n for n, e in zip(counts, entries, strict=True) if e.source != "non-english"]
@@ -460,7 +457,10 @@ def run(config: Config) -> Results:
     phases = Phases()
     # Cold starts first: a child's ru_maxrss starts at this process's peak, so keep it small.
     cold = phases.run("cold start", lambda: measure_cold(config, st_dir, threads))
-    corpus = bench_corpus(config.corpus_size)
+    # Taken once, before torch and the rest are imported: the stdlib docstring part reads
+    # the classes' members, which libraries imported later can add to.
+    entries = corpus_entries(config.corpus_size)
+    corpus = [e.text for e in entries]
     contenders = phases.run(
         "loading models", lambda: load_contenders(config, st_dir, threads, corpus)
     )
@@ -476,7 +476,7 @@ def run(config: Config) -> Results:
         started_utc=started_utc,
         duration_s=time.perf_counter() - phases.started,
         machine=machine(threads, load_start),
-        corpus=corpus_stats(corpus, contenders.tokens),
+        corpus=corpus_stats(entries, contenders.tokens),
         settings=RunSettings(
             batch_size=BATCH_SIZE,
             repeats=config.repeats,
