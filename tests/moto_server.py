@@ -46,8 +46,13 @@ def free_port() -> int:
         return port
 
 
+# moto_server imports most of boto and moto before it listens: seconds on a quiet machine,
+# far more when the CPUs are busy (a CI run beside a benchmark took over 30 s).
+STARTUP_TIMEOUT_S = 120
+
+
 def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"moto_server exited with {process.returncode}:\n{log.read_text()}")
@@ -56,7 +61,9 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> Non
                 return
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.1)
-    pytest.fail(f"moto_server did not answer on {url} within 30 s:\n{log.read_text()}")
+    pytest.fail(
+        f"moto_server did not answer on {url} within {STARTUP_TIMEOUT_S} s:\n{log.read_text()}"
+    )
 
 
 @contextmanager

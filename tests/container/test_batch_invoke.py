@@ -244,7 +244,8 @@ def test_worker_invoke_writes_the_part_and_reports_only_the_poison_record(
         len(TEXTS),
         0,
     )
-    assert done.model_versions == ["all-MiniLM-L6-v2/1"]
+    # The image bakes the int8 production variant in (functions/Dockerfile).
+    assert done.model_versions == ["all-MiniLM-L6-v2/1-int8"]
     assert json.loads(read(moto, JobKeys(submitted.job_id).success))["ok"] == len(TEXTS)
 
     # The same chunk again (a redelivery) next to a message that is not a chunk at all.
