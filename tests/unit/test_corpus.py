@@ -97,3 +97,29 @@ def test_job_texts_still_vary_the_pool() -> None:
     assert texts[:2000] != retrieval_corpus(2000)  # round 0 is the pool in hash order
     assert set(texts[:2000]) == set(retrieval_corpus(2000))
     assert set(texts[2000:]) - set(texts[:2000])  # later rounds cut or join texts
+
+
+def test_corpus_does_not_depend_on_what_the_process_imported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Libraries patch the standard library when imported (transformers adds
+    ``logging.Logger.warning_advice``, others replace module functions): the gate's and the
+    bench's texts must not change with that (issue 12)."""
+    import logging
+    import textwrap
+
+    before = retrieval_corpus(2000)
+    before_calibration = calibration_texts(64)
+
+    def warning_advice(self: logging.Logger) -> None:
+        """Patched in by a library: a docstring paragraph that is long enough to count."""
+
+    def dedent(text: str) -> str:
+        """A replacement for textwrap.dedent whose docstring differs from the original."""
+        return text
+
+    monkeypatch.setattr(logging.Logger, "warning_advice", warning_advice, raising=False)
+    monkeypatch.setattr(textwrap, "dedent", dedent)
+    dedent.__module__ = "textwrap"  # as if the module had defined it
+    assert retrieval_corpus(2000) == before
+    assert calibration_texts(64) == before_calibration

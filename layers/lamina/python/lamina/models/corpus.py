@@ -27,8 +27,10 @@ or a Faker instance seeded from the locale's name.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
+import importlib.util
 import inspect
 import random
 import re
@@ -97,19 +99,49 @@ class CorpusText:
 # --- English: standard library docstrings and intent queries ----------------------------------
 
 
-def _docstrings(module: ModuleType) -> Iterator[str]:
-    """The module's docstring, then its public classes (and their methods) and functions."""
+def _docstrings(module_name: str) -> Iterator[str]:
+    """The module's docstring, then its public classes (and their methods) and functions.
+
+    Read from the module's source file with ``ast``, never from the imported module: other
+    libraries patch standard library modules when they are imported (transformers adds
+    ``logging.Logger.warning_advice``, others replace module functions), so reading live
+    objects made the corpus depend on what the process had imported before. A module with
+    no Python source (``math``, ``itertools``) is read live; nothing patches those.
+    """
+    spec = importlib.util.find_spec(module_name)
+    origin = spec.origin if spec is not None else None
+    if origin is None or not origin.endswith(".py"):
+        yield from _live_docstrings(importlib.import_module(module_name))
+        return
+    tree = ast.parse(Path(origin).read_text(encoding="utf-8"))
+    yield ast.get_docstring(tree) or ""
+    for node in _public_definitions(tree.body):
+        yield ast.get_docstring(node) or ""
+        if isinstance(node, ast.ClassDef):
+            for member in _public_definitions(node.body):
+                if not isinstance(member, ast.ClassDef):
+                    yield ast.get_docstring(member) or ""
+
+
+_Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+
+
+def _public_definitions(body: list[ast.stmt]) -> list[_Definition]:
+    """Public functions and classes defined directly in ``body``, by name (then position)."""
+    found = [
+        node for node in body if isinstance(node, _Definition) and not node.name.startswith("_")
+    ]
+    return sorted(found, key=lambda node: (node.name, node.lineno))
+
+
+def _live_docstrings(module: ModuleType) -> Iterator[str]:
+    """A module without Python source: its docstring and its classes' (C types)."""
     yield inspect.getdoc(module) or ""
     for name, obj in sorted(vars(module).items()):
         if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
             continue
-        if inspect.isfunction(obj):
-            yield inspect.getdoc(obj) or ""
-        elif inspect.isclass(obj):
-            yield inspect.getdoc(obj) or ""
-            for member_name, member in sorted(vars(obj).items()):
-                if not member_name.startswith("_") and inspect.isfunction(member):
-                    yield inspect.getdoc(member) or ""
+        if inspect.isclass(obj) or inspect.isbuiltin(obj):
+            yield inspect.cleandoc(obj.__doc__ or "")
 
 
 def _paragraphs(docstring: str) -> Iterator[str]:
@@ -127,8 +159,7 @@ def stdlib_paragraphs(modules: tuple[str, ...] = STDLIB_MODULES) -> list[str]:
     with warnings.catch_warnings():  # e.g. typing.io's deprecation, raised by reading it
         warnings.simplefilter("ignore", DeprecationWarning)
         for module_name in sorted(modules):
-            module = importlib.import_module(module_name)
-            for docstring in _docstrings(module):
+            for docstring in _docstrings(module_name):
                 for paragraph in _paragraphs(docstring):
                     seen.setdefault(paragraph, None)
     return list(seen)
