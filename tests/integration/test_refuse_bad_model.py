@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, model_dir
 
 SCRIPT = """
 import json, sys
@@ -103,3 +104,42 @@ def test_missing_directory_is_refused(tmp_path: Path) -> None:
     result, _ = run_handler(str(tmp_path / "nowhere"))
     assert result["/health"]["status"] == 503
     assert "does not exist" in result["/health"]["body"]["error"]["message"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["fp32", "int8"])
+def test_model_whose_vectors_differ_from_its_build_host_is_refused(
+    variant: str, tmp_path: Path
+) -> None:
+    """The cold-start fidelity check: the manifest's vectors no longer match what this
+    host computes (here: each text's stored vector is another text's) -> 503, the ERROR
+    log gives the numbers and both CPUs, ModelLoadFailures counts it."""
+    source = model_dir(variant)
+    model = broken_copy(source, tmp_path / "model", "none")
+    manifest = json.loads((model / "manifest.json").read_text(encoding="utf-8"))
+    vectors = manifest["fidelity"]["vectors"]
+    manifest["fidelity"]["vectors"] = vectors[1:] + vectors[:1]
+    (model / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+    result, logs = run_handler(str(model))
+
+    for path in ("/health", "/api/v1/embed"):
+        assert result[path]["status"] == 503, result
+        assert result[path]["body"]["error"]["code"] == "model_unavailable"
+    refused = [x for x in logs if x.get("message") == "model load failed: refusing to serve"]
+    assert len(refused) == 1
+    assert refused[0]["level"] == "ERROR"
+    assert refused[0]["error_type"] == "ModelFidelityError"
+    assert "computes different vectors on this CPU than on its build host" in refused[0]["error"]
+    assert f"build host: {platform.machine()}" in refused[0]["error"]
+    assert any("ModelLoadFailures" in x for x in logs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["fp32", "int8"])
+def test_built_model_passes_its_fidelity_check_here(variant: str) -> None:
+    """The other outcome: the build's own vectors are reproduced on this host -> served."""
+    result, logs = run_handler(str(model_dir(variant)))
+    assert result["/api/v1/embed"]["status"] == 200, result
+    assert result["/health"]["status"] == 200
+    assert not [x for x in logs if x.get("level") == "ERROR"]

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from lamina.errors import ModelLoadError
 from lamina.models.manifest import (
@@ -65,3 +67,24 @@ def test_invalid_manifest(tmp_path: Path) -> None:
     (tmp_path / "m" / "manifest.json").write_text('{"name": "m"}')
     with pytest.raises(ModelLoadError, match="not a valid lamina manifest"):
         open_model_dir(tmp_path / "m")
+
+
+def test_fidelity_check_round_trips_vectors_and_picks_the_tolerance() -> None:
+    from lamina.models.manifest import FidelityCheck
+
+    vectors = np.random.default_rng(0).normal(size=(2, 8)).astype(np.float32)
+    check = FidelityCheck(
+        texts=["a", "b"],
+        vectors=[FidelityCheck.encode(v) for v in vectors],
+        min_cosine=0.9999,
+        min_cosine_other_machine=0.999,
+        machine="x86_64",
+        built_on="x86_64 test",
+    )
+    np.testing.assert_array_equal(check.reference(8), vectors)
+    assert check.tolerance("x86_64") == 0.9999
+    assert check.tolerance("aarch64") == 0.999
+    with pytest.raises(ModelLoadError, match="must each have 16 values"):
+        check.reference(16)
+    with pytest.raises(ValidationError, match="2 texts but 1 vectors"):
+        FidelityCheck(texts=["a", "b"], vectors=check.vectors[:1], min_cosine=0.9, built_on="x")

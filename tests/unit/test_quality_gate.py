@@ -209,8 +209,12 @@ def quick_build(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 def test_cli_build_refuses_a_failing_variant(
     quick_build: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A gate nothing can pass (top-10 overlap > 1): exit 1, the message, no directory."""
+    """A gate nothing can pass (top-10 overlap > 1): exit 1, the message, no directory
+    (a stale one from an earlier build is removed), the refusal in build-report.json."""
     monkeypatch.setattr(build, "GATE", GateThresholds(top_k_overlap=1.01, min_texts=1))
+    stale = quick_build / "int8"
+    stale.mkdir()
+    (stale / "manifest.json").write_text("{}")
 
     code = main(["models", "build", "--variant", "int8", "--output", str(quick_build)])
 
@@ -219,7 +223,13 @@ def test_cli_build_refuses_a_failing_variant(
     assert "lamina: error: variant int8 failed the quality gate" in err
     assert "top-10 overlap" in err
     assert "< 1.01 (short by" in err
-    assert list(quick_build.iterdir()) == []
+    assert [p.name for p in quick_build.iterdir()] == [build.BUILD_REPORT]
+    report = build.read_build_report(quick_build)
+    assert report["variants"]["int8"]["passed"] is False
+    assert "top-10 overlap" in report["variants"]["int8"]["reason"]
+    assert "int8 GEMM:" in report["cpu"]
+    assert main(["models", "pick", str(quick_build)]) == 1
+    assert "no variant of" in capsys.readouterr().err
 
 
 def test_cli_build_writes_a_passing_variant_with_its_numbers(
@@ -240,7 +250,7 @@ def test_cli_build_writes_a_passing_variant_with_its_numbers(
 
     out = capsys.readouterr().out
     assert code == 0
-    assert [p.name for p in quick_build.iterdir()] == ["int8"]
+    assert sorted(p.name for p in quick_build.iterdir()) == [build.BUILD_REPORT, "int8"]
     manifest = open_model_dir(quick_build / "int8")
     quality = manifest.quality
     assert quality is not None
@@ -251,6 +261,63 @@ def test_cli_build_writes_a_passing_variant_with_its_numbers(
     assert quality.min_cosine >= 0.98
     assert quality.baseline is not None
     assert quality.baseline.reference.startswith("sentence-transformers")
-    assert manifest.quantization.startswith("w8a8-per-token")
+    assert manifest.quantization.startswith("w7a8-per-token")
+    fidelity = manifest.fidelity
+    assert fidelity is not None
+    assert fidelity.texts == list(build.FIDELITY_TEXTS)
+    assert fidelity.reference(384).shape == (len(build.FIDELITY_TEXTS), 384)
+    assert "int8 GEMM:" in fidelity.built_on
+    # `lamina models pick` serves it
+    capsys.readouterr()
+    assert main(["models", "pick", str(quick_build)]) == 0
+    picked = capsys.readouterr()
+    assert picked.out.strip() == str(quick_build / "int8")
+    assert "serving int8: passed the quality gate on this machine" in picked.err
+    assert "(fp32 not served" not in picked.err  # int8 comes first
     assert "passed the quality gate on 200 texts: mean cosine >= 0.995" in out
     assert f"top-10 overlap {quality.top10_overlap:.4f}" in out
+
+
+def _built(output: Path, variant: str) -> build.BuiltModel:
+    directory = output / variant
+    directory.mkdir()
+    (directory / "manifest.json").write_text("{}")
+    return build.BuiltModel(variant=variant, path=directory, manifest=None)  # type: ignore[arg-type]
+
+
+def test_pick_serves_fp32_and_says_why_when_int8_failed_here(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's `make serve` on a machine where int8 failed its gate: fp32, and why."""
+    reason = "variant int8 failed the quality gate against the fp32 reference: min cosine"
+    build.write_build_report(
+        tmp_path, [_built(tmp_path, "fp32")], [build.FailedVariant("int8", reason)]
+    )
+    path, why = build.pick_variant(tmp_path)
+    assert path == tmp_path / "fp32"
+    assert why.startswith("fp32: passed the quality gate on this machine")
+    assert f"int8 not served: {reason}" in why
+
+    assert main(["models", "pick", str(tmp_path)]) == 0
+    out = capsys.readouterr()
+    assert out.out.strip() == str(tmp_path / "fp32")
+    assert "int8 not served" in out.err
+    # asked for int8 explicitly: refused, exit 1, the reason
+    assert main(["models", "pick", str(tmp_path), "--prefer", "int8"]) == 1
+    assert "no variant of" in capsys.readouterr().err
+
+
+def test_build_report_keeps_variants_of_earlier_builds(tmp_path: Path) -> None:
+    build.write_build_report(tmp_path, [_built(tmp_path, "fp32")], [])
+    build.write_build_report(tmp_path, [_built(tmp_path, "int8")], [])
+    variants = build.read_build_report(tmp_path)["variants"]
+    assert variants == {
+        "fp32": {"passed": True, "path": "fp32"},
+        "int8": {"passed": True, "path": "int8"},
+    }
+    assert build.pick_variant(tmp_path)[0] == tmp_path / "int8"
+
+
+def test_pick_without_a_build_says_so(tmp_path: Path) -> None:
+    with pytest.raises(QualityGateError, match="int8 not served: not built; fp32 not served"):
+        build.pick_variant(tmp_path)

@@ -73,10 +73,8 @@ def _build(args: argparse.Namespace) -> int:
         return 0
     variants = tuple(args.variant) if args.variant else VARIANTS
     output = Path(args.output) if args.output else DEFAULT_OUTPUT
-    # A variant that fails the quality gate raises QualityGateError (exit 1, the message
-    # names each missed threshold and by how much); nothing is written for it.
-    built = build_embedding_model(output, version=args.version, variants=variants)
-    for model in built:
+    result = build_embedding_model(output, version=args.version, variants=variants)
+    for model in result.built:
         quality = model.manifest.quality
         assert quality is not None
         print(
@@ -87,6 +85,23 @@ def _build(args: argparse.Namespace) -> int:
         for report in (quality, quality.baseline):
             if report is not None:
                 print(f"  vs {report.reference}: {_similarity(report)}")
+    # A variant that fails the gate is not written; the message names each missed
+    # threshold and by how much. Exit 3: some variants built, others refused.
+    for failure in result.failed:
+        print(f"lamina: error: {failure.reason}", file=sys.stderr)
+    print(f"report: {result.report}")
+    if not result.failed:
+        return 0
+    return 3 if result.built else 1
+
+
+def _pick(args: argparse.Namespace) -> int:
+    from lamina.models.build import pick_variant
+
+    prefer = tuple(args.prefer.split(",")) if args.prefer else None
+    path, why = pick_variant(Path(args.directory), *(prefer,) if prefer else ())
+    print(f"lamina: serving {why}", file=sys.stderr)
+    print(path)
     return 0
 
 
@@ -375,6 +390,16 @@ def parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--version", default="1", help="model version written to the manifest")
     build.set_defaults(func=_build)
+
+    pick = commands.add_parser(
+        "pick",
+        help="print the best variant of a build that passed its gate on this machine",
+        description="Exit 0 and print the directory of the first variant of --prefer that "
+        "passed the quality gate (build-report.json); exit 1 naming why each was skipped.",
+    )
+    pick.add_argument("directory", nargs="?", default=str(DEFAULT_OUTPUT))
+    pick.add_argument("--prefer", help="comma-separated variants, best first (default int8,fp32)")
+    pick.set_defaults(func=_pick)
 
     inspect = commands.add_parser("inspect", help="verify a model directory and print its manifest")
     inspect.add_argument("directory")

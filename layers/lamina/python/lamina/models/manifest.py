@@ -18,6 +18,7 @@ Tasks (what the serving side does with the graph):
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import uuid
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lamina.errors import ModelLoadError
@@ -76,6 +78,57 @@ class QualityReport(BaseModel):
         description="The same comparison against sentence-transformers, when the gate's "
         "reference is lamina's fp32 model.",
     )
+
+
+class FidelityCheck(BaseModel):
+    """Vectors the variant gave on its build host for a few fixed texts.
+
+    Every cold start embeds ``texts`` again and compares, text by text: a host whose
+    kernels compute something else (a CPU path that saturates, a different runtime) is
+    refused like a tampered file instead of serving vectors of another model.
+    """
+
+    texts: list[str] = Field(min_length=1, description="Fixed texts embedded at every load.")
+    vectors: list[str] = Field(
+        description="Each text's unit vector from the build host: base64 of little-endian "
+        "float32 values, embedding_dim of them."
+    )
+    min_cosine: float = Field(
+        gt=0,
+        le=1,
+        description="Least cosine each text's vector must reach at load on a host of the "
+        "build host's architecture (``machine``).",
+    )
+    min_cosine_other_machine: float = Field(
+        default=0.999,
+        gt=0,
+        le=1,
+        description="The same on another architecture (arm64 for an x86_64 build): its "
+        "fp32 kernels sum in another order, and int8 rounding carries that further.",
+    )
+    machine: str = Field(default="x86_64", description="Build host's architecture (uname -m).")
+    built_on: str = Field(description="CPU and int8 kernel of the build host.")
+
+    @model_validator(mode="after")
+    def _one_vector_per_text(self) -> FidelityCheck:
+        if len(self.vectors) != len(self.texts):
+            raise ValueError(f"{len(self.texts)} texts but {len(self.vectors)} vectors")
+        return self
+
+    def reference(self, dim: int) -> np.ndarray:
+        """The stored vectors as a (texts, dim) float32 array."""
+        rows = [np.frombuffer(base64.b64decode(v), dtype="<f4") for v in self.vectors]
+        if any(row.shape != (dim,) for row in rows):
+            raise ModelLoadError(f"fidelity vectors must each have {dim} values")
+        return np.stack(rows).astype(np.float32)
+
+    def tolerance(self, machine: str) -> float:
+        """The least cosine a host of architecture ``machine`` must reach."""
+        return self.min_cosine if machine == self.machine else self.min_cosine_other_machine
+
+    @staticmethod
+    def encode(vector: np.ndarray) -> str:
+        return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
 
 
 class EvaluationReport(BaseModel):
@@ -160,6 +213,9 @@ class Manifest(BaseModel):
     source: SourceInfo
     files: list[FileEntry] = Field(description="Every file but the manifest itself.")
     quality: QualityReport | None = None
+    fidelity: FidelityCheck | None = Field(
+        default=None, description="Checked at every cold start (embedding models)."
+    )
     evaluation: EvaluationReport | None = None
     created_at: str = Field(description="UTC time of the build, ISO 8601.")
 
