@@ -4,8 +4,9 @@ One JSONL job of ``LAMINA_BENCH_BATCH_LINES`` lines (default 20,000; ``{"id", "t
 line, texts from ``infra.bench.corpus.job_texts``), measured on one machine with one thread
 count (the CPUs available) for everything that embeds:
 
-1. Raw model: ``OnnxEmbedder.embed`` (fp32) over all the job's texts, called once per chunk with
-   exactly the chunks the submit step cuts (same texts, same sizes), then in one call.
+1. Raw model: ``OnnxEmbedder.embed`` (the int8 variant the worker image bakes) over all
+   the job's texts, called once per chunk with exactly the chunks the submit step cuts
+   (same texts, same sizes), then in one call.
 2. Pipeline: ``lamina.batch.local.run_local`` end to end on the same file with the same loaded
    model: the submit step in a thread streaming the file into the in-memory queue, the worker
    handler (Powertools partial batch response) polled as Lambda's event source does, parts
@@ -640,7 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.bench.batch")
     parser.add_argument("--json", type=Path, help="write the results here (else: markdown)")
     parser.add_argument(
-        "--model-dir", type=Path, default=REPO_ROOT / "build/models/all-MiniLM-L6-v2/fp32"
+        "--model-dir", type=Path, default=REPO_ROOT / "build/models/all-MiniLM-L6-v2/int8"
     )
     parser.add_argument("--threads", type=int, default=0, help="0: the CPUs available")
     args = parser.parse_args(argv)

@@ -78,6 +78,7 @@ SERIALIZATION_SHARE_TARGET = 0.10
 class Machine:
     cpu: str
     cpu_flags: str  # the vector extensions ONNX Runtime and PyTorch can use
+    int8_kernel: str  # the u8 x s8 GEMM MLAS picks here (lamina.inference.cpu)
     logical_cpus: int
     threads: int
     python: str
@@ -291,6 +292,7 @@ def _machine_section(r: Results) -> str:
     rows = [
         ["CPU", m.cpu],
         ["vector extensions", m.cpu_flags],
+        ["int8 GEMM kernel (ONNX Runtime's MLAS)", m.int8_kernel],
         ["logical CPUs / threads used", f"{m.logical_cpus} / {m.threads}"],
         ["Python", m.python],
         *[[name, version] for name, version in m.versions.items()],
@@ -733,7 +735,8 @@ def _batch_throughput(b: BatchResults) -> str:
         )
     return (
         "### Throughput: the pipeline against the raw model\n\n"
-        f"fp32, {b.config.threads} intra-op threads, one loaded `OnnxEmbedder` for every row. "
+        f"int8 (the variant the worker image bakes), {b.config.threads} intra-op threads, "
+        "one loaded `OnnxEmbedder` for every row. "
         "Raw model: `OnnxEmbedder.embed(texts)` over the job's texts, called once per chunk "
         "with exactly the submit step's chunks (the same calls the worker makes), and once on "
         "all texts (lamina's own length-sorted batching over the whole job). Pipeline: "
@@ -950,7 +953,7 @@ def batch_section(b: BatchResults, with_chart: bool = False) -> str:
         f"A {c.lines:,}-line JSONL job run on one machine (issue 5): the batch pipeline "
         "against the raw model on the same texts and the same thread count, peak memory of "
         "the submit step and of a worker, and the cost per million embeddings on Lambda. "
-        f"fp32 model `{_short_path(c.model_dir)}`. This section took "
+        f"Model `{_short_path(c.model_dir)}` (the worker image's int8). This section took "
         f"{b.duration_s / 60:.1f} min.\n\n"
         "`make bench` runs it last, in a fresh process (no PyTorch loaded). It also runs "
         "alone and prints this section on stdout:\n\n"
@@ -1207,7 +1210,7 @@ def batch_chart(b: BatchResults, path: Path) -> None:
     _plot_batch_throughput(axes[0], b)
     _plot_batch_memory(axes[1], b)
     _plot_batch_cost(axes[2], b)
-    fig.suptitle(f"lamina batch jobs, fp32, {b.config.threads} threads", fontsize=12)
+    fig.suptitle(f"lamina batch jobs, int8, {b.config.threads} threads", fontsize=12)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

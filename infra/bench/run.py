@@ -102,6 +102,7 @@ from infra.bench.report import (
     targets,
     write,
 )
+from lamina.inference.cpu import cpu_info as lamina_cpu
 from lamina.models import quality as gate
 
 BATCH_SIZE = 32
@@ -225,6 +226,7 @@ def machine(threads: int, load_start: tuple[float, float, float]) -> Machine:
     return Machine(
         cpu=cpu,
         cpu_flags=flags,
+        int8_kernel=lamina_cpu().int8_kernel,
         logical_cpus=os.cpu_count() or 1,
         threads=threads,
         python=platform.python_version(),
@@ -471,7 +473,7 @@ def run(config: Config) -> Results:
     serialization = phases.run("serialization", lambda: measure_serialization(config, threads))
     batch: BatchResults | None = None
     if config.batch:
-        batch = phases.run("batch jobs", lambda: run_in_child(config.variant("fp32"), threads))
+        batch = phases.run("batch jobs", lambda: run_in_child(config.variant("int8"), threads))
     return Results(
         started_utc=started_utc,
         duration_s=time.perf_counter() - phases.started,
