@@ -431,45 +431,46 @@ guest_python() {
 # ---------------------------------------------------------------------------------------------
 # commands
 
-cmd_run() {
-  local cpu="$DEFAULT_CPU"
+# Parse leading "--cpu M" / "--cpu=M" (repeatable) and an optional "--" into CPUS (array)
+# and ARGS (the rest). allow_rest=0: any other argument is an error naming the command.
+parse_cpu_args() {
+  local command="$1" allow_rest="$2"
+  shift 2
+  CPUS=()
   while (($#)); do
     case "$1" in
       --cpu)
         (($# >= 2)) || die "--cpu needs a value"
-        cpu="$2"
+        CPUS+=("$2")
         shift 2
         ;;
       --cpu=*)
-        cpu="${1#*=}"
+        CPUS+=("${1#*=}")
         shift
         ;;
       --)
         shift
         break
         ;;
-      *) break ;;
+      *)
+        ((allow_rest)) || die "$command: unknown argument $1"
+        break
+        ;;
     esac
   done
-  guest_python "$cpu" "$@"
+  ARGS=("$@")
+}
+
+cmd_run() {
+  parse_cpu_args run 1 "$@"
+  local cpu="$DEFAULT_CPU"
+  ((${#CPUS[@]})) && cpu="${CPUS[-1]}"
+  guest_python "$cpu" "${ARGS[@]}"
 }
 
 cmd_features() {
-  local cpus=()
-  while (($#)); do
-    case "$1" in
-      --cpu)
-        (($# >= 2)) || die "--cpu needs a value"
-        cpus+=("$2")
-        shift 2
-        ;;
-      --cpu=*)
-        cpus+=("${1#*=}")
-        shift
-        ;;
-      *) die "features: unknown argument $1" ;;
-    esac
-  done
+  parse_cpu_args features 0 "$@"
+  local cpus=("${CPUS[@]}")
   ((${#cpus[@]})) || cpus=("${SELFTEST_CPUS[@]}")
   local cpu
   for cpu in "${cpus[@]}"; do
@@ -574,24 +575,9 @@ PY
 # MLAS int8 kernels actually ran (NEON smull/smlal, NEON SDOT/UDOT, NEON or SVE SMMLA/UMMLA).
 cmd_kernels() {
   local cpus=() cpu prefix tmp
-  while (($#)); do
-    case "$1" in
-      --cpu)
-        (($# >= 2)) || die "--cpu needs a value"
-        cpus+=("$2")
-        shift 2
-        ;;
-      --cpu=*)
-        cpus+=("${1#*=}")
-        shift
-        ;;
-      --)
-        shift
-        break
-        ;;
-      *) break ;;
-    esac
-  done
+  parse_cpu_args kernels 1 "$@"
+  cpus=("${CPUS[@]}")
+  set -- "${ARGS[@]}"
   (($#)) || die "kernels: give the python arguments to run (e.g. -- $CACHE/selftest_check.py ...)"
   ((${#cpus[@]})) || cpus=("${SELFTEST_CPUS[@]}")
   [[ -e "$LAMINA_DIR/stage2.done" ]] || die "no arm64 root fs in $ROOT (run: $SCRIPT setup)"

@@ -17,11 +17,8 @@ Slow (every ONNX run is emulated): the text set is small.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +26,15 @@ import numpy as np
 import pytest
 
 from lamina.models import build
-from lamina.models.corpus import calibration_texts, retrieval_corpus
+from lamina.models.corpus import calibration_texts
 from lamina.models.manifest import file_entry, read_manifest, write_manifest
 from lamina.models.quality import row_cosines
 from tests.conftest import ROOT
+from tests.cpu.conftest import SAME_VECTORS, probe
 
 # Haswell: AVX2 + FMA, no AVX-512, no VNNI (QEMU 7.2's TCG emulates AVX2).
 EMULATED_CPU = "Haswell"
 INSTALL = ROOT / "infra" / "cpu" / "ensure-qemu.sh"
-SAME_VECTORS = 0.9999  # between hosts, text by text (issue 12)
 pytestmark = pytest.mark.slow
 
 
@@ -55,41 +52,6 @@ def qemu() -> str:
                 pytrace=False,
             )
     return found
-
-
-@pytest.fixture(scope="module")
-def texts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The fidelity texts and the gate corpus' 6 longest texts (most accumulations)."""
-    corpus = retrieval_corpus(2000)
-    longest = sorted(corpus, key=len, reverse=True)[:6]
-    path = tmp_path_factory.mktemp("texts") / "texts.json"
-    path.write_text(json.dumps([*build.FIDELITY_TEXTS, *longest]), encoding="utf-8")
-    return path
-
-
-def probe(
-    tmp: Path, texts: Path, dirs: list[Path], qemu: str | None
-) -> tuple[dict[str, Any], list[np.ndarray]]:
-    """Run tests/cpu/probe.py natively or under QEMU; (its report, vectors per directory)."""
-    out = tmp / f"vectors-{'qemu' if qemu else 'native'}.npz"
-    command = [sys.executable, "-m", "tests.cpu.probe", str(out), str(texts), *map(str, dirs)]
-    if qemu:
-        command = [qemu, "-cpu", EMULATED_CPU, *command]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "LAMINA_INTRA_OP_THREADS": "1"}
-    proc = subprocess.run(
-        [*command, "--check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
-    with np.load(out) as data:
-        vectors = [data[str(i)] for i in range(len(dirs))]
-    return report, vectors
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +92,10 @@ def runs(
 ) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("runs")
     dirs = [int8_dir, saturating_int8]
-    native, native_vectors = probe(tmp, texts, [*dirs, fp32_dir], None)
-    emulated, emulated_vectors = probe(tmp, texts, dirs, qemu)
+    native, native_vectors = probe(tmp / "native.npz", texts, [*dirs, fp32_dir], [])
+    emulated, emulated_vectors = probe(
+        tmp / "emulated.npz", texts, dirs, [qemu, "-cpu", EMULATED_CPU]
+    )
     return {
         "native": native,
         "emulated": emulated,
