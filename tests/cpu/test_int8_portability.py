@@ -121,6 +121,9 @@ def test_emulated_cpu_takes_the_saturating_avx2_kernel(runs: dict[str, Any]) -> 
 
 def test_production_int8_gives_the_same_vectors_on_avx2(runs: dict[str, Any]) -> None:
     native, emulated = runs["int8"]
+    # the same bits: exact integers, and fp32 ops that sum in one order on every x86 CPU
+    differ = [i for i in range(len(native)) if not np.array_equal(native[i], emulated[i])]
+    assert differ == [], f"texts {differ} differ in their bits between the two CPUs"
     cosines = row_cosines(emulated, native)
     assert cosines.min() >= SAME_VECTORS, (
         f"int8 under {runs['emulated']['int8_kernel']} vs {runs['native']['int8_kernel']}: "

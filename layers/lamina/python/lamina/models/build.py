@@ -417,8 +417,14 @@ def projection(node: Any) -> Projection:
     raise ValueError(f"{node.name} is not a projection of a BERT layer")
 
 
-def _mask_bias(writer: _GraphWriter) -> str:
-    """(batch, 1, 1, sequence) float: 0 where attention_mask is 1, -10000 where it is 0."""
+@dataclass(frozen=True)
+class _AttentionInputs:
+    mask_bias: str  # (batch, 1, 1, keys): 0 for a token, -10000 for padding
+    column: str  # int64 [1], to shape a column of ones
+
+
+def _attention_inputs(writer: _GraphWriter) -> _AttentionInputs:
+    """What every layer's attention shares, computed once from ``attention_mask``."""
     from onnx import TensorProto
 
     f32 = np.float32
@@ -427,7 +433,7 @@ def _mask_bias(writer: _GraphWriter) -> str:
     writer.node("Mul", ["mask/off", writer.const("mask/fill", np.array(-10000, f32))], ["mask/b"])
     axes = writer.const("mask/axes", np.array([1, 2], np.int64))
     writer.node("Unsqueeze", ["mask/b", axes], ["mask/bias"])
-    return "mask/bias"
+    return _AttentionInputs("mask/bias", writer.const("mask/column", np.array([1], np.int64)))
 
 
 def _attention(
@@ -435,7 +441,7 @@ def _attention(
     prefix: str,
     qkv: list[str],
     bias: np.ndarray,
-    mask_bias: str,
+    shared: _AttentionInputs,
     heads: int,
     output: str,
 ) -> None:
@@ -444,9 +450,16 @@ def _attention(
     Not ``MultiHeadAttention``: its softmax (MLAS) sums with the CPU's vector width, so
     AVX2 and AVX-512 hosts differ in the last bit, and the next per-token rounding turns
     that into different int8 activations, layer after layer (measured: cosine 0.9994
-    between the two hosts' vectors on some texts). Exp, ReduceSum, Div and fp32 MatMul
-    give the same bits on both (tests/cpu/test_int8_portability.py).
+    between the two hosts' vectors on some texts). Exp, Div and fp32 MatMul give the same
+    bits on both (tests/cpu/test_int8_portability.py). The softmax's denominator comes
+    from the same MatMul as the context, ``exp @ [v | 1]``, not from ReduceSum: a MatMul
+    adds in order along the keys, so a longer text's padding in the same batch adds exact
+    zeros at the end and a text gets the same bits alone or in any batch (ReduceSum's
+    grouping changes with the padded length); dividing the (keys x head) context instead of
+    the (keys x keys) probabilities is also the cheaper way round.
     """
+    from onnx import numpy_helper
+
     f32 = np.float32
     width = bias.shape[0] // 3
     head = width // heads
@@ -468,14 +481,22 @@ def _attention(
         names[part] = f"{p}/heads"
     p = prefix
     writer.node("MatMul", [names["q"], names["k"]], [f"{p}/scores"])
-    writer.node("Add", [f"{p}/scores", mask_bias], [f"{p}/masked"])
+    writer.node("Add", [f"{p}/scores", shared.mask_bias], [f"{p}/masked"])
     writer.node("ReduceMax", [f"{p}/masked"], [f"{p}/max"], axes=[-1], keepdims=1)
     writer.node("Sub", [f"{p}/masked", f"{p}/max"], [f"{p}/centered"])
     writer.node("Exp", [f"{p}/centered"], [f"{p}/exp"])
+    writer.node("Shape", [names["v"]], [f"{p}/rows"], end=-1)
+    writer.node("Concat", [f"{p}/rows", shared.column], [f"{p}/ones_shape"], axis=0)
+    one = numpy_helper.from_array(np.array([1.0], f32))
+    writer.node("ConstantOfShape", [f"{p}/ones_shape"], [f"{p}/ones"], value=one)
+    writer.node("Concat", [names["v"], f"{p}/ones"], [f"{p}/v_ones"], axis=-1)
+    writer.node("MatMul", [f"{p}/exp", f"{p}/v_ones"], [f"{p}/weighted"])
     last = writer.const(f"{p}/last", np.array([-1], np.int64))
-    writer.node("ReduceSum", [f"{p}/exp", last], [f"{p}/sum"], keepdims=1)
-    writer.node("Div", [f"{p}/exp", f"{p}/sum"], [f"{p}/probs"])
-    writer.node("MatMul", [f"{p}/probs", names["v"]], [f"{p}/context"])
+    bounds = [np.array([x], np.int64) for x in (0, head, head + 1)]
+    lo, mid, hi = (writer.const(f"{p}/at{int(b[0])}", b) for b in bounds)
+    writer.node("Slice", [f"{p}/weighted", lo, mid, last], [f"{p}/unscaled"])
+    writer.node("Slice", [f"{p}/weighted", mid, hi, last], [f"{p}/sum"])
+    writer.node("Div", [f"{p}/unscaled", f"{p}/sum"], [f"{p}/context"])
     writer.node("Transpose", [f"{p}/context"], [f"{p}/tokens"], perm=[0, 2, 1, 3])
     writer.node("Reshape", [f"{p}/tokens", merged], [output])
 
@@ -507,7 +528,7 @@ def quantize_int8(
     weights = {init.name: init for init in model.graph.initializer}
     writer = _GraphWriter(model, scheme if isinstance(scheme, IntScheme) else PORTABLE)
     original = list(model.graph.node)
-    mask_bias = _mask_bias(writer)
+    shared = _attention_inputs(writer)
     for node in original:
         if not _quantizable(node, weights):
             writer.nodes.append(node)
@@ -536,7 +557,7 @@ def quantize_int8(
             writer.quantized_matmul(out, xq, sx, columns, out, hessian)
             parts.append(out)
         bias = numpy_helper.to_array(weights[node.input[2]]).astype(np.float32)
-        _attention(writer, f"{prefix}/attention", parts, bias, mask_bias, heads, node.output[0])
+        _attention(writer, f"{prefix}/attention", parts, bias, shared, heads, node.output[0])
     del model.graph.node[:]
     model.graph.node.extend(writer.nodes)
     used = {name for node in model.graph.node for name in node.input}
