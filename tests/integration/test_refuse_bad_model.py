@@ -81,18 +81,24 @@ def broken_copy(source: Path, target: Path, how: str) -> Path:
     return target
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("how", ["tampered", "truncated", "missing"])
-def test_broken_model_is_refused_and_health_fails(fp32_dir: Path, tmp_path: Path, how: str) -> None:
-    model = broken_copy(fp32_dir, tmp_path / "model", how)
-    result, logs = run_handler(str(model))
+def assert_refused(result: dict[str, Any], logs: list[dict[str, Any]]) -> dict[str, Any]:
+    """503 model_unavailable on /health and embed, one ERROR log line: returned."""
     for path in ("/health", "/api/v1/embed"):
         assert result[path]["status"] == 503, result
         assert result[path]["body"]["error"]["code"] == "model_unavailable"
     refused = [x for x in logs if x.get("message") == "model load failed: refusing to serve"]
     assert len(refused) == 1
     assert refused[0]["level"] == "ERROR"
-    assert "tokenizer.json" in refused[0]["error"]
+    return refused[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["tampered", "truncated", "missing"])
+def test_broken_model_is_refused_and_health_fails(fp32_dir: Path, tmp_path: Path, how: str) -> None:
+    model = broken_copy(fp32_dir, tmp_path / "model", how)
+    result, logs = run_handler(str(model))
+    refused = assert_refused(result, logs)
+    assert "tokenizer.json" in refused["error"]
     failures = [x for x in logs if "ModelLoadFailures" in x]
     assert failures
     assert failures[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
@@ -122,15 +128,10 @@ def test_model_whose_vectors_differ_from_its_build_host_is_refused(
 
     result, logs = run_handler(str(model))
 
-    for path in ("/health", "/api/v1/embed"):
-        assert result[path]["status"] == 503, result
-        assert result[path]["body"]["error"]["code"] == "model_unavailable"
-    refused = [x for x in logs if x.get("message") == "model load failed: refusing to serve"]
-    assert len(refused) == 1
-    assert refused[0]["level"] == "ERROR"
-    assert refused[0]["error_type"] == "ModelFidelityError"
-    assert "computes different vectors on this CPU than on its build host" in refused[0]["error"]
-    assert f"build host: {platform.machine()}" in refused[0]["error"]
+    refused = assert_refused(result, logs)
+    assert refused["error_type"] == "ModelFidelityError"
+    assert "computes different vectors on this CPU than on its build host" in refused["error"]
+    assert f"build host: {platform.machine()}" in refused["error"]
     assert any("ModelLoadFailures" in x for x in logs)
 
 
