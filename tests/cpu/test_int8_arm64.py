@@ -6,7 +6,7 @@ about 3 minutes). ONNX Runtime there takes its dotprod (``udot``) int8 kernel.
 What holds (docs/performance.md, "Same vectors on every CPU"): the integer products are
 exact on arm64 too, but its fp32 kernels sum in another order than x86's and int8 rounding
 carries the last-bit differences along, so arm64 vectors are within the fidelity check's
-other-architecture tolerance (0.999) of the x86 build host's, not bit-identical; fp32
+other-architecture tolerance (0.995) of the x86 build host's, not bit-identical; fp32
 agrees to ~1e-13. The fidelity check must pass there: a correct model is not refused on
 Graviton.
 """
@@ -26,7 +26,7 @@ from tests.cpu.conftest import probe
 
 SCRIPT = ROOT / "infra" / "cpu" / "arm64-python.sh"
 ARM_CPU = "neoverse-n1"
-OTHER_ARCHITECTURE = 0.999  # FidelityCheck.min_cosine_other_machine
+OTHER_ARCHITECTURE = 0.995  # FidelityCheck.min_cosine_other_machine
 pytestmark = pytest.mark.slow
 
 

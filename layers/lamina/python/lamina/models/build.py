@@ -928,9 +928,12 @@ FIDELITY_TEXTS = (
 # On x86_64 the int8 graph gives the same bits on every CPU (AVX2, AVX-512, VNNI, AMX): the
 # integer products are exact and its fp32 ops sum in one order (docs/performance.md); a
 # saturating kernel misses by ~1e-2. On arm64, ONNX Runtime's fp32 kernels sum in another
-# order and int8 rounding carries the last-bit differences along: measured >= 0.9990.
+# order and int8 rounding carries the last-bit differences along: measured 0.99908 on the
+# Korean fidelity text (every arm64 kernel path), 0.99904 at worst over 194 texts. Another
+# architecture gets room for its own summation order; a wrong kernel or another model is
+# off by far more (a saturating x86 kernel: 0.955 over the gate's corpus).
 FIDELITY_MIN_COSINE = 0.9999
-FIDELITY_MIN_COSINE_OTHER_MACHINE = 0.999
+FIDELITY_MIN_COSINE_OTHER_MACHINE = 0.995
 
 
 def fidelity_check(model_dir: Path, manifest: Manifest) -> FidelityCheck:

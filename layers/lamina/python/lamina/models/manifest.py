@@ -100,7 +100,7 @@ class FidelityCheck(BaseModel):
         "build host's architecture (``machine``).",
     )
     min_cosine_other_machine: float = Field(
-        default=0.999,
+        default=0.995,
         gt=0,
         le=1,
         description="The same on another architecture (arm64 for an x86_64 build): its "
