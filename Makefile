@@ -23,7 +23,7 @@ INTENT := build/models/intent-classifier/manifest.json
 DIGITS := build/models/digits-classifier/manifest.json
 SPAM := build/models/spam-detector/manifest.json
 MODELS := $(MODEL) $(INTENT) $(DIGITS) $(SPAM)
-BUILDERS := layers/lamina/python/lamina/models
+BUILDERS := tools/lamina_tools/models
 
 .DEFAULT_GOAL := help
 include infra/local/local.mk

@@ -20,11 +20,11 @@ import pytest
 
 from lamina.batch.jobs import JobKeys, JobManifest, read_manifest
 from lamina.batch.objects import ObjectStore
-from lamina.batch.poller import Handler, PollStats, poll_once
 from lamina.batch.queues import Message, WorkQueue
 from lamina.inference.embedder import Embedder, EmbeddingResult, TokenizeResult
 from lamina.inference.lifecycle import StageTimings
 from lamina.models.manifest import Manifest, SourceInfo
+from lamina_tools.poller import Handler, PollStats, poll_once
 
 EVENTS = Path(__file__).with_name("events")
 REGION = "us-east-1"

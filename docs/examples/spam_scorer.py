@@ -21,7 +21,7 @@ from lamina.errors import InvalidInputError, ModelLoadError
 from lamina.inference.lifecycle import ModelHandler
 from lamina.inference.session import create_session
 from lamina.models.manifest import open_model_dir, read_labels
-from lamina.models.spam import features
+from lamina_tools.models.spam import features
 
 
 class SpamScorer(ModelHandler[Sequence[str], np.ndarray, np.ndarray, list[float]]):

@@ -7,7 +7,7 @@ count (the CPUs available) for everything that embeds:
 1. Raw model: ``OnnxEmbedder.embed`` (the int8 variant the worker image bakes) over all
    the job's texts, called once per chunk with exactly the chunks the submit step cuts
    (same texts, same sizes), then in one call.
-2. Pipeline: ``lamina.batch.local.run_local`` end to end on the same file with the same loaded
+2. Pipeline: ``lamina_tools.local_batch.run_local`` end to end on the same file with the same loaded
    model: the submit step in a thread streaming the file into the in-memory queue, the worker
    handler (Powertools partial batch response) polled as Lambda's event source does, parts
    written to a local directory standing in for S3, the manifest updated by compare-and-swap,
@@ -483,7 +483,7 @@ def measure_worker(config: BatchConfig, texts: Sequence[str], sizes: Sequence[in
 
 
 def run_pipeline(source: Path, embedder: Any) -> PipelineRun:
-    from lamina.batch.local import run_local
+    from lamina_tools.local_batch import run_local
     from lamina.settings import Settings
 
     lines = sum(1 for _ in source.open("rb"))
@@ -507,7 +507,7 @@ def run_pipeline(source: Path, embedder: Any) -> PipelineRun:
 def first_part_vectors(source: Path, embedder: Any) -> np.ndarray:
     """Run the pipeline on ``source`` (one chunk) and read its part's vectors back."""
     from lamina.batch.jobs import JobKeys
-    from lamina.batch.local import run_local
+    from lamina_tools.local_batch import run_local
     from lamina.settings import Settings
 
     with scratch("check") as workdir:

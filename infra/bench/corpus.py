@@ -1,4 +1,4 @@
-"""The benchmark corpus: ``lamina.models.corpus.retrieval_corpus``, the quality gate's texts.
+"""The benchmark corpus: ``lamina_tools.models.corpus.retrieval_corpus``, the quality gate's texts.
 
 ``bench_corpus(n)`` is the library's ``retrieval_corpus(n)`` (2,000 texts by default: English
 docstring paragraphs and support queries, 25% non-English text in 11 scripts, the reference
@@ -15,7 +15,7 @@ import hashlib
 import json
 import re
 
-from lamina.models.corpus import (
+from lamina_tools.models.corpus import (
     DEFAULT_SIZE,
     STDLIB_MODULES,
     CorpusText,

@@ -38,7 +38,7 @@ from infra.bench.measure import (
     Spread,
     Throughput,
 )
-from lamina.models.quality import DEFAULT_THRESHOLDS, GateMetrics
+from lamina_tools.models.quality import DEFAULT_THRESHOLDS, GateMetrics
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -339,7 +339,7 @@ def _corpus_section(r: Results) -> str:
     parts = ", ".join(f"{name} {count:,}" for name, count in sorted(c.sources.items()))
     text = (
         "## Corpus\n\n"
-        f"{c.texts:,} texts from `lamina.models.corpus.retrieval_corpus({c.texts})` (the "
+        f"{c.texts:,} texts from `lamina_tools.models.corpus.retrieval_corpus({c.texts})` (the "
         "texts `lamina models build` gates every variant on; see that module's docstring): "
         f"English standard-library docstring paragraphs and support queries, "
         f"{c.multilingual:,} non-English texts (Faker's vocabulary in {c.languages - 1} "
@@ -740,7 +740,7 @@ def _batch_throughput(b: BatchResults) -> str:
         "Raw model: `OnnxEmbedder.embed(texts)` over the job's texts, called once per chunk "
         "with exactly the submit step's chunks (the same calls the worker makes), and once on "
         "all texts (lamina's own length-sorted batching over the whole job). Pipeline: "
-        "`lamina.batch.local.run_local` on the JSONL file: the submit step in a thread "
+        "`lamina_tools.local_batch.run_local` on the JSONL file: the submit step in a thread "
         "streaming the file into the in-memory queue (bounded at 64 messages), the worker "
         "handler (Powertools partial batch response) on SQS-shaped events of up to 10 messages "
         "polled the way Lambda's event source does, one part per chunk written as JSONL to a "

@@ -103,7 +103,7 @@ from infra.bench.report import (
     write,
 )
 from lamina.inference.cpu import cpu_info as lamina_cpu
-from lamina.models import quality as gate
+from lamina_tools.models import quality as gate
 
 BATCH_SIZE = 32
 # The batch path: the batch worker embeds chunks of up to LAMINA_CHUNK_MAX_RECORDS texts.

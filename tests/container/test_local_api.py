@@ -85,7 +85,7 @@ def test_vectors_match_sentence_transformers(
 ) -> None:
     """The image's vectors (the int8 production variant) against sentence-transformers'
     (tests/fixtures/golden_minilm.json), held to the build's quality gate: mean cosine
-    >= 0.995, each >= 0.98 (lamina.models.quality)."""
+    >= 0.995, each >= 0.98 (lamina_tools.models.quality)."""
     texts, reference = golden
     response = httpx.post(
         f"{local_api.url}/api/v1/embed-batch", json={"texts": texts}, timeout=TIMEOUT

@@ -118,7 +118,7 @@ def test_image_classify_binary_body(stack: Stack, tmp_path: Path) -> None:
 
 
 def test_onnx_open_inference_protocol(stack: Stack, tmp_path: Path) -> None:
-    from lamina.models.spam import features
+    from lamina_tools.models.spam import features
 
     status, meta = invoke(
         stack, "OnnxFunction", api_event("http", "GET", "/v2/models/spam-detector"), tmp_path

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lamina.models import build
-from lamina.models.corpus import retrieval_corpus
+from lamina_tools.models import build
+from lamina_tools.models.corpus import retrieval_corpus
 from tests.conftest import ROOT
 
 SAME_VECTORS = 0.9999  # between hosts, text by text (issue 12)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lamina.models.quality import row_cosines
+from lamina.inference.pooling import row_cosines
 from tests.conftest import ROOT
 from tests.cpu.conftest import probe
 

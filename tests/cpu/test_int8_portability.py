@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lamina.models import build
-from lamina.models.corpus import calibration_texts
+from lamina.inference.pooling import row_cosines
 from lamina.models.manifest import file_entry, read_manifest, write_manifest
-from lamina.models.quality import row_cosines
+from lamina_tools.models import build
+from lamina_tools.models.corpus import calibration_texts
 from tests.conftest import ROOT
 from tests.cpu.conftest import SAME_VECTORS, probe
 

@@ -106,7 +106,7 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aws]:
 
 def lamina(aws: Aws, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "lamina.cli", "jobs", *argv],
+        [sys.executable, "-m", "lamina_tools.cli", "jobs", *argv],
         env=aws.env,
         capture_output=True,
         text=True,
@@ -146,7 +146,7 @@ def run_submit(aws: Aws, event: dict[str, Any], tmp_path: Path) -> dict[str, Any
 
 
 def start_workers(aws: Aws, model: Path, n: int, idle_exit: int) -> list[subprocess.Popen[str]]:
-    argv = [sys.executable, "-m", "lamina.cli", "jobs", "worker", "--model", str(model)]
+    argv = [sys.executable, "-m", "lamina_tools.cli", "jobs", "worker", "--model", str(model)]
     argv += ["--idle-exit", str(idle_exit), "--retry-delay", "0", "--batch-size", "5"]
     return [
         subprocess.Popen(

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from lamina.inference.embedder import OnnxEmbedder
-from lamina.models import build
-from lamina.models.corpus import retrieval_corpus
+from lamina_tools.models import build
+from lamina_tools.models.corpus import retrieval_corpus
 
 
 @pytest.fixture(scope="module")

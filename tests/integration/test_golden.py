@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from lamina.inference.embedder import OnnxEmbedder
-from lamina.models.reference import LONG_TEXT_TOKENS
+from lamina_tools.models.reference import LONG_TEXT_TOKENS
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lamina.models.digits import Split, held_out_split, render_digit
+from lamina_tools.models.digits import Split, held_out_split, render_digit
 from tests.conftest import ROOT, LambdaContext, api_event
 
 DIGITS_DIR = Path(os.environ.get("LAMINA_TEST_DIGITS_DIR", ROOT / "build/models/digits-classifier"))

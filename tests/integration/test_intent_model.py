@@ -21,7 +21,8 @@ import pytest
 from lamina.inference.pooling import l2_normalize, mean_pool
 from lamina.inference.session import create_session
 from lamina.inference.tokenizer import TextTokenizer, pad_batch
-from lamina.models.intent import (
+from lamina.models.manifest import EvaluationReport, Manifest, open_model_dir, read_labels
+from lamina_tools.models.intent import (
     DOCUMENTED_EXAMPLES,
     META_INTENTS,
     MIN_AGREEMENT,
@@ -30,7 +31,6 @@ from lamina.models.intent import (
     read_corpus,
     require_agreement,
 )
-from lamina.models.manifest import EvaluationReport, Manifest, open_model_dir, read_labels
 from tests.conftest import ROOT
 
 INTENT_DIR = ROOT / "build/models/intent-classifier"

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from lamina.api import deps
-from lamina.batch.local import run_local
 from lamina.batch.objects import LocalObjects
 from lamina.inference.embedder import OnnxEmbedder
 from lamina.settings import Settings
+from lamina_tools.local_batch import run_local
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 from lamina.errors import ConfigurationError, ModelLoadError
 from lamina.models.manifest import Manifest, open_model_dir
-from lamina.models.spam import HELD_OUT_SEED, HELD_OUT_SIZE, features, generate
+from lamina_tools.models.spam import HELD_OUT_SEED, HELD_OUT_SIZE, features, generate
 from tests.conftest import ROOT, LambdaContext, api_event, import_app
 
 SPAM = "spam-detector"

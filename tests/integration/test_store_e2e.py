@@ -34,7 +34,7 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def cli(endpoint: str) -> Cli:
-    """Run ``python -m lamina.cli models ...`` with fake credentials. The endpoint is passed
+    """Run ``python -m lamina_tools.cli models ...`` with fake credentials. The endpoint is passed
     with --endpoint-url unless ``store_options=False``; AWS_ENDPOINT_URL points at moto in
     any case, so no call can reach AWS."""
     base = subprocess_env(endpoint)
@@ -44,7 +44,7 @@ def cli(endpoint: str) -> Cli:
     ) -> subprocess.CompletedProcess[str]:
         options = ["--bucket", BUCKET, "--endpoint-url", endpoint] if store_options else []
         return subprocess.run(
-            [sys.executable, "-m", "lamina.cli", "models", *argv, *options],
+            [sys.executable, "-m", "lamina_tools.cli", "models", *argv, *options],
             env=base | (env or {}),
             capture_output=True,
             text=True,
@@ -122,7 +122,7 @@ def test_two_processes_fetch_one_version_at_once(
     ok(cli("publish", str(fp32_dir), "--name", "concurrent", "--version", "1"))
     cache = tmp_path / "cache"
     env = {**subprocess_env(endpoint), "LAMINA_MODELS_BUCKET": BUCKET}
-    command = [sys.executable, "-m", "lamina.cli", "models", "fetch", "concurrent/1"]
+    command = [sys.executable, "-m", "lamina_tools.cli", "models", "fetch", "concurrent/1"]
     fetches = [
         subprocess.Popen([*command, "--cache", str(cache)], env=env, stderr=subprocess.PIPE)
         for _ in range(2)
@@ -179,7 +179,7 @@ def test_service_cold_starts_on_the_promoted_model_and_refuses_a_tampered_one(
 SERVE_FROM_STORE = """
 import base64, json, sys
 from fastapi.testclient import TestClient
-from lamina.models.spam import features
+from lamina_tools.models.spam import features
 module, path, body = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 app = __import__(module, fromlist=["app"]).app
 with TestClient(app) as client:

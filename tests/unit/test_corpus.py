@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from infra.bench.corpus import bench_corpus, job_texts, non_english_count
-from lamina.models.corpus import (
+from lamina_tools.models.corpus import (
     LOCALES,
     NON_ENGLISH_SHARE,
     CorpusText,
@@ -18,7 +18,7 @@ from lamina.models.corpus import (
     corpus_entries,
     retrieval_corpus,
 )
-from lamina.models.reference import SENTENCES
+from lamina_tools.models.reference import SENTENCES
 
 
 @pytest.fixture(scope="module")

@@ -152,7 +152,7 @@ def full_decode(data: bytes) -> np.ndarray:
 
 
 def test_large_jpeg_decoded_at_reduced_scale_is_close_to_full_decode() -> None:
-    from lamina.models.digits import render_digit
+    from lamina_tools.models.digits import render_digit
 
     values = np.zeros(64)
     values[[10, 11, 12, 18, 26, 34, 42, 50, 51, 52]] = 16
@@ -165,7 +165,7 @@ def test_large_jpeg_decoded_at_reduced_scale_is_close_to_full_decode() -> None:
 
 
 def test_mid_size_jpeg_is_decoded_in_full() -> None:
-    from lamina.models.digits import render_digit
+    from lamina_tools.models.digits import render_digit
 
     values = np.zeros(64)
     values[[9, 17, 25, 33, 41, 49]] = 16
@@ -185,7 +185,7 @@ def test_rgb_nchw_layout_and_normalization() -> None:
 def test_rendered_dataset_digit_round_trips() -> None:
     from sklearn.datasets import load_digits
 
-    from lamina.models.digits import IMAGE_SPEC, render_digit
+    from lamina_tools.models.digits import IMAGE_SPEC, render_digit
 
     digits = load_digits()
     for values in digits.data[:50]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lamina.inference.cpu import CpuInfo, arm_int8_kernel, cpu_info, x86_int8_kernel
-from lamina.models.build import PORTABLE, IntScheme, quantize_weight
+from lamina_tools.models.build import PORTABLE, IntScheme, quantize_weight
 
 
 def saturating_u8s8(a: np.ndarray, b: np.ndarray) -> np.ndarray:

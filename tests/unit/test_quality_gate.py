@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lamina.cli import main
 from lamina.inference.embedder import OnnxEmbedder
-from lamina.models import build
+from lamina.inference.pooling import row_cosines
 from lamina.models.manifest import QualityReport, open_model_dir
-from lamina.models.quality import (
+from lamina_tools.cli import main
+from lamina_tools.models import build
+from lamina_tools.models.quality import (
     GateMetrics,
     GateThresholds,
     QualityGateError,
@@ -21,7 +22,6 @@ from lamina.models.quality import (
     failures,
     measure,
     nearest_neighbours,
-    row_cosines,
     top_k_overlap,
 )
 from tests.conftest import ROOT

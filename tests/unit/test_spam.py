@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lamina.models.spam import FEATURES, SUSPICIOUS_WORDS, features, generate
+from lamina_tools.models.spam import FEATURES, SUSPICIOUS_WORDS, features, generate
 
 
 @pytest.mark.parametrize(

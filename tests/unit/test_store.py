@@ -15,7 +15,6 @@ from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import EndpointConnectionError  # type: ignore[import-untyped]
 from moto import mock_aws
 
-from lamina.cli import ProgressBar, main
 from lamina.errors import (
     AliasNotFoundError,
     IntegrityError,
@@ -29,6 +28,8 @@ from lamina.models.manifest import (
     open_model_dir,
 )
 from lamina.models.store import ModelListing, ModelRef, S3ModelStore
+from lamina_tools.cli import main
+from lamina_tools.console import ProgressBar
 from tests.factories import make_model_dir
 
 BUCKET = "lamina-models-test"

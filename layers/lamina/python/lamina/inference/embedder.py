@@ -20,10 +20,9 @@ import numpy as np
 from lamina.errors import ModelFidelityError, ModelLoadError
 from lamina.inference.cpu import cpu_info
 from lamina.inference.lifecycle import StageTimings
-from lamina.inference.pooling import cls_pool, l2_normalize, mean_pool
+from lamina.inference.pooling import cls_pool, l2_normalize, mean_pool, row_cosines
 from lamina.inference.text import TextModel, TokenizedTexts, TokenizeResult
 from lamina.models.manifest import Manifest
-from lamina.models.quality import row_cosines
 
 __all__ = ["EmbedRequest", "Embedder", "EmbeddingResult", "OnnxEmbedder", "TokenizeResult"]
 

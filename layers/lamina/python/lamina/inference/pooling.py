@@ -1,4 +1,5 @@
-"""Postprocessing of token vectors: pooling, L2 normalization, Matryoshka-style truncation."""
+"""Postprocessing of token vectors (pooling, L2 normalization, Matryoshka-style truncation)
+and comparing vectors row by row (the fidelity check at warm-up, the build's quality gate)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,19 @@ def truncate_dimensions(vectors: np.ndarray, dimensions: int, *, normalize: bool
     """Keep the first ``dimensions`` values of each vector, re-normalizing if asked."""
     cut = np.ascontiguousarray(vectors[:, :dimensions])
     return l2_normalize(cut) if normalize else cut
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (a zero row stays zero), as float64 for stable sums."""
+    matrix = np.asarray(vectors, dtype=np.float64)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    result: np.ndarray = matrix / np.where(norms == 0, 1.0, norms)
+    return result
+
+
+def row_cosines(candidate: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Cosine of each candidate row with the reference row of the same index."""
+    if candidate.shape != reference.shape:
+        raise ValueError(f"shapes differ: {candidate.shape} vs {reference.shape}")
+    result: np.ndarray = np.sum(unit_rows(candidate) * unit_rows(reference), axis=1)
+    return result

@@ -53,7 +53,7 @@ class SourceInfo(BaseModel):
 
 
 class QualityReport(BaseModel):
-    """How close a build's vectors are to a reference's (``lamina.models.quality``).
+    """How close a build's vectors are to a reference's (``lamina_tools.models.quality``).
 
     Fields after ``min_cosine`` came with the quality gate; manifests written before it
     lack them and still load.

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lamina.errors import JobError
+from lamina_tools.console import aws_options, progress_bar
 
 if TYPE_CHECKING:
     from lamina.batch.jobs import JobManifest
@@ -66,8 +67,6 @@ def describe(m: JobManifest) -> str:
 def _progress(
     args: argparse.Namespace, verb: str = "download"
 ) -> Callable[[str, int, int], None] | None:
-    from lamina.cli import progress_bar
-
     return progress_bar(args, verb)
 
 
@@ -153,7 +152,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from lamina.batch.results import download
+    from lamina_tools.results import download
 
     store = _s3(args)
     out = Path(args.output or f"{args.job_id}.jsonl")
@@ -170,12 +169,12 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from lamina.batch.results import download
+    from lamina_tools.results import download
 
     source = Path(args.file)
     if args.local:
-        from lamina.batch.local import run_local
         from lamina.settings import Settings
+        from lamina_tools.local_batch import run_local
 
         settings = Settings.from_env()
         embedder = _load_model(args, settings)
@@ -224,11 +223,11 @@ def _load_model(args: argparse.Namespace, settings: Settings) -> OnnxEmbedder:
 def _cmd_worker(args: argparse.Namespace) -> int:
     from lamina.batch.handlers import WorkerHandler
     from lamina.batch.objects import S3Objects
-    from lamina.batch.poller import PollStats, poll_once
     from lamina.batch.queues import SqsQueue
     from lamina.batch.worker import ChunkWorker
     from lamina.observability import get_telemetry
     from lamina.settings import Settings
+    from lamina_tools.poller import PollStats, poll_once
 
     if not args.bucket:
         raise JobError("no bucket: pass --bucket or set LAMINA_BATCH_BUCKET")
@@ -292,8 +291,6 @@ def _cmd_redrive(args: argparse.Namespace) -> int:
 
 def add_jobs_commands(groups: Any) -> None:
     """Register ``lamina jobs ...`` on the root parser's subcommands."""
-    from lamina.cli import aws_options
-
     aws = aws_options("LAMINA_BATCH_BUCKET", "the batch bucket")
     upload = argparse.ArgumentParser(add_help=False)
     upload.add_argument("file", help="input: .jsonl ({id, text} per line), .csv (id,text) or .txt")

@@ -15,7 +15,7 @@ models; --progress):
     lamina models verify N[@alias|/version]
     lamina models fetch N[@alias|/version] [--cache DIR]
 
-Batch embedding jobs: ``lamina jobs --help`` (lamina/batch/cli.py).
+Batch embedding jobs: ``lamina jobs --help`` (tools/lamina_tools/jobs_cli.py).
 
 Exit codes: 0 success, 1 the operation failed (message on stderr), 2 bad usage.
 """
@@ -27,36 +27,34 @@ import json
 import logging
 import os
 import sys
-import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from lamina.errors import LaminaError
+from lamina_tools.console import aws_options, progress_bar
 
 if TYPE_CHECKING:
     from lamina.models.manifest import Manifest, QualityReport
-    from lamina.models.store import ModelStore, Progress
+    from lamina.models.store import ModelStore
 
 DEFAULT_OUTPUT = Path("build/models/all-MiniLM-L6-v2")
 DEFAULT_CACHE = Path.home() / ".cache" / "lamina" / "models"
-_MB = 1e6
 
 
 # `lamina models build --model NAME`: module whose `build(output, version, embedding)`
 # writes that model's directory (imported only when asked for: build-time dependencies).
 BUILDERS = {
-    "intent-classifier": "lamina.models.intent",
-    "digits-classifier": "lamina.models.digits",
-    "spam-detector": "lamina.models.spam",
+    "intent-classifier": "lamina_tools.models.intent",
+    "digits-classifier": "lamina_tools.models.digits",
+    "spam-detector": "lamina_tools.models.spam",
 }
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
 
 def _build(args: argparse.Namespace) -> int:
-    from lamina.models.build import VARIANTS, build_embedding_model
     from lamina.models.manifest import open_model_dir
+    from lamina_tools.models.build import VARIANTS, build_embedding_model
 
     if args.model != EMBEDDING_MODEL:
         import importlib
@@ -96,7 +94,7 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _pick(args: argparse.Namespace) -> int:
-    from lamina.models.build import pick_variant
+    from lamina_tools.models.build import pick_variant
 
     prefer = tuple(args.prefer.split(",")) if args.prefer else None
     path, why = pick_variant(Path(args.directory), *(prefer,) if prefer else ())
@@ -118,68 +116,6 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _size(n: float) -> str:
-    return f"{n / _MB:.1f} MB" if n >= _MB / 10 else f"{n / 1e3:.1f} kB"
-
-
-class ProgressBar:
-    """A one-line text bar per file on a stream, redrawn at most 10 times a second, then a
-    final line per file. Safe to call from several threads; no terminal escape codes."""
-
-    width = 30
-
-    def __init__(
-        self,
-        stream: TextIO,
-        verb: str,
-        *,
-        interval: float = 0.1,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.stream = stream
-        self.verb = verb
-        self.interval = interval
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._started: dict[str, float] = {}  # path -> time of its first call
-        self._drawn = 0.0  # time of the last redraw
-        self._shown = 0  # length of the line on screen, to blank it out
-
-    def __call__(self, path: str, done: int, total: int) -> None:
-        now = self.clock()
-        with self._lock:
-            started = self._started.setdefault(path, now)
-            if done >= total:
-                del self._started[path]
-                seconds = now - started
-                line = f"{self.verb} {path}: {_size(total)}"
-                if seconds >= 0.1:  # a rate over less time means nothing
-                    line += f" in {seconds:.1f} s ({total / _MB / seconds:.1f} MB/s)"
-                self._write(line)
-                self.stream.write("\n")
-                self._shown = 0
-            elif now - self._drawn >= self.interval:
-                self._drawn = now
-                filled = self.width * done // total
-                bar = "#" * filled + "." * (self.width - filled)
-                percent = 100 * done // total
-                self._write(
-                    f"{self.verb} {path} [{bar}] {percent:3d}% {_size(done)}/{_size(total)}"
-                )
-            self.stream.flush()
-
-    def _write(self, line: str) -> None:
-        self.stream.write("\r" + line.ljust(self._shown))
-        self._shown = len(line)
-
-
-def progress_bar(args: argparse.Namespace, verb: str) -> Progress | None:
-    """A progress bar on stderr if it is a terminal or ``--progress`` was given."""
-    if args.progress or sys.stderr.isatty():
-        return ProgressBar(sys.stderr, verb)
-    return None
-
-
 def _store(args: argparse.Namespace) -> ModelStore:
     from lamina.models.store import S3ModelStore
 
@@ -195,7 +131,7 @@ def _resolve(args: argparse.Namespace) -> tuple[ModelStore, str, str]:
 
 
 def _files_summary(manifest: Manifest) -> str:
-    size = sum(f.size for f in manifest.files) / _MB
+    size = sum(f.size for f in manifest.files) / 1e6
     return f"{len(manifest.files)} files, {size:.1f} MB"
 
 
@@ -268,26 +204,6 @@ def _fetch(args: argparse.Namespace) -> int:
     store, name, version = _resolve(args)
     print(store.fetch(name, version, Path(args.cache), progress=progress_bar(args, "download")))
     return 0
-
-
-def aws_options(bucket_variable: str, what: str) -> argparse.ArgumentParser:
-    """--bucket (default ``$bucket_variable``), --endpoint-url and --progress, shared by the
-    commands that talk to S3; defaults come from the environment (this is the edge)."""
-    options = argparse.ArgumentParser(add_help=False)
-    options.add_argument(
-        "--bucket",
-        default=os.environ.get(bucket_variable),
-        help=f"{what} (default: ${bucket_variable})",
-    )
-    options.add_argument(
-        "--endpoint-url",
-        default=os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"),
-        help="S3 endpoint, e.g. a moto server (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL)",
-    )
-    options.add_argument(
-        "--progress", action="store_true", help="progress bars on stderr even if not a terminal"
-    )
-    return options
 
 
 def _store_options() -> argparse.ArgumentParser:
@@ -407,7 +323,7 @@ def parser() -> argparse.ArgumentParser:
 
     _add_store_commands(commands)
 
-    from lamina.batch.cli import add_jobs_commands
+    from lamina_tools.jobs_cli import add_jobs_commands
 
     add_jobs_commands(groups)
     return root

@@ -388,7 +388,7 @@ and is not meant to filter real messages.
 ## Inputs and outputs
 
 - input `features`: FP32 `[-1, 5]`, one row per message, in this order
-  (`lamina.models.spam.features(text)` computes them):
+  (`lamina_tools.models.spam.features(text)` computes them):
   1. `length`: characters (Unicode code points);
   2. `uppercase_ratio`: uppercase letters / letters (0 without letters);
   3. `link_count`: substrings that start with `http://`, `https://` or `www.` (any case)
@@ -401,7 +401,7 @@ and is not meant to filter real messages.
 
 ## Data
 
-Synthetic only: `lamina.models.spam.generate(n, seed)` fills {len(_HAM)} ham and
+Synthetic only: `lamina_tools.models.spam.generate(n, seed)` fills {len(_HAM)} ham and
 {len(_SPAM)} spam templates from word lists, with noise on both sides (ham with links,
 `!`, capitals and words such as "free" or "won"; quiet spam in lower case without `!`,
 and spam without links).
@@ -479,7 +479,7 @@ def build(output: Path, *, version: str = "1", embedding: Path | None = None) ->
         ),
         files=[file_entry(staging, p.name) for p in sorted(staging.iterdir())],
         evaluation=EvaluationReport(
-            dataset=f"synthetic held-out messages (lamina.models.spam.generate, "
+            dataset=f"synthetic held-out messages (lamina_tools.models.spam.generate, "
             f"seed {HELD_OUT_SEED}); {chosen}",
             size=HELD_OUT_SIZE,
             metrics=metrics,

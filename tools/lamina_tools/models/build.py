@@ -10,8 +10,8 @@ Build-time only: imports torch, transformers, sentence-transformers, onnx and fa
    that every CPU's int8 kernel multiplies exactly (int8 variant, ``quantize_int8``);
 5. stage each variant in its own directory (graph in ``model.onnx``, weights in
    ``model.onnx.data``, memory-mapped at load, and a sanitized ``tokenizer.json``);
-6. run the quality gate (``lamina.models.quality``) on the retrieval corpus
-   (``lamina.models.corpus``, 2,000 texts): fp32 against sentence-transformers, every
+6. run the quality gate (``lamina_tools.models.quality``) on the retrieval corpus
+   (``lamina_tools.models.corpus``, 2,000 texts): fp32 against sentence-transformers, every
    other variant against the fp32 graph. A variant that fails is deleted and reported;
    one that passes gets ``manifest.json`` (written last, with the gate's numbers and the
    fidelity vectors every cold start checks) and is renamed into place;
@@ -33,7 +33,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from lamina.models.corpus import DEFAULT_SIZE, calibration_texts, retrieval_corpus
 from lamina.models.manifest import (
     FidelityCheck,
     Manifest,
@@ -42,7 +41,8 @@ from lamina.models.manifest import (
     file_entry,
     write_manifest,
 )
-from lamina.models.quality import (
+from lamina_tools.models.corpus import DEFAULT_SIZE, calibration_texts, retrieval_corpus
+from lamina_tools.models.quality import (
     DEFAULT_THRESHOLDS,
     GateMetrics,
     GateThresholds,
@@ -50,7 +50,7 @@ from lamina.models.quality import (
     enforce,
     measure,
 )
-from lamina.models.reference import reference_corpus
+from lamina_tools.models.reference import reference_corpus
 
 log = logging.getLogger(__name__)
 
@@ -612,7 +612,7 @@ def write_with_external_data(source: Path, target: Path) -> None:
 
 
 def reference_texts(tokenizer_path: Path) -> list[str]:
-    """The golden test corpus (``lamina.models.reference``), for tests/fixtures/make_golden.py."""
+    """The golden test corpus (``lamina_tools.models.reference``), for make_golden.py."""
     from tokenizers import Tokenizer
 
     counter = Tokenizer.from_file(str(tokenizer_path))
@@ -669,7 +669,7 @@ def gate_variant(
     thresholds: GateThresholds = DEFAULT_THRESHOLDS,
     reference_name: str = "lamina fp32 ONNX model of this build",
     baseline_name: str = "sentence-transformers",
-    corpus: str = "lamina.models.corpus.retrieval_corpus",
+    corpus: str = "lamina_tools.models.corpus.retrieval_corpus",
 ) -> QualityReport:
     """Score ``vectors`` against ``reference``; if the gate fails, delete ``staging`` and raise.
 
@@ -785,7 +785,7 @@ def build_embedding_model(
         raise ValueError(f"unknown variants {sorted(unknown)}; choose from {VARIANTS}")
     info = _ModelInfo.read()
     texts = retrieval_corpus(GATE_CORPUS_SIZE)
-    corpus = f"lamina.models.corpus.retrieval_corpus({GATE_CORPUS_SIZE})"
+    corpus = f"lamina_tools.models.corpus.retrieval_corpus({GATE_CORPUS_SIZE})"
     st_vectors: list[np.ndarray] = []  # computed on first use: the gate may fail before
 
     def sentence_transformers() -> np.ndarray:

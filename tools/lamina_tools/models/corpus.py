@@ -4,7 +4,7 @@ Build-time only (it imports ``faker``, an ``export`` extra that never enters a L
 ``retrieval_corpus(n)`` returns ``n`` texts (default 2,000) of four kinds, mixed by the
 SHA-256 of each text:
 
-- **reference**: the 40 ``lamina.models.reference.SENTENCES`` (short sentences in English,
+- **reference**: the 40 ``lamina_tools.models.reference.SENTENCES`` (short sentences in English,
   Korean, Japanese, Chinese, German, French, Spanish, Russian, Arabic, Greek, Hindi; code,
   SQL, URLs, numbers, emoji, whitespace oddities);
 - **intent**: up to 384 hand-written English support queries (``intent_corpus.txt``),
@@ -41,7 +41,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
-from lamina.models.reference import SENTENCES
+from lamina_tools.models.reference import SENTENCES
 
 DEFAULT_SIZE = 2000
 NON_ENGLISH_SHARE = 0.25

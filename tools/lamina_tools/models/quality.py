@@ -3,7 +3,7 @@
 A faster variant (quantized, pruned...) is only worth serving if it answers like the model
 it replaces, both text by text and for retrieval. The gate compares a variant's vectors with
 the reference's (lamina's fp32 ONNX model) on the retrieval corpus
-(``lamina.models.corpus``, >= 2,000 texts):
+(``lamina_tools.models.corpus``, >= 2,000 texts):
 
 - **mean cosine** and **min cosine** of each text's vector with its reference vector: the
   mean catches a variant that is a little off everywhere, the min one that breaks on some
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lamina.errors import LaminaError
+from lamina.inference.pooling import row_cosines, unit_rows
 
 
 class QualityGateError(LaminaError):
@@ -51,22 +52,6 @@ class GateMetrics:
     mean_cosine: float
     min_cosine: float
     top_k_overlap: float
-
-
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1 (a zero row stays zero), as float64 for stable sums."""
-    matrix = np.asarray(vectors, dtype=np.float64)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    result: np.ndarray = matrix / np.where(norms == 0, 1.0, norms)
-    return result
-
-
-def row_cosines(candidate: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Cosine of each candidate row with the reference row of the same index."""
-    if candidate.shape != reference.shape:
-        raise ValueError(f"shapes differ: {candidate.shape} vs {reference.shape}")
-    result: np.ndarray = np.sum(unit_rows(candidate) * unit_rows(reference), axis=1)
-    return result
 
 
 def nearest_neighbours(vectors: np.ndarray, k: int) -> np.ndarray:

@@ -238,7 +238,7 @@ def read_corpus(path: Path = CORPUS_FILE) -> list[str]:
 
 def reference_predictions(clf: Classifier, texts: Sequence[str]) -> Reference:
     """The package's answer: its classifier on sentence-transformers embeddings of the texts."""
-    from lamina.models.build import sentence_transformers_vectors, source_weights_dir
+    from lamina_tools.models.build import sentence_transformers_vectors, source_weights_dir
 
     embeddings = sentence_transformers_vectors(source_weights_dir(), list(texts))
     probabilities = np.asarray(clf.model.predict_proba(embeddings), dtype=np.float64)
@@ -642,7 +642,7 @@ def build(output: Path, *, version: str = "1", embedding: Path) -> Path:
             import onnx
 
             onnx.save_model(compose(embedding / encoder.model_file, clf), str(merged))
-            from lamina.models.build import write_with_external_data
+            from lamina_tools.models.build import write_with_external_data
 
             write_with_external_data(merged, staging / "model.onnx")
         onnx.checker.check_model(str(staging / "model.onnx"))

@@ -17,7 +17,7 @@ from typing import Any
 from lamina.batch.queues import WorkQueue
 
 Handler = Callable[[dict[str, Any], Any], Any]
-log = logging.getLogger("lamina.batch.poller")
+log = logging.getLogger("lamina_tools.poller")
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Builders of model directories (build time only: torch, transformers, scikit-learn)."""
