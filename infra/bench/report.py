@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from infra.bench.batch import (
+from infra.bench.batch_results import (
     FULL_VCPU_MB,
     LARGE_BATCH_SIZE,
     PRICE_GB_S,

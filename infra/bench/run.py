@@ -49,7 +49,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import TypeVar
 
-from infra.bench.batch import BatchConfig, BatchResults, run_in_child
+from infra.bench.batch import run_in_child
+from infra.bench.batch_results import BatchConfig, BatchResults
 from infra.bench.corpus import CorpusText, corpus_entries
 from infra.bench.env import apply_quiet_env, child_env
 from infra.bench.limits import ModelShape, cpu_peak, gemm_ceiling
