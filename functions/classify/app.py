@@ -1,4 +1,4 @@
-"""Routes of the text classification function. Logic lives in lamina.api.classify.
+"""Routes of the text classification function. Logic lives in lamina.api.classify.service.
 
 The model is a text-classification directory (by default the intent classifier built from
 the PyPI package rag-intent-classifier: `lamina models build --model intent-classifier`).
@@ -13,36 +13,24 @@ from typing import Annotated
 
 from fastapi import Depends
 
-from lamina.api import deps
-from lamina.api import schemas as s
-from lamina.api.app import create_app
-from lamina.api.classify import (
+from lamina.api.app import model_app
+from lamina.api.classify.schemas import (
     ClassifierInfo,
     ClassifyRequest,
     ClassifyResponse,
-    ClassifyService,
     ZeroShotRequest,
     ZeroShotResponse,
 )
+from lamina.api.classify.service import ClassifyService
 
-settings = deps.settings()
-telemetry = deps.telemetry()
-classifier = deps.ServiceSlot(ClassifyService.load)
-classifier.load()  # cold start: load and warm the model before the first request
-
-app = create_app(
-    settings,
-    telemetry,
+served = model_app(
+    ClassifyService,
     title="lamina text classification",
     description="Labels with confidences from an ONNX text classifier, and zero-shot "
     "labels by embedding similarity.",
 )
-Service = Annotated[ClassifyService, Depends(classifier.dep)]
-
-
-@app.get("/health", tags=["ops"])
-async def health(service: Service) -> s.HealthResponse:
-    return service.health()
+app = served.app
+Service = Annotated[ClassifyService, Depends(served.slot.dep)]
 
 
 @app.post("/api/v1/classify", tags=["classification"])

@@ -1,8 +1,8 @@
-"""Routes of the embedding function. Logic lives in lamina.api.embedding.EmbeddingService.
+"""Routes of the embedding function. Logic lives in lamina.api.embeddings (and jobs).
 
 Routes are `async def` on purpose: each runs the model inline on the event loop instead of
-hopping to a worker thread (two hops per request cost ~1 ms, measured in docs/benchmarks.md).
-One Lambda process serves one request at a time, and ONNX Runtime parallelizes inside a run.
+hopping to a worker thread (docs/benchmarks.md measures what a hop costs). One Lambda
+process serves one request at a time, and ONNX Runtime parallelizes inside a run.
 """
 
 from __future__ import annotations
@@ -12,31 +12,23 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi import Path as PathParam
 
-from lamina.api import deps
-from lamina.api import schemas as s
-from lamina.api.app import create_app
-from lamina.api.embedding import EmbeddingService
-from lamina.batch.jobs import JOB_ID_PATTERN, read_manifest
+from lamina.api.app import model_app
+from lamina.api.embeddings import schemas as s
+from lamina.api.embeddings.service import EmbeddingService
+from lamina.api.jobs import service as jobs
+from lamina.api.jobs.schemas import JobStatusResponse
+from lamina.batch.jobs import JOB_ID_PATTERN
 from lamina.batch.objects import ObjectStore
 
-settings = deps.settings()
-telemetry = deps.telemetry()
-deps.embedding.load()  # cold start: load and warm the model before the first request
-
-app = create_app(
-    settings,
-    telemetry,
+served = model_app(
+    EmbeddingService,
     title="lamina embeddings",
     description="Text embeddings from an ONNX model: the seed API (/api/v1), "
     "an OpenAI-compatible API (/v1) and a health check.",
 )
-Service = Annotated[EmbeddingService, Depends(deps.embedding_service_dep)]
-JobStore = Annotated[ObjectStore, Depends(deps.job_store)]
-
-
-@app.get("/health", tags=["ops"])
-async def health(service: Service) -> s.HealthResponse:
-    return service.health()
+app = served.app
+Service = Annotated[EmbeddingService, Depends(served.slot.dep)]
+JobStore = Annotated[ObjectStore, Depends(jobs.job_store)]
 
 
 @app.post("/api/v1/embed", tags=["embeddings"])
@@ -83,33 +75,9 @@ def job_status(
         PathParam(pattern=JOB_ID_PATTERN, description="The id `lamina jobs submit` printed."),
     ],
     store: JobStore,
-) -> s.JobStatusResponse:
+) -> JobStatusResponse:
     """A batch job's status and counts (from jobs/<job_id>/manifest.json; no model needed).
 
     Sync on purpose: the S3 read runs in FastAPI's thread pool, not on the event loop.
     """
-    m = read_manifest(store, job_id)
-    return s.JobStatusResponse(
-        job_id=m.job_id,
-        status=m.status,
-        finished=m.finalized,
-        input=m.input.uri,
-        input_format=m.input.format,
-        output_format=m.output_format,
-        counts=s.JobCounts(
-            lines=m.lines,
-            ok=m.ok,
-            failed=m.failed,
-            rejected=m.invalid,
-            chunks=m.chunks,
-            chunks_done=m.chunks_done,
-            chunks_failed=m.chunks_failed,
-        ),
-        model_versions=m.model_versions,
-        submitted_at=m.submitted_at,
-        started_at=m.started_at,
-        finished_at=m.finished_at,
-        error=m.error,
-        parts=f"jobs/{m.job_id}/parts/",
-        errors=f"jobs/{m.job_id}/errors.jsonl",
-    )
+    return jobs.job_status(store, job_id)

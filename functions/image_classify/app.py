@@ -1,4 +1,4 @@
-"""Routes of the image classification function. Logic lives in lamina.api.images.ImageService.
+"""Routes of the image classification function. Logic lives in lamina.api.images.service.
 
 ``POST /api/v1/classify-image`` takes either body:
 
@@ -20,35 +20,27 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 
-from lamina.api import deps
-from lamina.api import schemas as s
-from lamina.api.app import create_app
-from lamina.api.images import (
+from lamina.api.app import model_app
+from lamina.api.images.schemas import (
     DEFAULT_TOP_K,
     ClassifyImageRequest,
     ClassifyImageResponse,
     ImageModelInfoResponse,
-    ImageService,
-    parse_request,
 )
+from lamina.api.images.service import ImageService, parse_request
 from lamina.api.middleware import media_type
 
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg"})
 
-settings = deps.settings()
-telemetry = deps.telemetry()
-classifier = deps.ServiceSlot(ImageService.load)
-classifier.load()  # cold start: load and warm the model before the first request
-
-app = create_app(
-    settings,
-    telemetry,
+served = model_app(
+    ImageService,
     title="lamina image classification",
     description="Image classification from an ONNX model: PNG or JPEG in (base64 JSON or "
     "the raw image), the most likely labels out.",
     binary_types=IMAGE_TYPES,
 )
-Service = Annotated[ImageService, Depends(classifier.dep)]
+app = served.app
+Service = Annotated[ImageService, Depends(served.slot.dep)]
 
 _BINARY: dict[str, Any] = {"schema": {"type": "string", "format": "binary"}}
 _REQUEST_BODY: dict[str, Any] = {
@@ -60,11 +52,6 @@ _REQUEST_BODY: dict[str, Any] = {
         },
     }
 }
-
-
-@app.get("/health", tags=["ops"])
-async def health(service: Service) -> s.HealthResponse:
-    return service.health()
 
 
 @app.get("/api/v1/model-info", tags=["ops"])

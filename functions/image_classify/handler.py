@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functions.image_classify.app import app, telemetry
+from functions.image_classify.app import served
 from lamina.api.lambda_entry import lambda_handler
 
-handler = lambda_handler(app, telemetry)
+handler = lambda_handler(served.app, served.telemetry)

@@ -2,7 +2,7 @@
 
 Any ONNX model directory is served by its graph's signature (``LAMINA_MODELS``: several,
 comma-separated, each under its manifest's name; else ``MODEL_URI``). Logic lives in
-lamina.api.oip.OipService. Routes are ``async def``, like the embedding function's: the
+lamina.api.oip.service.OipService. Routes are ``async def``, like the embedding function's: the
 model runs inline on the event loop, one request per Lambda process.
 """
 
@@ -12,45 +12,32 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from lamina.api import deps
-from lamina.api.app import create_app
-from lamina.api.oip import (
+from lamina.api.app import model_app
+from lamina.api.oip.schemas import (
     InferenceRequest,
     InferenceResponse,
     ModelMetadataResponse,
     ModelReadyResponse,
-    OipHealthResponse,
-    OipService,
     ServerLiveResponse,
     ServerMetadataResponse,
     ServerReadyResponse,
-    server_metadata,
 )
+from lamina.api.oip.service import OipService, server_metadata
 
-settings = deps.settings()
-telemetry = deps.telemetry()
-oip = deps.ServiceSlot(OipService.load)
-oip.load()  # cold start: load and warm every model before the first request
-
-app = create_app(
-    settings,
-    telemetry,
+served = model_app(
+    OipService,
     title="lamina ONNX models",
     description="Any ONNX model through the Open Inference Protocol (KServe v2 REST): "
     "server and model metadata, health, and inference on typed tensors.",
 )
-Service = Annotated[OipService, Depends(oip.dep)]
+app = served.app
+Service = Annotated[OipService, Depends(served.slot.dep)]
 MODEL = "/v2/models/{name}"
 VERSIONED = "/v2/models/{name}/versions/{version}"
 
 
 def _request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
-
-
-@app.get("/health", tags=["ops"])
-async def health(service: Service) -> OipHealthResponse:
-    return service.health()
 
 
 @app.get("/v2", tags=["oip"])

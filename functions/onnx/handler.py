@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functions.onnx.app import app, telemetry
+from functions.onnx.app import served
 from lamina.api.lambda_entry import lambda_handler
 
-handler = lambda_handler(app, telemetry)
+handler = lambda_handler(served.app, served.telemetry)

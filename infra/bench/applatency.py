@@ -66,7 +66,7 @@ def _warm_then_time(
 # --- serialization share of a many-text request ----------------------------------------------
 
 # The routes that answer with vectors: (path, request body for the texts, response builder of
-# lamina.api.embedding.EmbeddingService that turns the model's result into the answer).
+# lamina.api.embeddings.service.EmbeddingService that turns the model's result into the answer).
 # (texts, model name) -> request body
 Body = Callable[[list[str], str], dict[str, Any]]
 SERIALIZED_ROUTES: dict[str, tuple[str, Body, str]] = {
@@ -146,10 +146,10 @@ def measure_serialization(
     import fastapi.routing
     import mangum.handlers.api_gateway
 
-    from lamina.api import deps
+    from functions.embed.app import served
 
     path, body, builder = SERIALIZED_ROUTES[route]
-    service = deps.embedding.get()
+    service = served.slot.get()
     event = http_api_event("POST", path, body(texts, service.model_name), "bench-serialization")
     context = LambdaContext()
     for _ in range(warmup):

@@ -45,7 +45,7 @@ LAMINA_IMPORTS = (
     "mangum",
     "aws_lambda_powertools",
     "lamina.api.app",
-    "lamina.api.deps",
+    "lamina.api.slot",
 )
 
 Step = Callable[[], object]

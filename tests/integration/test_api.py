@@ -312,9 +312,9 @@ def test_body_over_limit_is_413_declared_or_streamed(client: Any) -> None:
 def test_error_in_a_route_becomes_500_json(
     client: Any, monkeypatch: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from lamina.api import deps
+    from functions.embed.app import served
 
-    service = deps.embedding_service()
+    service = served.slot.get()
 
     def explode(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("boom")

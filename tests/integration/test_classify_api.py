@@ -169,7 +169,7 @@ def test_zero_shot_similarity_is_the_embedding_cosine(client: Any, fp32_dir: Pat
 
 
 def test_zero_shot_label_embeddings_stay_cached(classify_module: Any, client: Any) -> None:
-    model = classify_module.classifier.get().zero_shot_model
+    model = classify_module.served.slot.get().zero_shot_model
     assert model is not None
     labels = ["alpha particle physics", "beta release software", "gamma ray astronomy"]
     body = {"text": "a new telescope", "labels": labels, "hypothesis_template": "About {}."}

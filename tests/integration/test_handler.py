@@ -16,15 +16,16 @@ from tests.conftest import LambdaContext, api_event
 
 @pytest.fixture
 def handler(embed_app: Any) -> Any:
-    from functions.embed.app import telemetry
+    from functions.embed.app import served
     from functions.embed.handler import handler
-    from lamina.api import deps
 
     # Powertools' Metrics instances share their default dimensions process-wide: a Lambda
     # process runs one app, but this test process has loaded the other functions' models
     # too, the last of which set its ModelName. Give the embedding app its own back.
-    manifest = deps.embedding_service().embedder.manifest
-    telemetry.metrics.set_default_dimensions(ModelName=manifest.name, ModelVersion=manifest.version)
+    manifest = served.slot.get().embedder.manifest
+    served.telemetry.metrics.set_default_dimensions(
+        ModelName=manifest.name, ModelVersion=manifest.version
+    )
     return handler
 
 
@@ -84,7 +85,9 @@ def test_bad_input_through_lambda_is_4xx_json(handler: Any, lambda_context: Lamb
 def test_handler_emits_emf_metrics_and_correlated_logs(
     handler: Any, lambda_context: LambdaContext, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from functions.embed.app import telemetry
+    from functions.embed.app import served
+
+    telemetry = served.telemetry
 
     log_handler = telemetry.logger.registered_handler
     assert isinstance(log_handler, logging.StreamHandler)

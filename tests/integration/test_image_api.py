@@ -215,7 +215,9 @@ def test_exactly_one_of_image_and_images(client: Any, body: dict[str, Any]) -> N
 
 
 def test_too_many_images(client: Any, image_app: Any) -> None:
-    from functions.image_classify.app import settings
+    from functions.image_classify.app import served
+
+    settings = served.settings
 
     images = ["AAAA"] * (settings.max_batch_items + 1)
     response = client.post(ROUTE, json={"images": images})

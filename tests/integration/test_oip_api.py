@@ -310,10 +310,10 @@ def test_stage_metrics_carry_the_model(client: Any, capsys: pytest.CaptureFixtur
 
 
 def test_not_loaded_is_503_on_readiness(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from functions.onnx.app import oip
+    from functions.onnx.app import served
 
-    monkeypatch.setattr(oip, "_service", None)
-    monkeypatch.setattr(oip, "_error", ModelLoadError("model file model.onnx is missing"))
+    monkeypatch.setattr(served.slot, "_service", None)
+    monkeypatch.setattr(served.slot, "_error", ModelLoadError("model file model.onnx is missing"))
     assert client.get("/v2/health/live").status_code == 200
     assert client.get("/v2").status_code == 200
     assert_oip_error(client.get("/v2/health/ready"), 503, "model.onnx is missing")
@@ -322,7 +322,7 @@ def test_not_loaded_is_503_on_readiness(client: Any, monkeypatch: pytest.MonkeyP
 
 
 def test_two_models_with_one_name_refused(spam_dir: Path) -> None:
-    from lamina.api.oip import OipService
+    from lamina.api.oip.service import OipService
     from lamina.observability import get_telemetry
     from lamina.settings import Settings
 

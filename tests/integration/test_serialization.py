@@ -40,9 +40,9 @@ def bits(vectors: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def service(embed_app: Any) -> Any:
-    from lamina.api import deps
+    from functions.embed.app import served
 
-    return deps.embedding_service()
+    return served.slot.get()
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +127,9 @@ def test_serialization_share_helper_times_inside_the_request(
     import fastapi.routing
     import mangum.handlers.api_gateway
 
+    from functions.embed.app import served
     from functions.embed.handler import handler
     from infra.bench.applatency import measure_serialization
-    from lamina.api import deps
 
     def current() -> tuple[Any, Any]:
         return (
@@ -147,4 +147,4 @@ def test_serialization_share_helper_times_inside_the_request(
     serializing, request = result["serialization_ms"], result["request_ms"]
     assert 0 < serializing["median"] < request["median"]
     assert current() == originals
-    assert "embed_batch_response" not in vars(deps.embedding_service())
+    assert "embed_batch_response" not in vars(served.slot.get())

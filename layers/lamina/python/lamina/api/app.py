@@ -1,19 +1,26 @@
-"""Build a lamina FastAPI app: error mapping, request guard, OpenAPI metadata."""
+"""Build a lamina FastAPI app: error mapping, request guard, OpenAPI metadata.
+
+``model_app`` is the one call each function's ``app.py`` makes: settings and telemetry read
+once, the model-backed service loaded at cold start (``ServiceSlot``), the app, and its
+``/health``. What is left in ``app.py`` is the function's routes.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, Self, TypeVar, get_type_hints
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from lamina import __version__
 from lamina.api.errors import ErrorBody, install_error_handlers
 from lamina.api.middleware import RequestGuard
-from lamina.observability import Telemetry
-from lamina.settings import Settings
+from lamina.api.slot import ServiceSlot
+from lamina.observability import Telemetry, get_telemetry
+from lamina.settings import Settings, get_settings
 
 # Where FastAPI puts a model's schema in the OpenAPI document (fastapi.openapi.constants).
 SCHEMA_REF = "#/components/schemas/{model}"
@@ -102,3 +109,57 @@ def create_app(
         binary_types=binary_types,
     )
     return app
+
+
+class ModelService(Protocol):
+    """What ``model_app`` needs of a feature's service: a cold-start loader and a health
+    answer (whose return annotation is /health's response model)."""
+
+    @classmethod
+    def load(cls, settings: Settings, telemetry: Telemetry) -> Self: ...
+
+    def health(self) -> Any: ...
+
+
+S = TypeVar("S", bound=ModelService)
+
+
+@dataclass(frozen=True)
+class ModelApp(Generic[S]):
+    """A function's app and what it was built around (the handler and tests use them)."""
+
+    app: FastAPI
+    settings: Settings
+    telemetry: Telemetry
+    slot: ServiceSlot[S]
+
+
+def model_app(
+    service: type[S],
+    *,
+    title: str,
+    description: str,
+    binary_types: frozenset[str] = frozenset(),
+) -> ModelApp[S]:
+    """The app of a function that serves ``service``: settings and telemetry read once, the
+    service loaded and warmed now (cold start, before the first request), and ``GET /health``
+    (the service's ``health()``, or 503 model_unavailable when the load failed)."""
+    settings = get_settings()
+    telemetry = get_telemetry(settings)
+    slot = ServiceSlot(service.load, settings, telemetry)
+    slot.load()
+    app = create_app(
+        settings, telemetry, title=title, description=description, binary_types=binary_types
+    )
+
+    async def health(loaded: S = Depends(slot.dep)) -> Any:  # noqa: B008 (FastAPI's idiom)
+        return loaded.health()
+
+    app.add_api_route(
+        "/health",
+        health,
+        methods=["GET"],
+        tags=["ops"],
+        response_model=get_type_hints(service.health)["return"],
+    )
+    return ModelApp(app, settings, telemetry, slot)

@@ -1,0 +1,139 @@
+"""Text classification service: request models in, response models out. No HTTP here.
+
+Routes in ``functions/classify/app.py`` call one method each. The classifier is a
+``text-classification`` model (``lamina.inference.classifier``); zero-shot uses the same
+graph's sentence embeddings (``lamina.inference.zeroshot``, which caches the labels'
+embeddings while the container is warm).
+"""
+
+from __future__ import annotations
+
+from lamina.api import schemas as s
+from lamina.api.classify.schemas import (
+    ClassifierInfo,
+    ClassifyRequest,
+    ClassifyResponse,
+    ZeroShotRequest,
+    ZeroShotResponse,
+    ZeroShotScore,
+)
+from lamina.api.validation import check_text, check_texts
+from lamina.errors import InvalidInputError, ModelNotFoundError, TextTooLongError
+from lamina.inference import zeroshot
+from lamina.inference.classifier import OnnxTextClassifier
+from lamina.inference.load import load_model
+from lamina.inference.zeroshot import ZeroShotClassifier
+from lamina.observability import Telemetry
+from lamina.settings import Settings
+
+# --- the service ------------------------------------------------------------------------
+
+
+class DuplicateLabelError(InvalidInputError):
+    code = "duplicate_label"
+
+
+class ClassifyService:
+    def __init__(self, model: OnnxTextClassifier, settings: Settings, telemetry: Telemetry) -> None:
+        self.model = model
+        self.settings = settings
+        self.telemetry = telemetry
+        self.zero_shot_model = (
+            ZeroShotClassifier(model.manifest, model.embed) if model.can_embed else None
+        )
+
+    @classmethod
+    def load(cls, settings: Settings, telemetry: Telemetry) -> ClassifyService:
+        """Cold start: fetch (if in S3), verify, load and warm the classifier once."""
+        model = load_model(
+            settings.require_model_uri(),
+            settings,
+            telemetry,
+            lambda directory, verify: OnnxTextClassifier.load(
+                directory,
+                verify=verify,
+                token_budget=settings.batch_token_budget,
+                max_run_batch=settings.max_run_batch,
+                intra_op_threads=settings.intra_op_threads,
+            ),
+        )
+        return cls(model, settings, telemetry)
+
+    def classify(self, req: ClassifyRequest) -> ClassifyResponse:
+        if req.texts is not None:
+            texts, param = req.texts, "texts"
+            check_texts(texts, self.settings, param)
+        else:
+            assert req.text is not None  # the request model checks one of them is set
+            texts, param = [req.text], "text"
+            check_text(req.text, self.settings, param)
+        try:
+            result = self.model.classify(texts, top_k=req.top_k, truncate=req.truncate)
+        except TextTooLongError as exc:
+            exc.param = param if param == "text" else f"{param}[{exc.index}]"
+            raise
+        self.telemetry.stages(result.timings, len(texts), sum(result.token_counts))
+        return ClassifyResponse(
+            predictions=[
+                [s.LabelScore(label=x.label, confidence=x.confidence) for x in row]
+                for row in result.labels
+            ],
+            model=self.model.name,
+            model_version=self.model.manifest.version,
+            tokens=result.token_counts,
+            truncated=result.truncated,
+        )
+
+    def zero_shot(self, req: ZeroShotRequest) -> ZeroShotResponse:
+        if self.zero_shot_model is None:
+            raise ModelNotFoundError(f"{self.model.name} has no sentence embeddings for zero-shot")
+        check_text(req.text, self.settings, "text")
+        check_texts(req.labels, self.settings, "labels")
+        if "{}" not in req.hypothesis_template:
+            raise InvalidInputError(
+                "hypothesis_template must contain {} where the label goes",
+                param="hypothesis_template",
+            )
+        seen: dict[str, int] = {}
+        for index, label in enumerate(req.labels):
+            if label in seen:
+                raise DuplicateLabelError(
+                    f"labels[{index}] repeats labels[{seen[label]}] ({label!r})",
+                    param=f"labels[{index}]",
+                )
+            seen[label] = index
+        handled = self.zero_shot_model.handle(
+            zeroshot.ZeroShotRequest(
+                req.text, req.labels, req.multi_label, req.hypothesis_template, req.temperature
+            )
+        )
+        self.telemetry.stages(handled.timings, 1 + len(req.labels))
+        return ZeroShotResponse(
+            labels=[
+                ZeroShotScore(label=x.label, score=x.score, similarity=x.similarity)
+                for x in handled.output
+            ],
+            multi_label=req.multi_label,
+            model=self.model.name,
+            model_version=self.model.manifest.version,
+        )
+
+    def health(self) -> s.HealthResponse:
+        m = self.model.manifest
+        return s.HealthResponse(
+            status="ok", model_loaded=True, model=m.name, model_version=m.version
+        )
+
+    def model_info(self) -> ClassifierInfo:
+        m = self.model.manifest
+        return ClassifierInfo(
+            name=m.name,
+            version=m.version,
+            task=m.task,
+            labels=self.model.labels,
+            max_seq_length=self.model.max_seq_length,
+            sha256=m.digest,
+            source=m.source.model_dump(),
+            evaluation=m.evaluation.model_dump() if m.evaluation else None,
+            zero_shot=self.model.can_embed,
+        )

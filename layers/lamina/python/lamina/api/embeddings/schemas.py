@@ -1,0 +1,156 @@
+"""Request and response models of the embedding API (the seed API /api/v1 and the
+OpenAI-compatible /v1); every field is described for OpenAPI."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from lamina.api.schemas import TRUNCATE, Input
+
+NORMALIZE = Field(default=True, description="L2-normalize each vector (unit length).")
+
+
+# --- seed API (/api/v1) -----------------------------------------------------------------
+
+
+class EmbedRequest(Input):
+    text: StrictStr = Field(description="Text to embed.", examples=["갈비탕"])
+    normalize: bool = NORMALIZE
+    truncate: bool = TRUNCATE
+
+
+class EmbedResponse(BaseModel):
+    embedding: list[float] = Field(description="The embedding vector.")
+    dim: int = Field(description="Length of the vector.")
+    model: str = Field(description="Model name.")
+    model_version: str = Field(description="Model version.")
+    normalized: bool = Field(description="Whether the vector is L2-normalized.")
+    tokens: int = Field(description="Tokens the model read, special tokens included.")
+    truncated: bool = Field(description="Whether the text was cut at the token limit.")
+
+
+class EmbedBatchRequest(Input):
+    texts: list[StrictStr] = Field(
+        min_length=1, description="Texts to embed, in order.", examples=[["갈비탕", "김치찌개"]]
+    )
+    normalize: bool = NORMALIZE
+    truncate: bool = TRUNCATE
+
+
+class EmbedBatchResponse(BaseModel):
+    embeddings: list[list[float]] = Field(description="One vector per text, in input order.")
+    dim: int = Field(description="Length of each vector.")
+    count: int = Field(description="Number of vectors.")
+    model: str = Field(description="Model name.")
+    model_version: str = Field(description="Model version.")
+    normalized: bool = Field(description="Whether the vectors are L2-normalized.")
+    tokens: int = Field(description="Tokens read over all texts.")
+    truncated: list[bool] = Field(description="Per text: whether it was cut at the token limit.")
+
+
+class SimilarityRequest(Input):
+    query: StrictStr = Field(description="The text to compare against the candidates.")
+    candidates: list[StrictStr] = Field(min_length=1, description="Texts to rank.")
+    top_k: int = Field(default=10, ge=1, description="How many best candidates to return.")
+
+
+class ScoredCandidate(BaseModel):
+    index: int = Field(description="Position of the candidate in the request.")
+    text: str = Field(description="The candidate text.")
+    score: float = Field(description="Cosine similarity to the query, in [-1, 1].")
+
+
+class SimilarityResponse(BaseModel):
+    results: list[ScoredCandidate] = Field(description="Best candidates first.")
+    model: str = Field(description="Model name.")
+
+
+class TokenizeRequest(Input):
+    text: StrictStr = Field(description="Text to tokenize.")
+
+
+class TokenizeResponse(BaseModel):
+    ids: list[int] = Field(description="Token ids the model reads, special tokens included.")
+    tokens: list[str] = Field(description="The tokens as strings.")
+    count: int = Field(description="Number of tokens.")
+    truncated: bool = Field(description="Whether the text is longer than the model's limit.")
+    max_tokens: int = Field(description="The model's token limit.")
+
+
+class QualityInfo(BaseModel):
+    reference: str = Field(description="What the model was compared with at build time.")
+    corpus_size: int = Field(description="Texts compared.")
+    mean_cosine: float = Field(description="Mean cosine similarity to the reference.")
+    min_cosine: float = Field(description="Lowest cosine similarity to the reference.")
+
+
+class ModelInfoResponse(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    name: str = Field(description="Model name.")
+    version: str = Field(description="Model version.")
+    variant: str = Field(description="fp32 or int8.")
+    quantization: str = Field(description="none, or how the weights were quantized.")
+    dim: int = Field(description="Embedding dimension.")
+    max_seq_length: int = Field(description="Token limit, special tokens included.")
+    pooling: str = Field(description="How token vectors are pooled.")
+    normalize_default: bool = Field(description="Whether vectors are normalized by default.")
+    sha256: str = Field(
+        description="Fingerprint of the model: sha256 over every file's path and sha256 "
+        "(manifest.json lists them)."
+    )
+    source: dict[str, str] = Field(description="Where the weights came from, and their license.")
+    quality: QualityInfo | None = Field(description="Build-time agreement with the reference.")
+    runtime: dict[str, str | int] = Field(description="Inference runtime and its settings.")
+    limits: dict[str, int] = Field(description="Request limits of this deployment.")
+
+
+# --- OpenAI-compatible API (/v1) --------------------------------------------------------
+
+
+class OpenAIEmbeddingsRequest(Input):
+    model_config = ConfigDict(extra="ignore")  # OpenAI clients may send fields we do not use
+
+    input: StrictStr | list[StrictStr] = Field(description="A text or a list of texts.")
+    model: StrictStr = Field(description="Model id, as listed by GET /v1/models.")
+    encoding_format: Literal["float", "base64"] = Field(
+        default="float", description="float: JSON numbers; base64: little-endian float32 bytes."
+    )
+    dimensions: int | None = Field(
+        default=None, ge=1, description="Keep only the first N dimensions (re-normalized)."
+    )
+    user: str | None = Field(default=None, description="Accepted and ignored.")
+
+
+class OpenAIEmbedding(BaseModel):
+    object: Literal["embedding"] = "embedding"
+    index: int = Field(description="Position of the input.")
+    embedding: list[float] | str = Field(description="The vector, or base64 of float32 bytes.")
+
+
+class OpenAIUsage(BaseModel):
+    prompt_tokens: int = Field(description="Tokens read, special tokens included.")
+    total_tokens: int = Field(description="Same as prompt_tokens for embeddings.")
+
+
+class OpenAIEmbeddingsResponse(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[OpenAIEmbedding] = Field(description="One embedding per input, in order.")
+    model: str = Field(description="The model that produced them.")
+    usage: OpenAIUsage = Field(description="Tokens counted for this request.")
+
+
+class OpenAIModel(BaseModel):
+    id: str = Field(description="Model id to pass as `model`.")
+    object: Literal["model"] = "model"
+    created: int = Field(description="Build time, Unix seconds.")
+    owned_by: str = Field(description="Who serves it.")
+    version: str = Field(description="Model version (lamina extension; clients ignore it).")
+    sha256: str = Field(description="Model fingerprint, as in /api/v1/model-info (extension).")
+
+
+class OpenAIModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[OpenAIModel] = Field(description="The models this function serves.")

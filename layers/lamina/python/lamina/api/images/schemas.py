@@ -1,0 +1,72 @@
+"""Request and response models of image classification; described for OpenAPI."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+
+from lamina.api import schemas as s
+from lamina.models.manifest import EvaluationReport, ImageSpec
+
+DEFAULT_TOP_K = 5
+_DATA_URL = "data:"
+BASE64_IMAGE = (
+    "A PNG or JPEG file, base64-encoded (standard alphabet; whitespace and a "
+    "`data:image/...;base64,` prefix are accepted)."
+)
+
+
+class ClassifyImageRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    image: StrictStr | None = Field(
+        default=None, description=f"One image. {BASE64_IMAGE} Send this or `images`."
+    )
+    images: list[StrictStr] | None = Field(
+        default=None,
+        min_length=1,
+        description=f"Several images, answered in order. Each: {BASE64_IMAGE} "
+        "Send this or `image`; at most the deployment's LAMINA_MAX_BATCH_ITEMS.",
+    )
+    top_k: int = Field(
+        default=DEFAULT_TOP_K,
+        ge=1,
+        description="How many labels to return per image, most likely first; capped at the "
+        "number of labels (a larger value returns them all).",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ClassifyImageRequest:
+        if (self.image is None) == (self.images is None):
+            raise ValueError("send exactly one of `image` (one) and `images` (a list)")
+        return self
+
+
+class ClassifyImageResponse(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    predictions: list[list[s.LabelScore]] = Field(
+        description="Per image, in request order: the top_k labels, most likely first."
+    )
+    model: str = Field(description="Model name.")
+    model_version: str = Field(description="Model version.")
+
+
+class ImageModelInfoResponse(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    name: str = Field(description="Model name.")
+    version: str = Field(description="Model version.")
+    task: Literal["image-classification"] = Field(description="What the model does.")
+    labels: list[str] = Field(description="Every label the model can answer, in column order.")
+    image: ImageSpec = Field(description="How an image becomes the model's input.")
+    accepted_formats: list[str] = Field(description="Image formats the service decodes.")
+    evaluation: EvaluationReport | None = Field(description="How it was checked at build time.")
+    sha256: str = Field(
+        description="Fingerprint of the model: sha256 over every file's path and sha256 "
+        "(manifest.json lists them)."
+    )
+    source: dict[str, str] = Field(description="Where the model came from, and its license.")
+    runtime: dict[str, str | int] = Field(description="Inference runtime and its settings.")
+    limits: dict[str, int] = Field(description="Request limits of this deployment.")

@@ -1,0 +1,161 @@
+"""Image classification service: request models in, response models out.
+
+Routes in ``functions/image_classify/app.py`` call one method each.
+
+Two ways to send images to ``POST /api/v1/classify-image`` (``functions/image_classify``):
+
+- JSON: ``{"image": "<base64>"}`` or ``{"images": ["<base64>", ...]}`` (exactly one of
+  them) and ``"top_k"``; answered by ``classify``;
+- the raw PNG or JPEG bytes as the body (Content-Type ``image/png`` or ``image/jpeg``) and
+  ``?top_k=``; answered by ``classify_bytes``. Behind the HTTP API a binary body arrives
+  base64-encoded and Mangum decodes it, so the service always sees the image's bytes.
+
+Errors name the image at fault: ``image`` for one, ``images[i]`` in a batch.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import onnxruntime as ort
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from lamina.api import schemas as s
+from lamina.api.images.schemas import (
+    _DATA_URL,
+    DEFAULT_TOP_K,
+    ClassifyImageRequest,
+    ClassifyImageResponse,
+    ImageModelInfoResponse,
+)
+from lamina.api.validation import TooManyItemsError
+from lamina.errors import InvalidImageError, InvalidInputError
+from lamina.inference.image import ImageClassification, OnnxImageClassifier
+from lamina.inference.load import load_model
+from lamina.inference.session import available_cpus
+from lamina.observability import Telemetry
+from lamina.settings import Settings
+
+
+def decode_base64(value: str, param: str) -> bytes:
+    """The bytes of a base64 field; InvalidImageError naming ``param`` if it is not base64."""
+    text = value.strip()
+    if text.startswith(_DATA_URL):
+        header, _, text = text.partition(",")
+        if not header.endswith(";base64"):
+            raise InvalidImageError(f"{param}: a data URL must be ;base64 encoded", param=param)
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidImageError(f"{param} is not valid base64: {exc}", param=param) from exc
+
+
+def parse_request(body: bytes, query_top_k: int | None = None) -> ClassifyImageRequest:
+    """A JSON body -> the request. The route takes raw image bodies too, so it cannot let
+    FastAPI parse the body; invalid JSON and schema errors still go through FastAPI's
+    validation handler (400 invalid_json, 422 validation_error naming the field)."""
+    if query_top_k is not None:
+        raise InvalidInputError(
+            "with a JSON body, send top_k in the body (?top_k= is for raw image bodies)",
+            param="top_k",
+        )
+    try:
+        return ClassifyImageRequest.model_validate_json(body)
+    except ValidationError as exc:
+        errors = [{**err, "loc": ("body", *err["loc"])} for err in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
+
+
+class ImageService:
+    def __init__(
+        self, classifier: OnnxImageClassifier, settings: Settings, telemetry: Telemetry
+    ) -> None:
+        self.classifier = classifier
+        self.settings = settings
+        self.telemetry = telemetry
+
+    @classmethod
+    def load(cls, settings: Settings, telemetry: Telemetry) -> ImageService:
+        """Cold start: fetch (if in S3), verify, load and warm the model; record the time."""
+        classifier = load_model(
+            settings.require_model_uri(),
+            settings,
+            telemetry,
+            lambda directory, verify: OnnxImageClassifier.load(
+                directory,
+                verify=verify,
+                intra_op_threads=settings.intra_op_threads,
+                max_pixels=settings.max_image_pixels,
+            ),
+        )
+        return cls(classifier, settings, telemetry)
+
+    # --- core ---------------------------------------------------------------------------
+
+    def _classify(self, images: list[bytes], top_k: int, single: bool) -> ClassifyImageResponse:
+        result = self.classifier.classify(images, top_k, single=single)
+        self.telemetry.stages(result.timings, items=len(images))
+        return self._response(result)
+
+    def _response(self, result: ImageClassification) -> ClassifyImageResponse:
+        manifest = self.classifier.manifest
+        return ClassifyImageResponse(
+            predictions=[
+                [s.LabelScore(label=x.label, confidence=x.confidence) for x in scores]
+                for scores in result.predictions
+            ],
+            model=manifest.name,
+            model_version=manifest.version,
+        )
+
+    # --- API ----------------------------------------------------------------------------
+
+    def classify(self, req: ClassifyImageRequest) -> ClassifyImageResponse:
+        """A JSON request: one base64 image or a list of them."""
+        if req.image is not None:
+            return self._classify([decode_base64(req.image, "image")], req.top_k, single=True)
+        assert req.images is not None  # the request's validator wants exactly one
+        if len(req.images) > self.settings.max_batch_items:
+            raise TooManyItemsError(
+                f"{len(req.images)} images sent; this deployment accepts at most "
+                f"{self.settings.max_batch_items} per request",
+                param="images",
+            )
+        images = [decode_base64(item, f"images[{i}]") for i, item in enumerate(req.images)]
+        return self._classify(images, req.top_k, single=False)
+
+    def classify_bytes(self, body: bytes, top_k: int = DEFAULT_TOP_K) -> ClassifyImageResponse:
+        """A raw PNG or JPEG body (decoded by its content, whatever its declared type)."""
+        return self._classify([body], top_k, single=True)
+
+    def health(self) -> s.HealthResponse:
+        manifest = self.classifier.manifest
+        return s.HealthResponse(
+            status="ok", model_loaded=True, model=manifest.name, model_version=manifest.version
+        )
+
+    def model_info(self) -> ImageModelInfoResponse:
+        m = self.classifier.manifest
+        return ImageModelInfoResponse(
+            name=m.name,
+            version=m.version,
+            task="image-classification",
+            labels=list(self.classifier.labels),
+            image=self.classifier.spec,
+            accepted_formats=["image/png", "image/jpeg"],
+            evaluation=m.evaluation,
+            sha256=m.digest,
+            source=m.source.model_dump(),
+            runtime={
+                "engine": "onnxruntime",
+                "version": ort.__version__,
+                "intra_op_threads": self.settings.intra_op_threads or available_cpus(),
+            },
+            limits={
+                "max_batch_items": self.settings.max_batch_items,
+                "max_image_pixels": self.settings.max_image_pixels,
+                "max_body_bytes": self.settings.max_body_bytes,
+            },
+        )

@@ -1,0 +1,60 @@
+"""A batch job's status, read from its manifest (``jobs/<job_id>/manifest.json``).
+
+No model is needed: the embedding function answers ``GET /api/v1/jobs/{job_id}`` from the
+batch bucket (``LAMINA_BATCH_BUCKET``). The store is opened once per process.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from lamina.api.jobs.schemas import JobCounts, JobStatusResponse
+from lamina.batch.jobs import read_manifest
+from lamina.batch.objects import ObjectStore
+from lamina.errors import JobNotFoundError
+from lamina.settings import get_settings
+
+
+@lru_cache(maxsize=1)
+def _job_store() -> ObjectStore | None:
+    from lamina.batch.objects import open_store
+
+    bucket = get_settings().batch_bucket
+    return open_store(bucket) if bucket else None
+
+
+def job_store() -> ObjectStore:
+    """The batch bucket, for `Depends` (sync: S3 calls run in FastAPI's thread pool)."""
+    store = _job_store()
+    if store is None:
+        raise JobNotFoundError("batch jobs are not configured here (LAMINA_BATCH_BUCKET is unset)")
+    return store
+
+
+def job_status(store: ObjectStore, job_id: str) -> JobStatusResponse:
+    """The job's status and counts, as its manifest has them now."""
+    m = read_manifest(store, job_id)
+    return JobStatusResponse(
+        job_id=m.job_id,
+        status=m.status,
+        finished=m.finalized,
+        input=m.input.uri,
+        input_format=m.input.format,
+        output_format=m.output_format,
+        counts=JobCounts(
+            lines=m.lines,
+            ok=m.ok,
+            failed=m.failed,
+            rejected=m.invalid,
+            chunks=m.chunks,
+            chunks_done=m.chunks_done,
+            chunks_failed=m.chunks_failed,
+        ),
+        model_versions=m.model_versions,
+        submitted_at=m.submitted_at,
+        started_at=m.started_at,
+        finished_at=m.finished_at,
+        error=m.error,
+        parts=f"jobs/{m.job_id}/parts/",
+        errors=f"jobs/{m.job_id}/errors.jsonl",
+    )

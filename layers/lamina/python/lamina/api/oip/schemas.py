@@ -1,0 +1,108 @@
+"""Request and response models of the Open Inference Protocol (KServe v2 REST)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+SERVER_NAME = "lamina"
+PLATFORM = "onnxruntime_onnx"  # what Triton calls an ONNX Runtime model
+
+_PARAMETERS = "Free-form parameters (protocol extensions); lamina accepts and ignores them."
+
+
+# --- protocol models --------------------------------------------------------------------
+
+
+class MetadataTensor(BaseModel):
+    name: str = Field(description="The tensor's name in the graph.")
+    datatype: str = Field(
+        description="BOOL, UINT8..UINT64, INT8..INT64, FP16, FP32, FP64 or BYTES; a type the "
+        "protocol cannot carry shows ONNX Runtime's name, e.g. tensor(bfloat16)."
+    )
+    shape: list[int] = Field(description="Sizes, -1 for a variable dimension.")
+
+
+class ServerMetadataResponse(BaseModel):
+    name: str = Field(description="The server's name.")
+    version: str = Field(description="The server's version (lamina's).")
+    extensions: list[str] = Field(description="Protocol extensions supported (none).")
+
+
+class ServerLiveResponse(BaseModel):
+    live: bool = Field(description="True: the process answers requests.")
+
+
+class ServerReadyResponse(BaseModel):
+    ready: bool = Field(description="True: every configured model is loaded.")
+
+
+class ModelReadyResponse(BaseModel):
+    name: str = Field(description="The model's name.")
+    ready: bool = Field(description="True: the model is loaded and can infer.")
+
+
+class ModelMetadataResponse(BaseModel):
+    name: str = Field(description="The model's name (its manifest's).")
+    versions: list[str] = Field(description="Versions served: the one loaded.")
+    platform: str = Field(description="The framework that runs it.")
+    inputs: list[MetadataTensor] = Field(description="Inputs, all required, in graph order.")
+    outputs: list[MetadataTensor] = Field(description="Outputs, in graph order.")
+
+
+class RequestInput(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(description="The model input it feeds.")
+    shape: list[StrictInt] = Field(description="The tensor's actual sizes (no -1).")
+    datatype: str = Field(description="The model input's datatype, e.g. FP32.")
+    parameters: dict[str, Any] | None = Field(default=None, description=_PARAMETERS)
+    data: list[Any] = Field(
+        description="Values in row-major order, flat or nested to match the shape."
+    )
+
+
+class RequestOutput(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(description="An output of the model to return.")
+    parameters: dict[str, Any] | None = Field(default=None, description=_PARAMETERS)
+
+
+class InferenceRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str | None = Field(default=None, description="Echoed in the response.")
+    parameters: dict[str, Any] | None = Field(default=None, description=_PARAMETERS)
+    inputs: list[RequestInput] = Field(description="One tensor per model input.")
+    outputs: list[RequestOutput] | None = Field(
+        default=None, description="Outputs to return, in this order; absent: all of them."
+    )
+
+
+class ResponseOutput(BaseModel):
+    name: str = Field(description="The output's name.")
+    shape: list[int] = Field(description="The tensor's sizes.")
+    datatype: str = Field(description="The output's datatype.")
+    parameters: dict[str, Any] | None = Field(default=None, description=_PARAMETERS)
+    data: list[Any] = Field(description="Values, flat, row-major.")
+
+
+class InferenceResponse(BaseModel):
+    model_name: str = Field(description="The model that answered.")
+    model_version: str = Field(description="Its version.")
+    id: str = Field(description="The request's id, else the X-Request-ID of this request.")
+    parameters: dict[str, Any] | None = Field(default=None, description=_PARAMETERS)
+    outputs: list[ResponseOutput] = Field(description="The requested outputs, in order.")
+
+
+class ServedModel(BaseModel):
+    name: str = Field(description="Model name.")
+    version: str = Field(description="Model version.")
+
+
+class OipHealthResponse(BaseModel):
+    status: Literal["ok"] = Field(description="ok when every model is loaded and serving.")
+    model_loaded: bool = Field(description="Whether the models are loaded.")
+    models: list[ServedModel] = Field(description="The models served.")

@@ -1,0 +1,173 @@
+"""The Open Inference Protocol (KServe v2, REST): any ONNX model by its signature.
+
+Request and response models of the protocol, and ``OipService``, which serves one or more
+model directories (``LAMINA_MODELS``, else ``MODEL_URI``), each under its manifest's name
+and version. No HTTP here: ``functions/onnx/app.py`` maps one route to one method.
+
+Endpoints (routes in the function):
+
+- ``GET /v2``: server metadata; ``GET /v2/health/live``, ``GET /v2/health/ready``;
+- ``GET /v2/models/{name}[/versions/{version}]``: model metadata (inputs and outputs with
+  name, datatype and shape, -1 for a variable dimension);
+- ``GET /v2/models/{name}[/versions/{version}]/ready``;
+- ``POST /v2/models/{name}[/versions/{version}]/infer``.
+
+Errors under ``/v2`` have the protocol's body, ``{"error": "<message>"}`` (lamina.api.errors):
+a tensor that does not match the signature is a 400 naming the input, an unknown model or
+version a 404, models that failed to load a 503. JSON has no NaN or infinity: such output
+values are sent as null. The binary tensor and shared-memory extensions are not supported
+(``extensions`` is empty); a request's ``parameters`` are accepted and ignored.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+from lamina import __version__
+from lamina.api.oip.schemas import (
+    PLATFORM,
+    SERVER_NAME,
+    InferenceRequest,
+    InferenceResponse,
+    MetadataTensor,
+    ModelMetadataResponse,
+    ModelReadyResponse,
+    OipHealthResponse,
+    ResponseOutput,
+    ServedModel,
+    ServerMetadataResponse,
+)
+from lamina.errors import ConfigurationError, ModelNotFoundError
+from lamina.inference.generic import InferRequest, InferResult, InputTensor, OnnxModel, TensorSpec
+from lamina.models.loader import materialize
+from lamina.models.manifest import Manifest
+from lamina.observability import Telemetry
+from lamina.settings import Settings
+
+
+def server_metadata() -> ServerMetadataResponse:
+    """Answerable with or without models: it describes the server."""
+    return ServerMetadataResponse(name=SERVER_NAME, version=__version__, extensions=[])
+
+
+def _metadata(specs: list[TensorSpec]) -> list[MetadataTensor]:
+    return [MetadataTensor(name=s.name, datatype=s.datatype, shape=list(s.shape)) for s in specs]
+
+
+# --- the service ------------------------------------------------------------------------
+
+
+class OipService:
+    """The models of one function, by name; each serves the version it was loaded with."""
+
+    def __init__(
+        self, models: Mapping[str, OnnxModel], settings: Settings, telemetry: Telemetry
+    ) -> None:
+        self.models = dict(models)
+        self.settings = settings
+        self.telemetry = telemetry
+
+    @classmethod
+    def load(cls, settings: Settings, telemetry: Telemetry) -> OipService:
+        """Cold start: fetch (if in S3), verify, load and warm up every configured model."""
+        models: dict[str, OnnxModel] = {}
+        load_ms: dict[str, float] = {}
+        for uri in settings.model_uris():
+            start = time.perf_counter()
+            local = materialize(uri, Path(settings.model_cache_dir))
+            telemetry.logger.info("model source", extra={"model_uri": local.source})
+            model = OnnxModel.load(
+                local.directory,
+                # A directory the store fetch just verified is not hashed a second time.
+                verify=settings.verify_model and not local.verified,
+                intra_op_threads=settings.intra_op_threads,
+                warmup=True,
+            )
+            if model.name in models:
+                raise ConfigurationError(
+                    f"two models are named {model.name!r} ({models[model.name].model_dir} and "
+                    f"{model.model_dir}): each model needs its own name"
+                )
+            models[model.name] = model
+            load_ms[model.name] = (time.perf_counter() - start) * 1e3
+        for name, model in models.items():
+            telemetry.model_loaded(model.manifest, load_ms[name], only=len(models) == 1)
+        return cls(models, settings, telemetry)
+
+    def model(self, name: str, version: str | None = None) -> OnnxModel:
+        """The model called ``name``; ``version``, if given, must be the one loaded."""
+        model = self.models.get(name)
+        if model is None:
+            served = ", ".join(repr(n) for n in self.models)
+            raise ModelNotFoundError(
+                f"model {name!r} is not served here (models: {served})", param="model_name"
+            )
+        if version is not None and version != model.manifest.version:
+            raise ModelNotFoundError(
+                f"model {name!r} has no version {version!r} here; version "
+                f"{model.manifest.version!r} is served",
+                param="model_version",
+            )
+        return model
+
+    def model_metadata(self, name: str, version: str | None = None) -> ModelMetadataResponse:
+        model = self.model(name, version)
+        return ModelMetadataResponse(
+            name=model.name,
+            versions=[model.manifest.version],
+            platform=PLATFORM,
+            inputs=_metadata(model.inputs),
+            outputs=_metadata(model.outputs),
+        )
+
+    def model_ready(self, name: str, version: str | None = None) -> ModelReadyResponse:
+        model = self.model(name, version)
+        return ModelReadyResponse(name=model.name, ready=True)
+
+    def infer(
+        self,
+        name: str,
+        version: str | None,
+        req: InferenceRequest,
+        request_id: str | None = None,
+    ) -> InferenceResponse:
+        model = self.model(name, version)
+        result = model.infer(
+            InferRequest(
+                inputs=[InputTensor(t.name, t.datatype, t.shape, t.data) for t in req.inputs],
+                outputs=[o.name for o in req.outputs] if req.outputs else None,
+            )
+        )
+        self._record(model.manifest, result)
+        return InferenceResponse(
+            model_name=model.name,
+            model_version=model.manifest.version,
+            id=req.id or request_id or uuid.uuid4().hex,
+            outputs=[
+                ResponseOutput(name=o.name, shape=o.shape, datatype=o.datatype, data=o.data)
+                for o in result.outputs
+            ],
+        )
+
+    def health(self) -> OipHealthResponse:
+        return OipHealthResponse(
+            status="ok",
+            model_loaded=True,
+            models=[
+                ServedModel(name=m.name, version=m.manifest.version) for m in self.models.values()
+            ],
+        )
+
+    def _record(self, manifest: Manifest, result: InferResult) -> None:
+        """Stage metrics of one call, under the model that made it.
+
+        One function may serve several models, so the model's dimensions are added per
+        request (an invocation serves one request; they are cleared when metrics flush).
+        """
+        metrics = self.telemetry.metrics
+        metrics.add_dimension("ModelName", manifest.name)
+        metrics.add_dimension("ModelVersion", manifest.version)
+        self.telemetry.stages(result.timings, result.items)
