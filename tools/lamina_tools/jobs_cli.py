@@ -205,19 +205,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _load_model(args: argparse.Namespace, settings: Settings) -> OnnxEmbedder:
     """--model, else $MODEL_URI (a directory or an s3:// store URI), else the built default."""
     from lamina.inference.embedder import OnnxEmbedder
-    from lamina.models.loader import materialize
+    from lamina.inference.load import load_model
 
     uri = args.model or settings.model_uri or str(DEFAULT_MODEL)
     if uri == str(DEFAULT_MODEL) and not (DEFAULT_MODEL / "manifest.json").is_file():
         raise JobError(f"no model at {DEFAULT_MODEL}: run `make model`, or pass --model DIR")
-    local = materialize(uri, Path(settings.model_cache_dir))
-    return OnnxEmbedder.load(
-        local.directory,
-        verify=settings.verify_model and not local.verified,
-        token_budget=settings.batch_token_budget,
-        max_run_batch=settings.max_run_batch,
-        intra_op_threads=settings.intra_op_threads,
-    )
+    return load_model(OnnxEmbedder, settings, None, uri)
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:

@@ -110,12 +110,13 @@ def build_worker_handler(settings: Settings, telemetry: Telemetry) -> WorkerHand
     """The worker function's handler: load the model once (cold start), write to the bucket."""
     from lamina.batch.objects import S3Objects
     from lamina.batch.worker import ChunkWorker
-    from lamina.inference.load import load_embedder
+    from lamina.inference.embedder import OnnxEmbedder
+    from lamina.inference.load import load_model
 
     if not settings.batch_bucket:
         raise ConfigurationError("LAMINA_BATCH_BUCKET must be set for the worker function")
     try:
-        embedder = load_embedder(settings, telemetry)
+        embedder = load_model(OnnxEmbedder, settings, telemetry)
     except LaminaError as exc:
         telemetry.model_load_failed(exc)
         raise

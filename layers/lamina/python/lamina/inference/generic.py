@@ -36,6 +36,7 @@ from lamina.errors import ModelLoadError, TensorError
 from lamina.inference.lifecycle import ModelHandler, StageTimings
 from lamina.inference.session import create_session
 from lamina.models.manifest import Manifest, open_model_dir
+from lamina.settings import Settings
 
 log = logging.getLogger("lamina.model")
 
@@ -197,6 +198,14 @@ class OnnxModel(ModelHandler[InferRequest, _Feeds, _Ran, InferResult]):
         if warmup:
             model.warm_up()
         return model
+
+    @classmethod
+    def from_settings(cls, model_dir: Path, *, verify: bool, settings: Settings) -> OnnxModel:
+        """``load`` with this deployment's settings and a warm-up run (the cold-start
+        loader's entry point)."""
+        return cls.load(
+            model_dir, verify=verify, intra_op_threads=settings.intra_op_threads, warmup=True
+        )
 
     def warm_up(self) -> bool:
         """Run the graph once on zeros (size 1 for each variable dimension), so the first

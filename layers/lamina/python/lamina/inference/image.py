@@ -45,6 +45,7 @@ from lamina.inference.labels import LabelScore, top_k
 from lamina.inference.lifecycle import ModelHandler, StageTimings
 from lamina.inference.session import create_session
 from lamina.models.manifest import ImageSpec, Manifest, open_model_dir, read_labels
+from lamina.settings import Settings
 
 __all__ = [
     "ACCEPTED_FORMATS",
@@ -310,6 +311,18 @@ class OnnxImageClassifier(ModelHandler[ImageRequest, _Prepared, _Scored, list[li
         if warmup:
             classifier.classify(_blank_images(classifier.spec), top_k=1)
         return classifier
+
+    @classmethod
+    def from_settings(
+        cls, model_dir: Path, *, verify: bool, settings: Settings
+    ) -> OnnxImageClassifier:
+        """``load`` with this deployment's settings (the cold-start loader's entry point)."""
+        return cls.load(
+            model_dir,
+            verify=verify,
+            intra_op_threads=settings.intra_op_threads,
+            max_pixels=settings.max_image_pixels,
+        )
 
     def preprocess(self, request: ImageRequest) -> _Prepared:
         if not request.images:

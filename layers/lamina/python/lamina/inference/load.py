@@ -1,51 +1,78 @@
-"""Cold start of a model from settings: fetch (if in S3), verify, load, warm up, record.
+"""The one cold start of every model kind: fetch (if in S3), verify, load, warm up, record.
 
-Every function loads its model(s) through ``load_model``: the location (a directory in
-the image, or a model store reference) is materialized and verified once, the handler's
-own ``load`` opens it, and the load time and model version go to logs and metrics.
+Every function and the batch worker load their model(s) here. The location (a directory in
+the image, or a model store reference) is materialized and verified once, the kind's
+``from_settings`` opens it with the deployment's settings, and the load time and model
+version go to logs and metrics. A new kind of model needs only a ``from_settings``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, Self, TypeVar
 
-from lamina.inference.embedder import OnnxEmbedder
-from lamina.inference.lifecycle import ModelHandler
+from lamina.errors import ConfigurationError
 from lamina.models.loader import materialize
+from lamina.models.manifest import Manifest
 from lamina.observability import Telemetry
 from lamina.settings import Settings
 
-M = TypeVar("M", bound=ModelHandler)  # type: ignore[type-arg]
 
-# (model directory, verify the files' sha256?) -> the loaded, warmed handler
-Opener = Callable[[Path, bool], M]
+class Loadable(Protocol):
+    """A model kind the loader can open (``OnnxEmbedder``, ``OnnxTextClassifier``,
+    ``OnnxImageClassifier``, ``OnnxModel``)."""
+
+    manifest: Manifest
+    model_dir: Path
+
+    @classmethod
+    def from_settings(cls, model_dir: Path, *, verify: bool, settings: Settings) -> Self: ...
 
 
-def load_model(uri: str, settings: Settings, telemetry: Telemetry, opener: Opener[M]) -> M:
-    """The model at ``uri``, opened by ``opener`` once; records where from and how long."""
+M = TypeVar("M", bound=Loadable)
+
+
+def _open(
+    kind: type[M], uri: str, settings: Settings, telemetry: Telemetry | None
+) -> tuple[M, float]:
+    """The model at ``uri`` and how long fetching, verifying, loading and warming took (ms)."""
     start = time.perf_counter()
     local = materialize(uri, Path(settings.model_cache_dir))
-    telemetry.logger.info("model source", extra={"model_uri": local.source})
+    if telemetry is not None:
+        telemetry.logger.info("model source", extra={"model_uri": local.source})
     # A directory the store fetch just verified is not hashed a second time.
-    model = opener(local.directory, settings.verify_model and not local.verified)
-    telemetry.model_loaded(model.manifest, (time.perf_counter() - start) * 1e3)
+    verify = settings.verify_model and not local.verified
+    model = kind.from_settings(local.directory, verify=verify, settings=settings)
+    return model, (time.perf_counter() - start) * 1e3
+
+
+def load_model(
+    kind: type[M], settings: Settings, telemetry: Telemetry | None, uri: str | None = None
+) -> M:
+    """The one model of a function (``uri``, else ``MODEL_URI``), loaded and warmed once.
+
+    ``telemetry`` None (the command line) logs and counts nothing.
+    """
+    model, load_ms = _open(kind, uri or settings.require_model_uri(), settings, telemetry)
+    if telemetry is not None:
+        telemetry.model_loaded(model.manifest, load_ms)
     return model
 
 
-def load_embedder(settings: Settings, telemetry: Telemetry) -> OnnxEmbedder:
-    """The embedding model of ``settings.model_uri``, loaded and warmed once."""
-    return load_model(
-        settings.require_model_uri(),
-        settings,
-        telemetry,
-        lambda directory, verify: OnnxEmbedder.load(
-            directory,
-            verify=verify,
-            token_budget=settings.batch_token_budget,
-            max_run_batch=settings.max_run_batch,
-            intra_op_threads=settings.intra_op_threads,
-        ),
-    )
+def load_models(kind: type[M], settings: Settings, telemetry: Telemetry) -> dict[str, M]:
+    """Every model of ``LAMINA_MODELS`` (else ``MODEL_URI``), by manifest name."""
+    models: dict[str, M] = {}
+    load_ms: dict[str, float] = {}
+    for uri in settings.model_uris():
+        model, ms = _open(kind, uri, settings, telemetry)
+        name = model.manifest.name
+        if name in models:
+            raise ConfigurationError(
+                f"two models are named {name!r} ({models[name].model_dir} and "
+                f"{model.model_dir}): each model needs its own name"
+            )
+        models[name], load_ms[name] = model, ms
+    for name, model in models.items():
+        telemetry.model_loaded(model.manifest, load_ms[name], only=len(models) == 1)
+    return models

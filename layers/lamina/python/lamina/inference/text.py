@@ -19,6 +19,7 @@ from lamina.inference.lifecycle import ModelHandler
 from lamina.inference.session import create_session
 from lamina.inference.tokenizer import Encoded, TextTokenizer, pad_batch
 from lamina.models.manifest import Manifest, Task, open_model_dir
+from lamina.settings import Settings
 
 In = TypeVar("In")
 Pre = TypeVar("Pre")
@@ -110,6 +111,17 @@ class TextModel(ModelHandler[In, Pre, Raw, Out]):
         if warmup:
             model.warm_up()
         return model
+
+    @classmethod
+    def from_settings(cls, model_dir: Path, *, verify: bool, settings: Settings) -> Self:
+        """``load`` with this deployment's settings (the cold-start loader's entry point)."""
+        return cls.load(
+            model_dir,
+            verify=verify,
+            token_budget=settings.batch_token_budget,
+            max_run_batch=settings.max_run_batch,
+            intra_op_threads=settings.intra_op_threads,
+        )
 
     def warm_up(self) -> None:
         """Run the graph once, so the first request does not pay ONNX Runtime's first run."""

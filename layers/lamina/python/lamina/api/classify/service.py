@@ -45,18 +45,7 @@ class ClassifyService:
     @classmethod
     def load(cls, settings: Settings, telemetry: Telemetry) -> ClassifyService:
         """Cold start: fetch (if in S3), verify, load and warm the classifier once."""
-        model = load_model(
-            settings.require_model_uri(),
-            settings,
-            telemetry,
-            lambda directory, verify: OnnxTextClassifier.load(
-                directory,
-                verify=verify,
-                token_budget=settings.batch_token_budget,
-                max_run_batch=settings.max_run_batch,
-                intra_op_threads=settings.intra_op_threads,
-            ),
-        )
+        model = load_model(OnnxTextClassifier, settings, telemetry)
         return cls(model, settings, telemetry)
 
     def classify(self, req: ClassifyRequest) -> ClassifyResponse:

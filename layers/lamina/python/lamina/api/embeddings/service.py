@@ -16,8 +16,8 @@ from lamina.api import schemas as common
 from lamina.api.embeddings import schemas as s
 from lamina.api.validation import check_text, check_texts
 from lamina.errors import InvalidInputError, ModelNotFoundError, TextTooLongError
-from lamina.inference.embedder import Embedder, EmbeddingResult
-from lamina.inference.load import load_embedder
+from lamina.inference.embedder import Embedder, EmbeddingResult, OnnxEmbedder
+from lamina.inference.load import load_model
 from lamina.inference.pooling import truncate_dimensions
 from lamina.inference.session import available_cpus
 from lamina.observability import Telemetry
@@ -37,7 +37,7 @@ class EmbeddingService:
     @classmethod
     def load(cls, settings: Settings, telemetry: Telemetry) -> EmbeddingService:
         """Cold start: load and warm the model once, and record how long it took."""
-        embedder = load_embedder(settings, telemetry)
+        embedder = load_model(OnnxEmbedder, settings, telemetry)
         return cls(embedder, settings, telemetry)
 
     # --- core ---------------------------------------------------------------------------

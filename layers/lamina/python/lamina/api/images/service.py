@@ -79,17 +79,7 @@ class ImageService:
     @classmethod
     def load(cls, settings: Settings, telemetry: Telemetry) -> ImageService:
         """Cold start: fetch (if in S3), verify, load and warm the model; record the time."""
-        classifier = load_model(
-            settings.require_model_uri(),
-            settings,
-            telemetry,
-            lambda directory, verify: OnnxImageClassifier.load(
-                directory,
-                verify=verify,
-                intra_op_threads=settings.intra_op_threads,
-                max_pixels=settings.max_image_pixels,
-            ),
-        )
+        classifier = load_model(OnnxImageClassifier, settings, telemetry)
         return cls(classifier, settings, telemetry)
 
     # --- core ---------------------------------------------------------------------------

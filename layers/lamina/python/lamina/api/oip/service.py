@@ -21,10 +21,8 @@ values are sent as null. The binary tensor and shared-memory extensions are not 
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Mapping
-from pathlib import Path
 
 from lamina import __version__
 from lamina.api.oip.schemas import (
@@ -40,9 +38,9 @@ from lamina.api.oip.schemas import (
     ServedModel,
     ServerMetadataResponse,
 )
-from lamina.errors import ConfigurationError, ModelNotFoundError
+from lamina.errors import ModelNotFoundError
 from lamina.inference.generic import InferRequest, InferResult, InputTensor, OnnxModel, TensorSpec
-from lamina.models.loader import materialize
+from lamina.inference.load import load_models
 from lamina.models.manifest import Manifest
 from lamina.observability import Telemetry
 from lamina.settings import Settings
@@ -73,29 +71,7 @@ class OipService:
     @classmethod
     def load(cls, settings: Settings, telemetry: Telemetry) -> OipService:
         """Cold start: fetch (if in S3), verify, load and warm up every configured model."""
-        models: dict[str, OnnxModel] = {}
-        load_ms: dict[str, float] = {}
-        for uri in settings.model_uris():
-            start = time.perf_counter()
-            local = materialize(uri, Path(settings.model_cache_dir))
-            telemetry.logger.info("model source", extra={"model_uri": local.source})
-            model = OnnxModel.load(
-                local.directory,
-                # A directory the store fetch just verified is not hashed a second time.
-                verify=settings.verify_model and not local.verified,
-                intra_op_threads=settings.intra_op_threads,
-                warmup=True,
-            )
-            if model.name in models:
-                raise ConfigurationError(
-                    f"two models are named {model.name!r} ({models[model.name].model_dir} and "
-                    f"{model.model_dir}): each model needs its own name"
-                )
-            models[model.name] = model
-            load_ms[model.name] = (time.perf_counter() - start) * 1e3
-        for name, model in models.items():
-            telemetry.model_loaded(model.manifest, load_ms[name], only=len(models) == 1)
-        return cls(models, settings, telemetry)
+        return cls(load_models(OnnxModel, settings, telemetry), settings, telemetry)
 
     def model(self, name: str, version: str | None = None) -> OnnxModel:
         """The model called ``name``; ``version``, if given, must be the one loaded."""
