@@ -99,9 +99,10 @@ test-unit: $(INSTALLED)  ## unit tests only (no model needed)
 test-integration: $(MODELS)  ## tests against the real model and a live server
 	$(BIN)/pytest tests/integration
 
-lint: $(INSTALLED) $(SAM)  ## ruff, cfn-lint and sam validate --lint
+lint: $(INSTALLED) $(SAM)  ## ruff, import contracts (pyproject.toml), cfn-lint, sam validate --lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint --region us-east-1
 

@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 
 from lamina.batch.jobs import JobKeys, JobManifest, read_manifest
-from lamina.batch.objects import ObjectStore
 from lamina.batch.queues import Message, WorkQueue
 from lamina.inference.embedder import Embedder, EmbeddingResult, TokenizeResult
 from lamina.inference.lifecycle import StageTimings
 from lamina.models.manifest import Manifest, SourceInfo
+from lamina.storage import ObjectStore
 from lamina_tools.poller import Handler, PollStats, poll_once
 
 EVENTS = Path(__file__).with_name("events")

@@ -1,7 +1,7 @@
 """The worked example of docs/adding-a-model.md: a new kind of model on lamina's lifecycle.
 
 A spam score for raw text: the spam detector (``lamina models build --model spam-detector``)
-takes five numeric features, so this handler computes them from the text (preprocess), runs
+takes five numeric features, so this model computes them from the text (preprocess), runs
 the graph (inference) and keeps the spam column (postprocess). tests/integration/
 test_adding_a_model.py runs this very file, so the guide cannot drift from the code.
 
@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from lamina.errors import InvalidInputError, ModelLoadError
-from lamina.inference.lifecycle import ModelHandler
+from lamina.inference.lifecycle import InferenceModel
 from lamina.inference.session import create_session
 from lamina.models.manifest import open_model_dir, read_labels
 from lamina_tools.models.spam import features
 
 
-class SpamScorer(ModelHandler[Sequence[str], np.ndarray, np.ndarray, list[float]]):
+class SpamScorer(InferenceModel[Sequence[str], np.ndarray, np.ndarray, list[float]]):
     """texts -> probability that each is spam."""
 
     def __init__(self, model_dir: Path, *, verify: bool = True) -> None:

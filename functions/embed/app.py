@@ -10,15 +10,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends
-from fastapi import Path as PathParam
 
 from lamina.api.app import model_app
 from lamina.api.embeddings import schemas as s
 from lamina.api.embeddings.service import EmbeddingService
 from lamina.api.jobs import service as jobs
 from lamina.api.jobs.schemas import JobStatusResponse
-from lamina.batch.jobs import JOB_ID_PATTERN
-from lamina.batch.objects import ObjectStore
 
 served = model_app(
     EmbeddingService,
@@ -28,7 +25,6 @@ served = model_app(
 )
 app = served.app
 Service = Annotated[EmbeddingService, Depends(served.slot.dep)]
-JobStore = Annotated[ObjectStore, Depends(jobs.job_store)]
 
 
 @app.post("/api/v1/embed", tags=["embeddings"])
@@ -69,13 +65,7 @@ async def openai_models(service: Service) -> s.OpenAIModelList:
 
 
 @app.get("/api/v1/jobs/{job_id}", tags=["jobs"])
-def job_status(
-    job_id: Annotated[
-        str,
-        PathParam(pattern=JOB_ID_PATTERN, description="The id `lamina jobs submit` printed."),
-    ],
-    store: JobStore,
-) -> JobStatusResponse:
+def job_status(job_id: jobs.JobId, store: jobs.JobStore) -> JobStatusResponse:
     """A batch job's status and counts (from jobs/<job_id>/manifest.json; no model needed).
 
     Sync on purpose: the S3 read runs in FastAPI's thread pool, not on the event loop.

@@ -1,4 +1,4 @@
-"""Routes of the generic ONNX function: the Open Inference Protocol (KServe v2 REST).
+"""Routes of the ONNX function: the Open Inference Protocol (KServe v2 REST).
 
 Any ONNX model directory is served by its graph's signature (``LAMINA_MODELS``: several,
 comma-separated, each under its manifest's name; else ``MODEL_URI``). Logic lives in

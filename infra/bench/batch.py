@@ -171,8 +171,8 @@ def measure_submit(lines: int, texts: Sequence[str]) -> SubmitRun:
 def plan_chunks(texts: Sequence[str]) -> tuple[list[int], list[int]]:
     """The submit step's chunks of a job of ``texts``: records and bytes per chunk, in chunk
     order (the real ``submit_job`` on a local bucket, each message parsed back)."""
-    from lamina.batch.objects import LocalObjects
     from lamina.batch.submit import ChunkMessage, submit_job
+    from lamina.storage import LocalObjects
 
     found: dict[int, tuple[int, int]] = {}
     lock = threading.Lock()
@@ -197,8 +197,8 @@ def plan_chunks(texts: Sequence[str]) -> tuple[list[int], list[int]]:
 def measure_worker(config: BatchConfig, texts: Sequence[str], sizes: Sequence[int]) -> WorkerRun:
     """One worker process, 1 thread, over the first ``worker_lines`` lines as one job."""
     from lamina.batch.jobs import read_manifest
-    from lamina.batch.objects import LocalObjects
     from lamina.batch.submit import submit_job
+    from lamina.storage import LocalObjects
 
     lines = config.worker_lines
     with scratch("worker") as workdir:

@@ -59,9 +59,9 @@ def key_kind(key: str) -> str:
 
 
 def submit(workdir: Path, key: str) -> dict[str, Any]:
-    from lamina.batch.objects import LocalObjects
     from lamina.batch.queues import SendOnlyQueue
     from lamina.batch.submit import submit_job
+    from lamina.storage import LocalObjects
 
     imports_rss = status_mb("VmRSS")
 
@@ -110,11 +110,11 @@ def worker(
 ) -> dict[str, Any]:
     from lamina.batch.handlers import WorkerHandler
     from lamina.batch.jobs import read_manifest
-    from lamina.batch.objects import LocalObjects
     from lamina.batch.queues import Message
     from lamina.batch.submit import ChunkMessage
     from lamina.batch.worker import ChunkWorker
     from lamina.inference.embedder import OnnxEmbedder
+    from lamina.storage import LocalObjects
 
     imports_rss = status_mb("VmRSS")
 

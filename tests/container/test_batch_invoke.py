@@ -36,9 +36,9 @@ import pytest
 from cfnlint.decode import decode
 
 from lamina.batch.jobs import JobKeys, JobManifest
-from lamina.batch.objects import S3Objects
 from lamina.batch.queues import SendOnlyQueue, SqsQueue
 from lamina.batch.submit import submit_job
+from lamina.storage import S3Objects
 from tests.container.conftest import LOG_DIR, MEASUREMENTS, ROOT, Stack
 from tests.container.test_sam_invoke import REPORT
 from tests.moto_server import boto3_credentials, moto_server

@@ -18,13 +18,13 @@ from moto import mock_aws
 
 from lamina.batch.handlers import SubmitHandler, WorkerHandler
 from lamina.batch.jobs import JobKeys, JobManifest, read_manifest
-from lamina.batch.objects import S3Objects
 from lamina.batch.queues import Message, SqsQueue
 from lamina.batch.submit import ChunkMessage, submit_job
 from lamina.batch.worker import ChunkWorker
 from lamina.inference.embedder import Embedder, OnnxEmbedder
 from lamina.observability import Telemetry, get_telemetry
 from lamina.settings import Settings
+from lamina.storage import S3Objects
 from lamina_tools.poller import PollStats, poll_once
 from tests.batch_helpers import (
     S3_TEST_EVENT,

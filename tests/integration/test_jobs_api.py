@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from lamina.api.jobs import service as jobs
-from lamina.batch.objects import LocalObjects
 from lamina.inference.embedder import OnnxEmbedder
 from lamina.settings import Settings
+from lamina.storage import LocalObjects
 from lamina_tools.local_batch import run_local
 
 

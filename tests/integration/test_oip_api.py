@@ -1,4 +1,4 @@
-"""The generic ONNX function over the Open Inference Protocol, on two unrelated graphs: the
+"""The ONNX function over the Open Inference Protocol, on two unrelated graphs: the
 spam detector (FP32 features -> INT64 label, FP32 probabilities) and the fp32 MiniLM (INT64
 token ids -> FP32 hidden states), through FastAPI's test client and one Lambda event."""
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from lamina import storage
 from lamina.batch import jobs
 from lamina.batch.handlers import WorkerHandler
 from lamina.batch.jobs import (
@@ -32,11 +33,11 @@ from lamina.batch.jobs import (
     set_bits,
     update,
 )
-from lamina.batch.objects import LocalObjects
 from lamina.batch.queues import SQS_MAX_BYTES, MemoryQueue
 from lamina.batch.submit import ChunkLimits, ChunkMessage, submit_job
 from lamina.batch.worker import ChunkWorker
 from lamina.errors import JobError, JobNotFoundError
+from lamina.storage import LocalObjects
 from tests.batch_helpers import (
     FakeEmbedder,
     PoisonEmbedder,
@@ -277,7 +278,7 @@ def test_update_gives_up_after_too_many_conflicts(
     store: LocalObjects, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     new_job(store)
-    monkeypatch.setattr(jobs, "time", SimpleNamespace(sleep=lambda seconds: None))
+    monkeypatch.setattr(storage, "time", SimpleNamespace(sleep=lambda seconds: None))
     monkeypatch.setattr(store, "put", lambda *args, **kwargs: False)
     with pytest.raises(JobError, match="too many concurrent writers"):
         update(store, JOB, lambda m: True)

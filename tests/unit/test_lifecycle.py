@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from lamina.errors import ModelLoadError
 from lamina.inference.labels import top_k
-from lamina.inference.lifecycle import ModelHandler
+from lamina.inference.lifecycle import InferenceModel
 from lamina.inference.zeroshot import LabelCache, ZeroShotClassifier, ZeroShotRequest
 from lamina.models.manifest import Manifest, SourceInfo, read_labels
 from tests.factories import make_model_dir
@@ -38,7 +38,7 @@ def manifest(**fields: Any) -> Manifest:
     return Manifest(**{**base, **fields})
 
 
-class Doubler(ModelHandler[list[int], np.ndarray, np.ndarray, list[int]]):
+class Doubler(InferenceModel[list[int], np.ndarray, np.ndarray, list[int]]):
     """A handler that records the order of its stages and sleeps in inference."""
 
     def __init__(self) -> None:

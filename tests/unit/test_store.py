@@ -27,7 +27,7 @@ from lamina.models.manifest import (
     MANIFEST_NAME,
     open_model_dir,
 )
-from lamina.models.store import ModelListing, ModelRef, S3ModelStore
+from lamina.models.store import LocalModelStore, ModelListing, ModelRef, S3ModelStore
 from lamina_tools.cli import main
 from lamina_tools.console import ProgressBar
 from tests.factories import make_model_dir
@@ -462,6 +462,51 @@ def test_names_are_checked_before_any_request(store: S3ModelStore, v1: Path) -> 
     with pytest.raises(StoreError, match="invalid alias"):
         store.promote(NAME, "1", "prod/x", actor="ana")
     assert store.client.calls == {}
+
+
+# ---- the same store on a local directory (the object layer's other implementation) -------
+
+
+def test_local_store_publish_promote_rollback_fetch(v1: Path, v2: Path, tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    store = LocalModelStore(root)
+    manifest = store.publish(v1, NAME, "1")
+    assert (root / NAME / "1" / MANIFEST_NAME).is_file()  # the bucket's layout
+    assert store.publish(v1, NAME, "1") == manifest  # same content: a no-op
+    with pytest.raises(VersionExistsError):
+        store.publish(v2, NAME, "1")
+    store.publish(v2, NAME, "2")
+    store.promote(NAME, "1", "production", actor="ana")
+    store.promote(NAME, "2", "production", actor="bo")
+    assert store.list_models() == [ModelListing(NAME, ["1", "2"], {"production": "2"})]
+    assert store.rollback(NAME, "production", actor="cy").version == "1"
+    assert store.resolve(ModelRef.parse(NAME)) == (NAME, "1")
+
+    directory = store.fetch(NAME, "1", tmp_path / "cache")
+    assert open_model_dir(directory, verify=True) == manifest
+    assert store.verify(NAME, "2").version == "2"
+    with pytest.raises(VersionNotFoundError, match=rf"no published version '9' in {root}"):
+        store.manifest(NAME, "9")
+
+
+def test_local_store_refuses_tampering_and_concurrent_alias_changes(
+    v1: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "store"
+    store = LocalModelStore(root)
+    store.publish(v1, NAME, "1")
+    store.promote(NAME, "1", "production", actor="ana")
+    found = store._read_alias(NAME, "production")
+    assert found is not None
+    (root / NAME / "aliases" / "production.json").write_text('{"alias": "production"}')
+    with pytest.raises(StoreError, match="changed by someone else"):
+        store._write_alias(NAME, found[0], etag=found[1])
+
+    (root / NAME / "1" / "tokenizer.json").unlink()
+    with pytest.raises(IntegrityError, match=r"tokenizer\.json is missing"):
+        store.verify(NAME, "1")
+    with pytest.raises(IntegrityError, match=r"tokenizer\.json is missing from the store"):
+        store.fetch(NAME, "1", tmp_path / "cache")
 
 
 # ---- the CLI, in-process against the same moto S3 ---------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from lamina.models.store import Progress
+    from lamina.storage import Progress
 
 _MB = 1e6
 

@@ -30,9 +30,9 @@ from lamina_tools.console import aws_options, progress_bar
 
 if TYPE_CHECKING:
     from lamina.batch.jobs import JobManifest
-    from lamina.batch.objects import ObjectStore
     from lamina.inference.embedder import OnnxEmbedder
     from lamina.settings import Settings
+    from lamina.storage import ObjectStore
 
 DEFAULT_MODEL = Path("build/models/all-MiniLM-L6-v2/fp32")
 DEFAULT_WORKDIR = Path("build/jobs")
@@ -40,7 +40,7 @@ EXIT_PARTIAL = 3
 
 
 def _s3(args: argparse.Namespace) -> ObjectStore:
-    from lamina.batch.objects import S3Objects
+    from lamina.storage import S3Objects
 
     if not args.bucket:
         raise JobError("no bucket: pass --bucket or set LAMINA_BATCH_BUCKET")
@@ -95,7 +95,7 @@ def _submit_file(args: argparse.Namespace, store: ObjectStore) -> str:
     from lamina.batch.jobs import INCOMING_PREFIX, job_id_for
     from lamina.batch.records import input_format
     from lamina.batch.submit import OUTPUT_FORMAT_METADATA
-    from lamina.models.store import TransferProgress
+    from lamina.storage import TransferProgress
 
     source = Path(args.file)
     if not source.is_file():
@@ -215,11 +215,11 @@ def _load_model(args: argparse.Namespace, settings: Settings) -> OnnxEmbedder:
 
 def _cmd_worker(args: argparse.Namespace) -> int:
     from lamina.batch.handlers import WorkerHandler
-    from lamina.batch.objects import S3Objects
     from lamina.batch.queues import SqsQueue
     from lamina.batch.worker import ChunkWorker
     from lamina.observability import get_telemetry
     from lamina.settings import Settings
+    from lamina.storage import S3Objects
     from lamina_tools.poller import PollStats, poll_once
 
     if not args.bucket:

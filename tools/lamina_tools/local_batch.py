@@ -15,7 +15,6 @@ from pathlib import Path
 
 from lamina.batch.handlers import WorkerHandler, chunk_limits
 from lamina.batch.jobs import INCOMING_PREFIX, JobManifest, OutputFormat, read_manifest
-from lamina.batch.objects import LocalObjects
 from lamina.batch.queues import MemoryQueue
 from lamina.batch.submit import submit_job
 from lamina.batch.worker import ChunkWorker
@@ -23,6 +22,7 @@ from lamina.errors import JobError
 from lamina.inference.embedder import Embedder
 from lamina.observability import Telemetry
 from lamina.settings import Settings
+from lamina.storage import LocalObjects
 from lamina_tools.poller import PollStats, poll
 
 

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lamina.batch.jobs import JobKeys, JobManifest, read_manifest
-from lamina.batch.objects import ObjectInfo, ObjectStore
 from lamina.errors import JobError
+from lamina.storage import ObjectInfo, ObjectStore
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 

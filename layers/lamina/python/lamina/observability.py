@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
@@ -19,10 +19,31 @@ from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 
 from lamina.settings import Settings
 
-if TYPE_CHECKING:  # the batch submit function imports this module without numpy
-    from lamina.inference.embedder import EmbeddingResult
-    from lamina.inference.lifecycle import StageTimings
-    from lamina.models.manifest import Manifest
+
+class ModelIdentity(Protocol):
+    """What a load is recorded by (a ``lamina.models.manifest.Manifest``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def digest(self) -> str: ...
+
+
+class Timings(Protocol):
+    """Milliseconds per lifecycle stage (``lamina.inference.lifecycle.StageTimings``)."""
+
+    @property
+    def preprocess_ms(self) -> float: ...
+
+    @property
+    def inference_ms(self) -> float: ...
+
+    @property
+    def postprocess_ms(self) -> float: ...
 
 
 class MetricName(StrEnum):
@@ -71,7 +92,7 @@ class Telemetry:
     # cProfile) and still print them every 100 values.
     metrics_enabled: bool = True
 
-    def model_loaded(self, manifest: Manifest, load_ms: float, *, only: bool = True) -> None:
+    def model_loaded(self, manifest: ModelIdentity, load_ms: float, *, only: bool = True) -> None:
         """Record a cold-start model load.
 
         ``only`` (a function with one model): every later metric carries the model's name and
@@ -153,7 +174,7 @@ class Telemetry:
         if status >= 500:
             self._count(MetricName.SERVER_ERRORS)
 
-    def stages(self, timings: StageTimings, items: int, tokens: int | None = None) -> None:
+    def stages(self, timings: Timings, items: int, tokens: int | None = None) -> None:
         """One model call: the time of each lifecycle stage, its batch size and tokens."""
         add = self._add
         add(MetricName.PREPROCESS_TIME, MetricUnit.Milliseconds, timings.preprocess_ms)
@@ -164,11 +185,14 @@ class Telemetry:
         if tokens is not None:
             add(MetricName.TOKENS, MetricUnit.Count, tokens)
             self.tracer.put_annotation("tokens", str(tokens))
-        self.tracer.put_metadata("timings_ms", timings.__dict__)
-
-    def embedded(self, result: EmbeddingResult) -> None:
-        """Per-request stage timings, tokens and batch size of an embedding call."""
-        self.stages(result.timings, len(result.token_counts), result.total_tokens)
+        self.tracer.put_metadata(
+            "timings_ms",
+            {
+                "preprocess_ms": timings.preprocess_ms,
+                "inference_ms": timings.inference_ms,
+                "postprocess_ms": timings.postprocess_ms,
+            },
+        )
 
 
 class _NoSegment(BaseSegment):

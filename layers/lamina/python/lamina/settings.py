@@ -58,7 +58,7 @@ class Settings(BaseModel):
     models: str | None = Field(
         default=None,
         min_length=1,
-        description="The generic (Open Inference Protocol) function's models: comma-separated "
+        description="The ONNX function's models (Open Inference Protocol): comma-separated "
         "locations, each one like MODEL_URI; each is served under its manifest name.",
     )
     model_cache_dir: str = Field(
@@ -129,7 +129,7 @@ class Settings(BaseModel):
         return self.model_uri
 
     def model_uris(self) -> list[str]:
-        """The generic function's model locations (LAMINA_MODELS), else MODEL_URI alone."""
+        """The ONNX function's model locations (LAMINA_MODELS), else MODEL_URI alone."""
         if self.models:
             uris = [uri.strip() for uri in self.models.split(",") if uri.strip()]
             if uris:

@@ -5,9 +5,10 @@ Flow (docs/batch.md has the whole story):
 (``queues``); ``worker`` embeds one chunk per message and writes its part under a
 deterministic key; ``jobs`` keeps the job's manifest (status, counts, which chunks are
 done) with compare-and-swap writes and finalizes the job when the last chunk is in.
-``poller`` feeds a handler the way Lambda's SQS event source does, and ``local`` runs the
-whole pipeline on one machine with a directory for S3 and a queue in memory (``objects``).
+The bucket is an ``ObjectStore`` of ``lamina.storage`` (S3, or a local directory); the
+tools package (``lamina_tools.poller``, ``lamina_tools.local_batch``) feeds the handlers the
+way Lambda's SQS event source does and runs the whole pipeline on one machine.
 
-Nothing here imports numpy or ONNX Runtime except ``worker`` and ``local``, so the submit
-function ships as a small zip with the lamina layer.
+Nothing here imports numpy or ONNX Runtime except ``worker``, so the submit function
+ships as a small zip with the lamina layer.
 """

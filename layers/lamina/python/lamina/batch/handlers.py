@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lamina.batch.jobs import INCOMING_PREFIX, JobManifest
-from lamina.batch.objects import ObjectStore
 from lamina.batch.queues import WorkQueue
 from lamina.batch.submit import ChunkLimits, s3_event_keys, submit_job
 from lamina.errors import ConfigurationError, LaminaError
 from lamina.observability import Telemetry
 from lamina.settings import Settings
+from lamina.storage import ObjectStore
 
 if TYPE_CHECKING:  # the worker imports numpy and the model code: never in the submit function
     from lamina.batch.worker import ChunkWorker
@@ -94,8 +94,8 @@ class WorkerHandler:
 
 def build_submit_handler(settings: Settings, telemetry: Telemetry) -> SubmitHandler:
     """The submit function's handler: the batch bucket and queue from settings."""
-    from lamina.batch.objects import S3Objects
     from lamina.batch.queues import SqsQueue
+    from lamina.storage import S3Objects
 
     if not settings.batch_bucket or not settings.batch_queue_url:
         raise ConfigurationError(
@@ -108,10 +108,10 @@ def build_submit_handler(settings: Settings, telemetry: Telemetry) -> SubmitHand
 
 def build_worker_handler(settings: Settings, telemetry: Telemetry) -> WorkerHandler:
     """The worker function's handler: load the model once (cold start), write to the bucket."""
-    from lamina.batch.objects import S3Objects
     from lamina.batch.worker import ChunkWorker
     from lamina.inference.embedder import OnnxEmbedder
     from lamina.inference.load import load_model
+    from lamina.storage import S3Objects
 
     if not settings.batch_bucket:
         raise ConfigurationError("LAMINA_BATCH_BUCKET must be set for the worker function")

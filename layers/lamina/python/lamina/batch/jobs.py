@@ -23,10 +23,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import random
 import re
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -34,8 +32,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from lamina.batch.objects import ObjectStore
-from lamina.errors import JobError, JobNotFoundError
+from lamina.errors import JobNotFoundError
+from lamina.storage import ObjectStore
 
 INCOMING_PREFIX = "incoming/"
 JOBS_PREFIX = "jobs/"
@@ -205,24 +203,21 @@ def read_manifest(store: ObjectStore, job_id: str) -> JobManifest:
 def update(
     store: ObjectStore, job_id: str, change: Callable[[JobManifest], bool]
 ) -> tuple[JobManifest, JobManifest]:
-    """Apply ``change`` to the manifest by compare-and-swap; (before, after).
+    """Apply ``change`` to the manifest by compare-and-swap (``ObjectStore.update``,
+    retried while other writers win); (before, after).
 
     ``change`` mutates the manifest it is given and returns whether it changed anything;
     it may run several times (once per attempt), so it must only depend on its argument.
     """
-    key = JobKeys(job_id).manifest
-    for attempt in range(60):
-        found = store.get(key)
+
+    def edit(found: bytes | None) -> tuple[bytes | None, tuple[JobManifest, JobManifest]]:
         if found is None:
             raise JobNotFoundError(f"no job {job_id} in {store.url()}")
-        before = JobManifest.model_validate_json(found[0])
+        before = JobManifest.model_validate_json(found)
         after = before.model_copy(deep=True)
-        if not change(after):
-            return before, after
-        if store.put(key, after.to_json(), content_type="application/json", if_match=found[1]):
-            return before, after
-        time.sleep(random.uniform(0, min(1.0, 0.01 * 2**attempt)))
-    raise JobError(f"cannot update {store.url(key)}: too many concurrent writers")
+        return (after.to_json() if change(after) else None), (before, after)
+
+    return store.update(JobKeys(job_id).manifest, edit, content_type="application/json")
 
 
 # --------------------------------------------------------------------------------------

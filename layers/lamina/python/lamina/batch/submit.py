@@ -31,7 +31,6 @@ from lamina.batch.jobs import (
     now_iso,
     update,
 )
-from lamina.batch.objects import ObjectStore
 from lamina.batch.queues import SQS_MAX_BYTES, WorkQueue, batches
 from lamina.batch.records import (
     FORMATS,
@@ -42,6 +41,7 @@ from lamina.batch.records import (
     input_format,
 )
 from lamina.errors import JobError, JobInputError
+from lamina.storage import ObjectStore
 
 # A record must fit in one message; a line this long cannot be a valid record anyway
 # (the text limit is 20,000 characters, 80 kB of UTF-8 at most).

@@ -20,12 +20,12 @@ import numpy as np
 from pydantic import ValidationError
 
 from lamina.batch.jobs import JobKeys, check_job_id, chunk_done, chunk_failed
-from lamina.batch.objects import ObjectStore
 from lamina.batch.records import RecordId
 from lamina.batch.submit import ChunkMessage
 from lamina.errors import JobError, JobNotFoundError
 from lamina.inference.embedder import Embedder
 from lamina.observability import MetricName, Telemetry
+from lamina.storage import ObjectStore
 
 
 def encode_jsonl(records: Sequence[tuple[int, RecordId, str]], vectors: np.ndarray) -> bytes:
@@ -113,7 +113,7 @@ class ChunkWorker:
             self.store, message.job, message.chunk, len(message.records), self.model, seconds
         )
         if self.telemetry is not None:
-            self.telemetry.embedded(result)
+            self.telemetry.stages(result.timings, len(result.token_counts), result.total_tokens)
             self.telemetry.metrics.add_metric(
                 MetricName.RECORDS_EMBEDDED, "Count", len(message.records)
             )

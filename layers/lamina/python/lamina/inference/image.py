@@ -42,7 +42,7 @@ from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin, UnidentifiedIm
 
 from lamina.errors import ImageTooLargeError, InvalidImageError, InvalidInputError, ModelLoadError
 from lamina.inference.labels import LabelScore, top_k
-from lamina.inference.lifecycle import ModelHandler, StageTimings
+from lamina.inference.lifecycle import InferenceModel, StageTimings
 from lamina.inference.session import create_session
 from lamina.models.manifest import ImageSpec, Manifest, open_model_dir, read_labels
 from lamina.settings import Settings
@@ -237,7 +237,7 @@ def preprocess_image(
 # --- the model ----------------------------------------------------------------------------
 
 
-class OnnxImageClassifier(ModelHandler[ImageRequest, _Prepared, _Scored, list[list[LabelScore]]]):
+class OnnxImageClassifier(InferenceModel[ImageRequest, _Prepared, _Scored, list[list[LabelScore]]]):
     """An ``image-classification`` model: (n, pixels) float input -> (n, labels) probabilities."""
 
     def __init__(

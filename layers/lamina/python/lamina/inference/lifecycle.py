@@ -5,9 +5,9 @@
       -> inference   (ONNX Runtime runs)
       -> postprocess (tensors -> answer: pool and normalize, softmax and top-k, encode)
 
-``ModelHandler.handle`` runs the three per-request stages in order, times each one and logs
+``InferenceModel.handle`` runs the three per-request stages in order, times each one and logs
 the timings at DEBUG on the ``lamina.model`` logger; the API layer turns them into metrics
-(``Telemetry.stages``). A new kind of model subclasses ``ModelHandler`` and implements the
+(``Telemetry.stages``). A new kind of model subclasses ``InferenceModel`` and implements the
 three stages (docs/adding-a-model.md walks through one). Each stage returns a value the next
 stage takes whole, so whatever postprocess needs from preprocess travels inside it.
 """
@@ -25,7 +25,7 @@ from lamina.models.manifest import Manifest
 
 log = logging.getLogger("lamina.model")
 
-In = TypeVar("In")  # the request, as the handler takes it
+In = TypeVar("In")  # the request, as the model takes it
 Pre = TypeVar("Pre")  # preprocess -> inference
 Raw = TypeVar("Raw")  # inference -> postprocess
 Out = TypeVar("Out")  # the answer
@@ -46,13 +46,13 @@ class StageTimings:
 
 @dataclass(frozen=True)
 class Handled(Generic[Out]):
-    """A handler's answer and how long each stage took to make it."""
+    """A model's answer and how long each stage took to make it."""
 
     output: Out
     timings: StageTimings
 
 
-class ModelHandler(ABC, Generic[In, Pre, Raw, Out]):
+class InferenceModel(ABC, Generic[In, Pre, Raw, Out]):
     """One loaded model. Implementations are created once per process and reused.
 
     ``model_dir`` and ``manifest`` are the verified directory it was loaded from

@@ -15,7 +15,7 @@ import numpy as np
 
 from lamina.errors import InvalidInputError, ModelLoadError, TextTooLongError
 from lamina.inference.batching import plan_batches
-from lamina.inference.lifecycle import ModelHandler
+from lamina.inference.lifecycle import InferenceModel
 from lamina.inference.session import create_session
 from lamina.inference.tokenizer import Encoded, TextTokenizer, pad_batch
 from lamina.models.manifest import Manifest, Task, open_model_dir
@@ -49,7 +49,7 @@ class TokenizeResult:
     truncated: bool
 
 
-class TextModel(ModelHandler[In, Pre, Raw, Out]):
+class TextModel(InferenceModel[In, Pre, Raw, Out]):
     """A tokenizer and an ONNX session whose inputs are ``input_ids`` and ``attention_mask``.
 
     Subclasses name the manifest ``TASK`` they serve and implement ``warm_up``; ``load`` is

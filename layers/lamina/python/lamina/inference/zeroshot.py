@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lamina.inference.lifecycle import ModelHandler
+from lamina.inference.lifecycle import InferenceModel
 from lamina.models.manifest import Manifest
 
 Encode = Callable[[Sequence[str]], np.ndarray]  # texts -> (n, dim) unit vectors
@@ -90,7 +90,9 @@ class LabelCache:
         return len(self._items)
 
 
-class ZeroShotClassifier(ModelHandler[ZeroShotRequest, _Prepared, _Embedded, list[ZeroShotScore]]):
+class ZeroShotClassifier(
+    InferenceModel[ZeroShotRequest, _Prepared, _Embedded, list[ZeroShotScore]]
+):
     """Zero-shot on top of any sentence encoder (``encode``: texts -> unit vectors)."""
 
     def __init__(self, manifest: Manifest, encode: Encode, cache_size: int = 4096) -> None:

@@ -1,5 +1,6 @@
 """The versioned model store: a registry of model directories with immutable versions and
-movable aliases (``staging``, ``production``, any name), kept in S3.
+movable aliases (``staging``, ``production``, any name), kept in S3 (or in a local directory
+laid out the same way), through the object layer of ``lamina.storage``.
 
 Layout under ``s3://<bucket>/<prefix>/`` (prefix ``models`` by default)::
 
@@ -20,10 +21,7 @@ import json
 import os
 import re
 import secrets
-import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -45,9 +43,14 @@ from lamina.models.manifest import (
     file_sha256,
     open_model_dir,
 )
-
-# Progress callback: (file path relative to the model dir, bytes done, bytes total).
-Progress = Callable[[str, int, int], None]
+from lamina.storage import (
+    LocalObjects,
+    Multipart,
+    ObjectStore,
+    Progress,  # (file path relative to the model dir, bytes done, bytes total)
+    S3Objects,
+    TransferProgress,
+)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -166,20 +169,10 @@ class ModelStore(ABC):
 
 
 # --------------------------------------------------------------------------------------
-# S3
+# The store on an object layer (S3, or a local directory)
 
 
 _MIB = 1024 * 1024
-_NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
-_CONFLICT = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
-_DENIED = frozenset(
-    {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"}
-)
-
-
-def _error_code(exc: Any) -> str:
-    """The S3 error code of a botocore ClientError ("NoSuchKey", "404", ...)."""
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _version_key(version: str) -> list[tuple[int, int | str]]:
@@ -227,82 +220,26 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class TransferProgress:
-    """Turns boto3's byte-count callbacks, called from its worker threads, into
-    ``progress(path, done, total)`` calls, serialized, and ends with ``done == total``."""
+class ObjectModelStore(ModelStore):
+    """The model store on an ObjectStore whose keys start at the store's root (layout in
+    the module docstring): ``S3ModelStore`` and ``LocalModelStore`` only choose which.
 
-    def __init__(self, path: str, total: int, progress: Progress | None) -> None:
-        self.path = path
-        self.total = total
-        self.done = 0
-        self._progress = progress
-        self._lock = threading.Lock()
-        self._finished = False
-
-    def __call__(self, amount: int) -> None:
-        with self._lock:
-            # Retries report negative amounts; clamp so the bar never leaves [0, total].
-            self.done = min(max(self.done + amount, 0), self.total)
-            self._report()
-
-    def start(self) -> None:
-        """Report 0 bytes done (nothing for an empty file: ``finish`` reports it)."""
-        if self.total:
-            self(0)
-
-    def finish(self) -> None:
-        with self._lock:
-            if not self._finished:
-                self.done = self.total
-                self._report()
-
-    def _report(self) -> None:
-        if self._progress is None or self._finished:
-            return
-        self._finished = self.done == self.total
-        self._progress(self.path, self.done, self.total)
-
-
-@dataclass(frozen=True)
-class _Object:
-    body: bytes
-    etag: str
-
-
-class S3ModelStore(ModelStore):
-    """The model store in ``s3://<bucket>/<prefix>/`` (layout in the module docstring).
-
-    Every S3 or connection failure becomes a StoreError that says what was being done.
-    Alias records are written with conditional requests (If-Match / If-None-Match), so two
-    operators moving the same alias at once cannot silently overwrite each other; the
-    manifest is written with If-None-Match, so of two concurrent publishes of one version
-    exactly one wins.
+    Every storage failure is a StoreError that says what was being done (the object
+    store is made with ``error=StoreError``). Alias records are written with conditional
+    requests (If-Match / If-None-Match), so two operators moving the same alias at once
+    cannot silently overwrite each other; the manifest is written with If-None-Match, so
+    of two concurrent publishes of one version exactly one wins.
     """
 
     multipart_threshold = 16 * _MIB
     multipart_chunksize = 16 * _MIB
     max_concurrency = 8
 
-    def __init__(
-        self,
-        bucket: str,
-        *,
-        prefix: str = "models",
-        client: Any = None,
-        endpoint_url: str | None = None,
-    ) -> None:
-        if not bucket:
-            raise StoreError("no bucket given for the model store")
-        self.bucket = bucket
-        self.prefix = prefix.strip("/")
-        if client is None:
-            import boto3  # type: ignore[import-untyped]  # lazy: boto3 is only needed here
-
-            client = boto3.client("s3", endpoint_url=endpoint_url)
-        self.client = client
+    def __init__(self, objects: ObjectStore) -> None:
+        self.objects = objects
 
     def __repr__(self) -> str:
-        return f"S3ModelStore({self.url()!r})"
+        return f"{type(self).__name__}({self.url()!r})"
 
     # ---- the contract ---------------------------------------------------------------
 
@@ -361,11 +298,11 @@ class S3ModelStore(ModelStore):
         return self._write_alias(name, record, etag=etag)
 
     def list_models(self) -> list[ModelListing]:
-        return self._listings(self._key() + "/" if self.prefix else "")
+        return self._listings("")
 
     def listing(self, name: str) -> ModelListing:
         check_name("model name", name)
-        found = self._listings(self._key(name) + "/")
+        found = self._listings(name + "/")
         return found[0] if found else ModelListing(name, [], {})
 
     def alias(self, name: str, alias: str) -> AliasRecord:
@@ -427,106 +364,42 @@ class S3ModelStore(ModelStore):
             )
         return manifest
 
-    # ---- keys and errors ------------------------------------------------------------
+    # ---- keys -------------------------------------------------------------------------
 
     def url(self, *parts: str) -> str:
-        """``s3://bucket/prefix/parts...`` for messages."""
-        return f"s3://{self.bucket}/{self._key(*parts)}"
+        """Where ``parts`` live, for messages: ``s3://bucket/prefix/parts...`` or a path."""
+        return self.objects.url(self._key(*parts))
 
-    def _key(self, *parts: str) -> str:
-        return "/".join(p for p in (self.prefix, *parts) if p)
+    @staticmethod
+    def _key(*parts: str) -> str:
+        return "/".join(p for p in parts if p)
 
     def _alias_not_found(self, name: str, alias: str) -> AliasNotFoundError:
         return AliasNotFoundError(f"model {name} has no alias {alias!r} in {self.url()}")
 
-    def _client_error(self, exc: Any, action: str) -> StoreError:
-        code = _error_code(exc)
-        message = exc.response.get("Error", {}).get("Message", "") or str(exc)
-        if code == "NoSuchBucket":
-            return StoreError(f"bucket {self.bucket} does not exist")
-        if code in _DENIED:
-            return StoreError(f"cannot {action}: access denied to bucket {self.bucket} ({code})")
-        return StoreError(f"cannot {action}: {code}: {message}")
-
-    @contextmanager
-    def _s3(self, action: str) -> Iterator[None]:
-        """Turn boto3 / botocore failures inside the block into StoreError (``cannot <action>``)."""
-        from boto3.exceptions import Boto3Error  # type: ignore[import-untyped]
-        from botocore.exceptions import (  # type: ignore[import-untyped]
-            BotoCoreError,
-            ClientError,
-            NoCredentialsError,
-        )
-
-        try:
-            yield
-        except ClientError as exc:
-            raise self._client_error(exc, action) from exc
-        except Boto3Error as exc:
-            # upload_file wraps the ClientError in S3UploadFailedError (as its __context__).
-            if isinstance(exc.__context__, ClientError):
-                raise self._client_error(exc.__context__, action) from exc
-            raise StoreError(f"cannot {action}: {exc}") from exc
-        except NoCredentialsError as exc:
-            raise StoreError(
-                f"cannot {action}: no AWS credentials (set AWS_PROFILE, or "
-                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
-            ) from exc
-        except BotoCoreError as exc:
-            raise StoreError(f"cannot {action}: {exc}") from exc
-
     # ---- small objects: manifests and alias records ----------------------------------
-
-    def _get(self, key: str) -> _Object | None:
-        """The object's bytes and ETag, or None if there is no such key."""
-        from botocore.exceptions import ClientError
-
-        with self._s3(f"read s3://{self.bucket}/{key}"):
-            try:
-                response = self.client.get_object(Bucket=self.bucket, Key=key)
-            except ClientError as exc:
-                if _error_code(exc) in _NOT_FOUND:
-                    return None
-                raise
-            return _Object(response["Body"].read(), str(response.get("ETag", "")))
 
     def _put(self, key: str, body: bytes, *, etag: str | None) -> bool:
         """Write a small JSON object if it is still as we read it: ``etag`` None means it
         must not exist. False if that precondition failed."""
-        from botocore.exceptions import ClientError
-
-        condition = {"IfNoneMatch": "*"} if etag is None else {"IfMatch": etag}
-        with self._s3(f"write s3://{self.bucket}/{key}"):
-            try:
-                self.client.put_object(
-                    Bucket=self.bucket,
-                    Key=key,
-                    Body=body,
-                    ContentType="application/json",
-                    **condition,
-                )
-            except ClientError as exc:
-                if _error_code(exc) in _CONFLICT:
-                    return False
-                raise
-        return True
+        return self.objects.put(
+            key, body, content_type="application/json", if_match=etag, if_none_match=etag is None
+        )
 
     def _read_manifest(self, name: str, version: str) -> Manifest | None:
         check_name("model name", name)
         check_name("version", version)
         key = self._key(name, version, MANIFEST_NAME)
-        found = self._get(key)
+        found = self.objects.get(key)
         if found is None:
             return None
         try:
-            manifest = Manifest.model_validate_json(found.body)
+            manifest = Manifest.model_validate_json(found[0])
         except ValidationError as exc:
-            raise StoreError(
-                f"s3://{self.bucket}/{key} is not a valid lamina manifest: {exc}"
-            ) from exc
+            raise StoreError(f"{self.url(key)} is not a valid lamina manifest: {exc}") from exc
         if (manifest.name, manifest.version) != (name, version):
             raise StoreError(
-                f"s3://{self.bucket}/{key} describes {manifest.name}/{manifest.version}, "
+                f"{self.url(key)} describes {manifest.name}/{manifest.version}, "
                 f"not {name}/{version}"
             )
         return manifest
@@ -547,11 +420,12 @@ class S3ModelStore(ModelStore):
         check_name("model name", name)
         check_name("alias", alias)
         key = self._key(name, "aliases", f"{alias}.json")
-        found = self._get(key)
+        found = self.objects.get(key)
         if found is None:
             return None
+        body, etag = found
         try:
-            raw = json.loads(found.body)
+            raw = json.loads(body)
             record = AliasRecord(
                 alias=_str(raw, "alias"),
                 version=_str(raw, "version"),
@@ -561,12 +435,10 @@ class S3ModelStore(ModelStore):
             )
             check_name("version", record.version)
         except (ValueError, StoreError) as exc:  # JSONDecodeError is a ValueError
-            raise StoreError(
-                f"s3://{self.bucket}/{key} is not a valid alias record: {exc}"
-            ) from exc
+            raise StoreError(f"{self.url(key)} is not a valid alias record: {exc}") from exc
         if record.alias != alias:
-            raise StoreError(f"s3://{self.bucket}/{key} is the record of alias {record.alias!r}")
-        return record, found.etag
+            raise StoreError(f"{self.url(key)} is the record of alias {record.alias!r}")
+        return record, etag
 
     def _write_alias(self, name: str, record: AliasRecord, *, etag: str | None) -> AliasRecord:
         key = self._key(name, "aliases", f"{record.alias}.json")
@@ -579,11 +451,11 @@ class S3ModelStore(ModelStore):
         return record
 
     def _listings(self, under: str) -> list[ModelListing]:
-        """Models whose keys start with ``under`` (the store prefix, or one model's)."""
+        """Models whose keys start with ``under`` (``""``: all, or one model's ``name/``)."""
         versions: dict[str, list[str]] = {}
         alias_names: dict[str, list[str]] = {}
-        for key in self._keys(under):
-            parts = key[len(self._key()) :].lstrip("/").split("/")
+        for info in self.objects.list(under):
+            parts = info.key.split("/")
             if len(parts) != 3:
                 continue
             name, middle, leaf = parts
@@ -600,70 +472,37 @@ class S3ModelStore(ModelStore):
             for name in sorted(versions.keys() | alias_names.keys())
         ]
 
-    def _keys(self, under: str) -> list[str]:
-        with self._s3(f"list {self.url()}"):
-            paginator = self.client.get_paginator("list_objects_v2")
-            return [
-                str(item["Key"])
-                for page in paginator.paginate(Bucket=self.bucket, Prefix=under)
-                for item in page.get("Contents", [])
-            ]
-
     # ---- model files ------------------------------------------------------------------
 
-    def _transfer_config(self) -> Any:
-        from boto3.s3.transfer import TransferConfig  # type: ignore[import-untyped]
-
-        return TransferConfig(
-            multipart_threshold=self.multipart_threshold,
-            multipart_chunksize=self.multipart_chunksize,
-            max_concurrency=self.max_concurrency,
-            preferred_transfer_client="classic",
-        )
+    def _multipart(self) -> Multipart:
+        return Multipart(self.multipart_threshold, self.multipart_chunksize, self.max_concurrency)
 
     def _upload(
         self, source: Path, name: str, version: str, entry: FileEntry, progress: Progress | None
     ) -> None:
-        key = self._key(name, version, entry.path)
         transfer = TransferProgress(entry.path, entry.size, progress)
         transfer.start()
-        with self._s3(f"upload {entry.path} to s3://{self.bucket}/{key}"):
-            self.client.upload_file(
-                str(_safe_relative(source, entry.path)),
-                self.bucket,
-                key,
-                ExtraArgs={"Metadata": {"sha256": entry.sha256}, "ChecksumAlgorithm": "SHA256"},
-                Config=self._transfer_config(),
-                Callback=transfer,
-            )
+        self.objects.upload(
+            self._key(name, version, entry.path),
+            _safe_relative(source, entry.path),
+            metadata={"sha256": entry.sha256},
+            checksum=True,
+            callback=transfer,
+            multipart=self._multipart(),
+        )
         transfer.finish()
 
     def _download(
         self, name: str, version: str, entry: FileEntry, final: Path, progress: Progress | None
     ) -> None:
         """Download to a unique temporary sibling, verify, then rename into place."""
-        from botocore.exceptions import ClientError
-
-        key = self._key(name, version, entry.path)
         temp = _temp_name(final)
         transfer = TransferProgress(entry.path, entry.size, progress)
         transfer.start()
         try:
-            with self._s3(f"download s3://{self.bucket}/{key}"):
-                try:
-                    self.client.download_file(
-                        self.bucket,
-                        key,
-                        str(temp),
-                        Config=self._transfer_config(),
-                        Callback=transfer,
-                    )
-                except ClientError as exc:
-                    if _error_code(exc) in _NOT_FOUND:
-                        raise IntegrityError(
-                            f"{name}/{version}: {entry.path} is missing from the store"
-                        ) from exc
-                    raise
+            key = self._key(name, version, entry.path)
+            if not self.objects.download(key, temp, callback=transfer, multipart=self._multipart()):
+                raise IntegrityError(f"{name}/{version}: {entry.path} is missing from the store")
             size, digest = temp.stat().st_size, file_sha256(temp)
             if (size, digest) != (entry.size, entry.sha256):
                 raise IntegrityError(
@@ -679,27 +518,61 @@ class S3ModelStore(ModelStore):
         self, name: str, version: str, entry: FileEntry, progress: Progress | None
     ) -> str | None:
         """Stream one stored file and hash it: None if it matches, else what is wrong."""
-        from botocore.exceptions import ClientError
-
-        key = self._key(name, version, entry.path)
+        chunks = self.objects.open(self._key(name, version, entry.path))
+        if chunks is None:
+            return f"{entry.path} is missing"
         transfer = TransferProgress(entry.path, entry.size, progress)
         transfer.start()
         digest, size = hashlib.sha256(), 0
-        with self._s3(f"read s3://{self.bucket}/{key}"):
-            try:
-                body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-            except ClientError as exc:
-                if _error_code(exc) in _NOT_FOUND:
-                    return f"{entry.path} is missing"
-                raise
-            for chunk in body.iter_chunks(_MIB):
-                digest.update(chunk)
-                size += len(chunk)
-                transfer(len(chunk))
+        for chunk in chunks:
+            digest.update(chunk)
+            size += len(chunk)
+            transfer(len(chunk))
         transfer.finish()
         if (size, digest.hexdigest()) != (entry.size, entry.sha256):
             return f"{entry.path} ({_mismatch(entry, size, digest.hexdigest())})"
         return None
+
+
+class S3ModelStore(ObjectModelStore):
+    """The model store in ``s3://<bucket>/<prefix>/``."""
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "models",
+        client: Any = None,
+        endpoint_url: str | None = None,
+    ) -> None:
+        if not bucket:
+            raise StoreError("no bucket given for the model store")
+        self._s3 = S3Objects(
+            bucket, prefix=prefix, client=client, endpoint_url=endpoint_url, error=StoreError
+        )
+        super().__init__(self._s3)
+
+    @property
+    def bucket(self) -> str:
+        return self._s3.bucket
+
+    @property
+    def prefix(self) -> str:
+        return self._s3.prefix
+
+    @property
+    def client(self) -> Any:
+        """The boto3 S3 client."""
+        return self._s3.client
+
+
+class LocalModelStore(ObjectModelStore):
+    """The model store in a local directory laid out like the bucket: a store to try the
+    publish / promote / fetch workflow, or to test it, with no AWS account."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        super().__init__(LocalObjects(root, error=StoreError))
 
 
 def _mismatch(entry: FileEntry, size: int, digest: str) -> str:

@@ -51,7 +51,7 @@ class EmbeddingService:
         except TextTooLongError as exc:
             exc.param = param if param == "text" else f"{param}[{exc.index}]"
             raise
-        self.telemetry.embedded(result)
+        self.telemetry.stages(result.timings, len(result.token_counts), result.total_tokens)
         return result
 
     # --- seed API -----------------------------------------------------------------------

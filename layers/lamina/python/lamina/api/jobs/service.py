@@ -7,17 +7,21 @@ batch bucket (``LAMINA_BATCH_BUCKET``). The store is opened once per process.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi import Path as PathParam
 
 from lamina.api.jobs.schemas import JobCounts, JobStatusResponse
-from lamina.batch.jobs import read_manifest
-from lamina.batch.objects import ObjectStore
+from lamina.batch.jobs import JOB_ID_PATTERN, read_manifest
 from lamina.errors import JobNotFoundError
 from lamina.settings import get_settings
+from lamina.storage import ObjectStore
 
 
 @lru_cache(maxsize=1)
 def _job_store() -> ObjectStore | None:
-    from lamina.batch.objects import open_store
+    from lamina.storage import open_store
 
     bucket = get_settings().batch_bucket
     return open_store(bucket) if bucket else None
@@ -29,6 +33,13 @@ def job_store() -> ObjectStore:
     if store is None:
         raise JobNotFoundError("batch jobs are not configured here (LAMINA_BATCH_BUCKET is unset)")
     return store
+
+
+# A route's parameters: the job id from the path (checked before any S3 call) and the store.
+JobId = Annotated[
+    str, PathParam(pattern=JOB_ID_PATTERN, description="The id `lamina jobs submit` printed.")
+]
+JobStore = Annotated[ObjectStore, Depends(job_store)]
 
 
 def job_status(store: ObjectStore, job_id: str) -> JobStatusResponse:

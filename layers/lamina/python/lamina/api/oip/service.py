@@ -39,8 +39,14 @@ from lamina.api.oip.schemas import (
     ServerMetadataResponse,
 )
 from lamina.errors import ModelNotFoundError
-from lamina.inference.generic import InferRequest, InferResult, InputTensor, OnnxModel, TensorSpec
 from lamina.inference.load import load_models
+from lamina.inference.onnx_model import (
+    InferRequest,
+    InferResult,
+    InputTensor,
+    OnnxModel,
+    TensorSpec,
+)
 from lamina.models.manifest import Manifest
 from lamina.observability import Telemetry
 from lamina.settings import Settings

@@ -33,7 +33,7 @@ import numpy as np
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 
 from lamina.errors import ModelLoadError, TensorError
-from lamina.inference.lifecycle import ModelHandler, StageTimings
+from lamina.inference.lifecycle import InferenceModel, StageTimings
 from lamina.inference.session import create_session
 from lamina.models.manifest import Manifest, open_model_dir
 from lamina.settings import Settings
@@ -168,7 +168,7 @@ class _Ran:
     items: int
 
 
-class OnnxModel(ModelHandler[InferRequest, _Feeds, _Ran, InferResult]):
+class OnnxModel(InferenceModel[InferRequest, _Feeds, _Ran, InferResult]):
     """Any ONNX graph in a lamina model directory (whatever its manifest's task)."""
 
     def __init__(self, model_dir: Path, manifest: Manifest, *, intra_op_threads: int = 0) -> None:

@@ -12,7 +12,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from lamina.errors import TensorError
-from lamina.inference.generic import InferRequest, InputTensor, OnnxModel, TensorSpec
+from lamina.inference.onnx_model import InferRequest, InputTensor, OnnxModel, TensorSpec
 from lamina.models.manifest import Manifest, SourceInfo, file_entry, write_manifest
 
 F, I64, BOOL, U8 = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL, TensorProto.UINT8
