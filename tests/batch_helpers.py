@@ -18,7 +18,7 @@ from urllib.parse import quote_plus
 import numpy as np
 import pytest
 
-from lamina.batch.jobs import JobKeys, JobManifest, read_manifest
+from lamina.batch.jobs import JobKeys, JobManifest, read_job_manifest
 from lamina.batch.queues import Message, WorkQueue
 from lamina.inference.embedder import Embedder, EmbeddingResult, TokenizeResult
 from lamina.inference.lifecycle import StageTimings
@@ -280,7 +280,7 @@ def assert_accounted(manifest: JobManifest) -> None:
 
 
 def final_manifest(store: ObjectStore, job_id: str) -> JobManifest:
-    manifest = read_manifest(store, job_id)
+    manifest = read_job_manifest(store, job_id)
     assert_accounted(manifest)
     return manifest
 

@@ -1,8 +1,8 @@
 """Routes of the embedding function. Logic lives in lamina.api.embeddings (and jobs).
 
 Routes are `async def` on purpose: each runs the model inline on the event loop instead of
-hopping to a worker thread (docs/benchmarks.md measures what a hop costs). One Lambda
-process serves one request at a time, and ONNX Runtime parallelizes inside a run.
+hopping to a worker thread (docs/performance.md, "Smaller findings", says what a hop costs).
+One Lambda process serves one request at a time, and ONNX Runtime parallelizes inside a run.
 """
 
 from __future__ import annotations

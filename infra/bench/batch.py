@@ -196,7 +196,7 @@ def plan_chunks(texts: Sequence[str]) -> tuple[list[int], list[int]]:
 
 def measure_worker(config: BatchConfig, texts: Sequence[str], sizes: Sequence[int]) -> WorkerRun:
     """One worker process, 1 thread, over the first ``worker_lines`` lines as one job."""
-    from lamina.batch.jobs import read_manifest
+    from lamina.batch.jobs import read_job_manifest
     from lamina.batch.submit import submit_job
     from lamina.storage import LocalObjects
 
@@ -224,7 +224,7 @@ def measure_worker(config: BatchConfig, texts: Sequence[str], sizes: Sequence[in
         meter = CpuMeter()
         child = run_child(command, child_env(1))
         others = meter.stop().others_cores
-        final = read_manifest(store, manifest.job_id)
+        final = read_job_manifest(store, manifest.job_id)
     if final.status != "succeeded" or final.ok != lines:
         raise BenchError(f"the worker job ended {final.status} with {final.ok}/{lines} vectors")
     return WorkerRun(

@@ -109,7 +109,7 @@ def worker(
     workdir: Path, spool: Path, model_dir: Path, threads: int, batch_size: int
 ) -> dict[str, Any]:
     from lamina.batch.handlers import WorkerHandler
-    from lamina.batch.jobs import read_manifest
+    from lamina.batch.jobs import read_job_manifest
     from lamina.batch.queues import Message
     from lamina.batch.submit import ChunkMessage
     from lamina.batch.worker import ChunkWorker
@@ -181,7 +181,7 @@ def worker(
             raise RuntimeError(f"the worker failed chunks: {response['batchItemFailures']}")
         invocations.append({"messages": len(bodies), "records": records, "seconds": seconds})
     requests = dict(store.requests)  # before reading the manifest ourselves
-    manifest = read_manifest(store, job)
+    manifest = read_job_manifest(store, job)
     return {
         "invocations": invocations,
         "requests": requests,

@@ -17,7 +17,7 @@ import pytest
 from moto import mock_aws
 
 from lamina.batch.handlers import SubmitHandler, WorkerHandler
-from lamina.batch.jobs import JobKeys, JobManifest, read_manifest
+from lamina.batch.jobs import JobKeys, JobManifest, read_job_manifest
 from lamina.batch.queues import Message, SqsQueue
 from lamina.batch.submit import ChunkMessage, submit_job
 from lamina.batch.worker import ChunkWorker
@@ -156,7 +156,7 @@ def test_submit_handler_takes_the_s3_event_of_an_incoming_object(
     assert result["jobs"][0]["key"] == key
     assert result["jobs"][0]["status"] == "running"
     assert job_id.startswith("my-data-v2-")
-    m = read_manifest(aws.store, job_id)
+    m = read_job_manifest(aws.store, job_id)
     assert (m.input.key, m.input.etag, m.input.format) == (key, etag, "jsonl")
     assert (m.lines, m.invalid, m.chunks, m.submit_done) == (9, 0, 3, True)
     assert aws.queue.depth() == (3, 0)
@@ -215,7 +215,7 @@ def test_partial_batch_failure_names_exactly_the_failed_messages(
     response = handler(sqs_event(messages, aws.queue.arn), lambda_context)
     assert response == {"batchItemFailures": [{"itemIdentifier": mid} for mid in bad]}
 
-    m = read_manifest(aws.store, job_id)
+    m = read_job_manifest(aws.store, job_id)
     assert (m.chunks_done, m.ok, m.chunks_failed, m.finalized) == (2, 5, 0, False)
     assert [k.rsplit("/", 1)[1] for k in part_keys(aws.store, job_id)] == [
         "000000.jsonl",
@@ -234,7 +234,7 @@ def test_redelivery_rewrites_the_same_part_and_counts_once(
     assert handler(sqs_event([first], aws.queue.arn)) == {"batchItemFailures": []}
     part_key = JobKeys(job_id).part(0, "jsonl")
     part = aws.store.get(part_key)
-    before = read_manifest(aws.store, job_id)
+    before = read_job_manifest(aws.store, job_id)
     assert (before.ok, before.chunks_done) == (4, 1)
 
     # the message comes back (the delete was lost, or the timeout ran out): receive it again
@@ -242,7 +242,7 @@ def test_redelivery_rewrites_the_same_part_and_counts_once(
     again = next(m for m in aws.queue.receive(10, 0, 60) if m.message_id == first.message_id)
     assert again.receive_count == 2
     assert handler(sqs_event([again], aws.queue.arn)) == {"batchItemFailures": []}
-    after = read_manifest(aws.store, job_id)
+    after = read_job_manifest(aws.store, job_id)
     assert after == before, "a redelivered chunk changes nothing in the manifest"
     assert part_keys(aws.store, job_id) == [part_key], "the same key, no second part"
     rows = read_rows(aws.store, job_id)
@@ -466,7 +466,7 @@ def test_unreadable_input_fails_the_job_clearly(
     aws.put(key, data)
     result = submit(s3_put_event(BUCKET, key))
     assert result["jobs"][0]["status"] == "failed"
-    m = read_manifest(aws.store, only_job(result))
+    m = read_job_manifest(aws.store, only_job(result))
     assert (m.status, m.finalized, m.ok) == ("failed", True, 0)
     assert m.error is not None
     assert message in m.error

@@ -28,7 +28,7 @@ from lamina.batch.jobs import (
     final_status,
     finalize_if_complete,
     job_id_for,
-    read_manifest,
+    read_job_manifest,
     set_bit,
     set_bits,
     update,
@@ -179,11 +179,11 @@ def test_job_id_pattern_is_the_one_check_job_id_uses() -> None:
 
 def test_read_manifest_missing_or_bad_id(store: LocalObjects) -> None:
     with pytest.raises(JobNotFoundError, match="no job"):
-        read_manifest(store, JOB)
+        read_job_manifest(store, JOB)
     with pytest.raises(JobNotFoundError, match="not a lamina job id"):
-        read_manifest(store, "../etc")
+        read_job_manifest(store, "../etc")
     new_job(store)
-    assert read_manifest(store, JOB).job_id == JOB
+    assert read_job_manifest(store, JOB).job_id == JOB
 
 
 def test_summary_hides_the_bitmaps_and_counts_failed(store: LocalObjects) -> None:
@@ -223,7 +223,7 @@ def test_update_under_contention_loses_no_increment(store: LocalObjects) -> None
         worker.start()
     for worker in workers:
         worker.join()
-    assert read_manifest(store, JOB).ok == threads * each
+    assert read_job_manifest(store, JOB).ok == threads * each
     assert calls[0] >= threads * each
 
 
@@ -261,7 +261,7 @@ def test_update_retries_on_a_lost_race_and_keeps_both_changes(tmp_path: Path) ->
     before, after = update(store, JOB, change)
     assert attempts == [0, 7], "the change ran again on the newer manifest"
     assert (before.invalid, after.invalid, after.ok) == (7, 7, 1)
-    stored = read_manifest(store, JOB)
+    stored = read_job_manifest(store, JOB)
     assert (stored.invalid, stored.ok) == (7, 1)
 
 
@@ -329,7 +329,7 @@ def test_chunk_done_twice_counts_once(store: LocalObjects) -> None:
     again = chunk_done(store, JOB, 0, 3, "m/2", 0.5)
     assert (again.chunks_done, again.ok, again.embed_seconds) == (1, 3, 0.5)
     assert again.model_versions == ["m/1"]
-    assert read_manifest(store, JOB) == first
+    assert read_job_manifest(store, JOB) == first
 
 
 def test_chunk_failed_then_redriven_moves_counts_and_refinalizes(store: LocalObjects) -> None:
@@ -366,7 +366,7 @@ def test_chunk_failed_then_redriven_moves_counts_and_refinalizes(store: LocalObj
     assert not exists(store, keys.failure)
     assert not exists(store, keys.chunk_errors(1))
     assert read_errors(store, JOB) == []
-    assert read_manifest(store, JOB) == redriven
+    assert read_job_manifest(store, JOB) == redriven
 
 
 def test_a_stale_finalizer_does_not_leave_old_errors_behind(store: LocalObjects) -> None:
@@ -450,7 +450,7 @@ def test_a_redelivery_writes_the_marker_a_failed_finalization_left_out(
     monkeypatch.setattr(jobs, "write_marker", MarkerOutage())
     with pytest.raises(JobError, match="InternalError"):
         chunk_done(store, JOB, 0, 2, "m/1", 0.1)  # the message will come back
-    assert read_manifest(store, JOB).finalized
+    assert read_job_manifest(store, JOB).finalized
     assert not exists(store, JobKeys(JOB).success)
     m = chunk_done(store, JOB, 0, 2, "m/1", 0.1)  # the redelivery
     assert (m.status, m.ok) == ("succeeded", 2)
@@ -610,7 +610,7 @@ def test_duplicate_event_sends_nothing_twice(store: LocalObjects) -> None:
     again = submit_job(store, queue, "incoming/a.txt")
     assert again.job_id == first.job_id
     assert queue.depth() == (0, 0), "a submitted job is not submitted again"
-    assert again == read_manifest(store, first.job_id)
+    assert again == read_job_manifest(store, first.job_id)
     assert again.status == "succeeded"
 
     store.put("incoming/a.txt", b"one\ntwo\nthree\n")  # a new upload: a new job
@@ -648,7 +648,7 @@ def test_a_retried_submit_resends_the_same_chunks_and_nothing_is_doubled(
     info = store.head("incoming/big.txt")
     assert info is not None
     job_id = job_id_for(store.url("incoming/big.txt"), info.etag)
-    assert read_manifest(store, job_id).submit_done is False
+    assert read_job_manifest(store, job_id).submit_done is False
 
     retried = submit_job(store, queue, "incoming/big.txt", limits=limits)  # Lambda's retry
     assert (retried.lines, retried.chunks) == (30, 30)
@@ -752,10 +752,10 @@ def test_worker_gives_a_chunk_up_only_on_its_last_receive(store: LocalObjects) -
         with pytest.raises(RuntimeError, match="poisoned"):
             worker.process(body.model_dump_json(), receive)
         assert not exists(store, JobKeys(JOB).chunk_errors(0))
-        assert read_manifest(store, JOB).chunks_failed == 0
+        assert read_job_manifest(store, JOB).chunks_failed == 0
     with pytest.raises(RuntimeError, match="poisoned"):
         worker.process(body.model_dump_json(), 3)  # still raised: the message goes to the DLQ
-    m = read_manifest(store, JOB)
+    m = read_job_manifest(store, JOB)
     assert (m.status, m.chunks_failed, m.failed, m.ok) == ("failed", 1, 2, 0)
     errors = read_errors(store, JOB)
     assert [(e["line"], e["id"]) for e in errors] == [(1, 1), (2, 2)]
@@ -771,7 +771,7 @@ def test_worker_redelivery_rewrites_the_same_part(store: LocalObjects) -> None:
     part = store.get(JobKeys(JOB).part(1, "jsonl"))
     assert worker.process(body.model_dump_json(), 2) == 2
     assert store.get(JobKeys(JOB).part(1, "jsonl")) == part
-    m = read_manifest(store, JOB)
+    m = read_job_manifest(store, JOB)
     assert (m.ok, m.chunks_done) == (2, 1)
     assert [info.key for info in store.list(JobKeys(JOB).parts)] == [JobKeys(JOB).part(1, "jsonl")]
 

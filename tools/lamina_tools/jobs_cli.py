@@ -71,12 +71,12 @@ def _progress(
 
 
 def _wait(store: ObjectStore, job_id: str, timeout: float, interval: float = 2.0) -> JobManifest:
-    from lamina.batch.jobs import read_manifest
+    from lamina.batch.jobs import read_job_manifest
 
     deadline = time.monotonic() + timeout
     last = ""
     while True:
-        m = read_manifest(store, job_id)
+        m = read_job_manifest(store, job_id)
         line = describe(m)
         if line != last:
             print(line, file=sys.stderr)
@@ -144,9 +144,9 @@ def _await_manifest(store: ObjectStore, job_id: str, timeout: float) -> None:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from lamina.batch.jobs import read_manifest
+    from lamina.batch.jobs import read_job_manifest
 
-    m = read_manifest(_s3(args), args.job_id)
+    m = read_job_manifest(_s3(args), args.job_id)
     print(json.dumps(m.summary(), indent=2) if args.json else describe(m))
     return 0
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lamina.batch.handlers import WorkerHandler, chunk_limits
-from lamina.batch.jobs import INCOMING_PREFIX, JobManifest, OutputFormat, read_manifest
+from lamina.batch.jobs import INCOMING_PREFIX, JobManifest, OutputFormat, read_job_manifest
 from lamina.batch.queues import MemoryQueue
 from lamina.batch.submit import submit_job
 from lamina.batch.worker import ChunkWorker
@@ -83,12 +83,12 @@ def run_local(
         nonlocal rounds
         rounds += 1
         if on_progress is not None and submitted and rounds % 5 == 0:
-            on_progress(read_manifest(store, submitted[0].job_id))
+            on_progress(read_job_manifest(store, submitted[0].job_id))
         return not thread.is_alive() and queue.depth() == (0, 0)
 
     stats = poll(queue, handler, stop=stop, wait_s=0.2, retry_delay_s=0)
     thread.join()
     if failure:
         raise failure[0]
-    manifest = read_manifest(store, submitted[0].job_id)
+    manifest = read_job_manifest(store, submitted[0].job_id)
     return LocalRun(manifest, store, stats, len(queue.dead_letters))

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from lamina.batch.jobs import JobKeys, JobManifest, read_manifest
+from lamina.batch.jobs import JobKeys, JobManifest, read_job_manifest
 from lamina.errors import JobError
 from lamina.storage import ObjectInfo, ObjectStore
 
@@ -38,7 +38,7 @@ def download(
     """Write the job's vectors to ``out`` (a .jsonl file, or a directory for npz jobs) and,
     if asked, its errors.jsonl to ``errors``. JobError if the job is not over yet (unless
     ``allow_unfinished``) or if the rows do not add up to the manifest's count."""
-    m = read_manifest(store, job_id)
+    m = read_job_manifest(store, job_id)
     if not m.finalized and not allow_unfinished:
         raise JobError(f"job {job_id} is {m.status}, not finished: wait, or allow partial results")
     parts = part_objects(store, m)

@@ -193,7 +193,7 @@ class JobManifest(BaseModel):
         return data
 
 
-def read_manifest(store: ObjectStore, job_id: str) -> JobManifest:
+def read_job_manifest(store: ObjectStore, job_id: str) -> JobManifest:
     found = store.get(JobKeys(check_job_id(job_id)).manifest)
     if found is None:
         raise JobNotFoundError(f"no job {job_id} in {store.url()}")
@@ -262,7 +262,7 @@ def chunk_failed(
 ) -> JobManifest:
     """Give up on ``chunk``: its records go to the errors, the job may complete."""
     keys = JobKeys(job_id)
-    current = read_manifest(store, job_id)
+    current = read_job_manifest(store, job_id)
     if bit_is_set(current.done_bits, chunk) or bit_is_set(current.failed_bits, chunk):
         return finalize_if_complete(store, current)  # decided already: no stray error file
     lines = "".join(json.dumps({**row, "error": reason}, ensure_ascii=False) + "\n" for row in rows)
@@ -299,7 +299,7 @@ def finalize_if_complete(store: ObjectStore, seen: JobManifest) -> JobManifest:
     if seen.finalized:
         keys = JobKeys(seen.job_id)
         if store.head(keys.success) is None and store.head(keys.failure) is None:
-            current = read_manifest(store, seen.job_id)
+            current = read_job_manifest(store, seen.job_id)
             if current.finalized:
                 write_marker(store, current)
             return current

@@ -13,7 +13,7 @@ from fastapi import Depends
 from fastapi import Path as PathParam
 
 from lamina.api.jobs.schemas import JobCounts, JobStatusResponse
-from lamina.batch.jobs import JOB_ID_PATTERN, read_manifest
+from lamina.batch.jobs import JOB_ID_PATTERN, read_job_manifest
 from lamina.errors import JobNotFoundError
 from lamina.settings import get_settings
 from lamina.storage import ObjectStore
@@ -44,7 +44,7 @@ JobStore = Annotated[ObjectStore, Depends(job_store)]
 
 def job_status(store: ObjectStore, job_id: str) -> JobStatusResponse:
     """The job's status and counts, as its manifest has them now."""
-    m = read_manifest(store, job_id)
+    m = read_job_manifest(store, job_id)
     return JobStatusResponse(
         job_id=m.job_id,
         status=m.status,
