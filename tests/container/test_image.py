@@ -31,24 +31,31 @@ CHECK_CONTENTS = """
 import importlib.metadata as md, importlib.util as iu, json, sys
 names = sorted({d.metadata["Name"].lower() for d in md.distributions()})
 forbidden = ["torch", "transformers", "sentence_transformers", "sentence-transformers",
-             "huggingface_hub", "huggingface-hub"]
+             "huggingface_hub", "huggingface-hub", "sklearn", "scikit-learn", "skl2onnx",
+             "onnx", "lamina_tools", "lamina-tools"]
 print(json.dumps({
     "python": sys.version.split()[0],
     "importable": [m for m in forbidden if "-" not in m and iu.find_spec(m) is not None],
     "installed": [n for n in names if n in forbidden],
     "runtime": {n: md.version(n) for n in ("onnxruntime", "tokenizers", "numpy", "boto3")},
+    "lamina": iu.find_spec("lamina") is not None,
+    "build_code": [m for m in ("lamina.cli", "lamina.models.build", "lamina.batch.local")
+                   if iu.find_spec(m) is not None],
 }))
 """
 
 
 def test_image_holds_no_build_tools(stack: Stack) -> None:
-    """No torch, transformers, sentence-transformers (nor a model-hub client) in the image."""
+    """No torch, transformers, sentence-transformers, scikit-learn (nor a model-hub client)
+    in the image, and of lamina only the runtime package: no lamina_tools, no builder."""
     done = stack.run(
         stack.engine, "run", "--rm", "--entrypoint", "python3", stack.image, "-c", CHECK_CONTENTS
     )
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["importable"] == [], found
     assert found["installed"] == [], found
+    assert found["lamina"] is True
+    assert found["build_code"] == [], found
     assert found["python"].startswith("3.13.")
     MEASUREMENTS["image runtime"] = f"Python {found['python']}, " + ", ".join(
         f"{k} {v}" for k, v in found["runtime"].items()

@@ -181,8 +181,9 @@ def optimize_fp32(raw: Path, target: Path, config: dict[str, Any]) -> None:
 #
 # ONNX Runtime's quantize_dynamic scales a MatMul's input with ONE number for the whole
 # (batch, tokens, channels) tensor. MiniLM's hidden states have a few tokens and channels
-# 10x larger than the rest, so that scale is coarse for everything else: the result scored
-# mean cosine 0.9906, min 0.949, top-10 overlap 0.899 against fp32 on the gate's corpus.
+# far larger than the rest, so that scale is coarse for everything else: the result fails
+# the quality gate against fp32 on the gate's corpus (docs/performance.md, "Quantization:
+# the int8 production variant").
 # Here every token gets its own scale (computed in the graph at run time) and the integer
 # product runs in ONNX Runtime's u8 x s8 kernels (MatMulIntegerToFloat), with the weights'
 # row scales folded in. SmoothQuant moves part of the LayerNorm outputs' channel outliers
@@ -288,7 +289,7 @@ class IntScheme:
 
 
 # The production scheme: 7-bit weights keep u8 x s8 pair sums within int16 (exact on every
-# kernel) and cost least (docs/performance.md, "Portable int8").
+# kernel) and cost least (docs/performance.md, "Same vectors on every CPU").
 PORTABLE = IntScheme(weight_bits=7)
 
 
@@ -362,7 +363,8 @@ class _GraphWriter:
         Each token's scale is max|x| / top (top = 127 for 8 bits), and QuantizeLinear, with
         one scale per row of the (tokens, channels) view, gives round(x / scale) + top + 1,
         ties to even: values 1..2 * top + 1. One op where Mul, Add and Cast were three
-        passes (7% faster end to end; the same bits on AVX2 and AVX-512).
+        passes (faster end to end; the same bits on AVX2 and AVX-512: docs/performance.md,
+        "Same vectors on every CPU").
         """
         f32 = np.float32
         if smooth is not None:
@@ -469,9 +471,10 @@ def _attention(
 
     Not ``MultiHeadAttention``: its softmax (MLAS) sums with the CPU's vector width, so
     AVX2 and AVX-512 hosts differ in the last bit, and the next per-token rounding turns
-    that into different int8 activations, layer after layer (measured: cosine 0.9994
-    between the two hosts' vectors on some texts). Exp, Div and fp32 MatMul give the same
-    bits on both (tests/cpu/test_int8_portability.py). The softmax's denominator comes
+    that into different int8 activations, layer after layer (measured: the two hosts'
+    vectors differ visibly on some texts; docs/performance.md, "Same vectors on every
+    CPU"). Exp, Div and fp32 MatMul give the same bits on both
+    (tests/cpu/test_int8_portability.py). The softmax's denominator comes
     from the same MatMul as the context, ``exp @ [v | 1]``, not from ReduceSum: a MatMul
     adds in order along the keys, so a longer text's padding in the same batch adds exact
     zeros at the end and a text gets the same bits alone or in any batch (ReduceSum's
@@ -592,8 +595,8 @@ def write_with_external_data(source: Path, target: Path) -> None:
     """Save the graph in ``target`` and its weights beside it in ``<target>.data``.
 
     ONNX Runtime memory-maps external weights instead of parsing them out of the protobuf
-    and copying them: measured on the fp32 MiniLM, session creation peaks at 98 MB RSS
-    instead of 187 MB and takes 53 ms instead of 153 ms (docs/benchmarks.md).
+    and copying them: session creation needs less memory and less time (measured on the
+    fp32 MiniLM: docs/performance.md, "Cold start and the cost of a request").
     """
     import onnx
 
@@ -927,11 +930,12 @@ FIDELITY_TEXTS = (
 )
 # On x86_64 the int8 graph gives the same bits on every CPU (AVX2, AVX-512, VNNI, AMX): the
 # integer products are exact and its fp32 ops sum in one order (docs/performance.md); a
-# saturating kernel misses by ~1e-2. On arm64, ONNX Runtime's fp32 kernels sum in another
-# order and int8 rounding carries the last-bit differences along: measured 0.99908 on the
-# Korean fidelity text (every arm64 kernel path), 0.99904 at worst over 194 texts. Another
-# architecture gets room for its own summation order; a wrong kernel or another model is
-# off by far more (a saturating x86 kernel: 0.955 over the gate's corpus).
+# saturating kernel misses by far more than FIDELITY_MIN_COSINE allows. On arm64, ONNX
+# Runtime's fp32 kernels sum in another order and int8 rounding carries the last-bit
+# differences along: the Korean fidelity text lands just above 0.999 on every arm64 kernel
+# path (docs/performance.md, "Same vectors on every CPU"). Another architecture gets room
+# for its own summation order; a wrong kernel or another model is off by far more (a
+# saturating x86 kernel, same section).
 FIDELITY_MIN_COSINE = 0.9999
 FIDELITY_MIN_COSINE_OTHER_MACHINE = 0.995
 

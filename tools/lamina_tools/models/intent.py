@@ -10,10 +10,10 @@ session, one run per batch and no (batch, seq, 384) tensor crossing into Python:
       -> masked mean pooling -> x / max(||x||, 1e-12)     => sentence_embedding (n, 384)
       -> LogisticRegression (skl2onnx, softmax)           => probabilities (n, 157)
 
-Two stages (MiniLM session, numpy pooling, a head session) are never faster: measured on 200
-corpus texts, 2 threads, median of 5, batches of 32 take 363-393 ms as one graph and
-549-574 ms as two (the idle session's spinning threads compete with the busy one; with a
-1-thread head it is a tie at 360-371 ms); single texts take 2.5-3.0 ms per text either way.
+Two stages (MiniLM session, numpy pooling, a head session) are never faster: batches are
+slower as two (the idle session's spinning threads compete with the busy one; with a
+1-thread head it is a tie), and single texts take the same time either way
+(docs/performance.md, "Smaller findings").
 
 Build-time only (imports onnx, skl2onnx, scikit-learn, joblib, sentence-transformers), never
 by serving code. The package's own ``infer_intent`` is never called: it would fetch the

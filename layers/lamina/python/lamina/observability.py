@@ -88,8 +88,9 @@ class Telemetry:
     tracer: Tracer
     # False under POWERTOOLS_METRICS_DISABLED (benchmarks, `make serve`): per-request metrics
     # are then not collected at all. Powertools would keep them, never flush them, format the
-    # growing lists again on every add (a fifth of the app's own time per request under
-    # cProfile) and still print them every 100 values.
+    # growing lists again on every add (a large share of the app's own time per request
+    # under cProfile: docs/performance.md, "Cold start and the cost of a request") and still
+    # print them every 100 values.
     metrics_enabled: bool = True
 
     def model_loaded(self, manifest: ModelIdentity, load_ms: float, *, only: bool = True) -> None:
@@ -264,9 +265,10 @@ def make_tracer(service: str) -> Tracer:
     """Powertools' Tracer, without the X-Ray SDK when tracing is off.
 
     Powertools imports ``aws_xray_sdk.core`` for every Tracer, a disabled one included, and
-    outside Lambda the X-Ray recorder creates two botocore clients for its sampling rules:
-    about a quarter of a second and 24 MB of the embedding function's cold start (measured
-    with ``infra/bench/coldstart.py``) for a tracer that records nothing. When tracing is
+    outside Lambda the X-Ray recorder creates two botocore clients for its sampling rules: a
+    large part of the embedding function's cold start time and memory (measured with
+    ``infra/bench/coldstart.py``: docs/performance.md, "Cold start and the cost of a
+    request") for a tracer that records nothing. When tracing is
     off, the tracer gets a provider that does nothing instead. When it is on (Lambda with
     ``Tracing: Active``) nothing changes: the X-Ray SDK loads and patches at init, so the
     first request does not pay for it.

@@ -37,9 +37,10 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
 
 # Every route's error answers in the OpenAPI document: ErrorBody by reference, which is what
 # FastAPI writes for ``{"model": ErrorBody}``. A ``model`` there would make FastAPI build a
-# pydantic TypeAdapter per route and status code at startup (63 for the embedding app, about
-# half the time of its route registration) that only the documentation ever uses; the
-# reference needs the schema itself, which ``create_app`` adds when the document is made.
+# pydantic TypeAdapter per route and status code at startup (a large share of its route
+# registration time: docs/performance.md, "Cold start and the cost of a request") that only
+# the documentation ever uses; the reference needs the schema itself, which ``create_app``
+# adds when the document is made.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {
         "description": description,

@@ -154,8 +154,9 @@ class RequestGuard:
         return None
 
     def _too_large(self, request: Request) -> JSONResponse:
-        """The 413 answer, built only when it is sent: building it for every request took
-        about 8% of the app's own time per request (cProfile)."""
+        """The 413 answer, built only when it is sent: building it for every request was a
+        visible share of the app's own time per request under cProfile (docs/performance.md,
+        "Cold start and the cost of a request")."""
         return error_response(
             request,
             413,

@@ -7,9 +7,11 @@ of one ONNX run, stays bounded whatever the request.
 
 A batch also ends where the next text would be mostly padding: shorter than ``min_fill``
 of the batch's longest text *and* more than ``min_gap`` tokens shorter. Without that rule,
-a request of 32 varied texts ran as one batch padded to its longest, 18% of the computed
-tokens padding on 1,000-text chunks of the benchmark corpus; the gap keeps short texts
-together, where one more ONNX run would cost more than the few padding tokens it saves.
+a request of 32 varied texts ran as one batch padded to its longest, and padding was a
+large share of the computed tokens on 1,000-text chunks of the benchmark corpus
+(docs/performance.md, "Batching: ending a run where padding would dominate"); the gap keeps
+short texts together, where one more ONNX run would cost more than the few padding tokens
+it saves.
 """
 
 from __future__ import annotations

@@ -106,8 +106,9 @@ class OnnxEmbedder(TextModel[EmbedRequest, _Prepared, _Pooled, EmbeddingResult],
         if check is None:
             super().warm_up()
             return
-        # One text per run: no padding (16 ms against 22 ms for the 6 as a batch); a text's
-        # vector does not depend on its batch, so these are the build's vectors either way.
+        # One text per run: no padding, so faster than the 6 as one padded batch
+        # (docs/performance.md, "Cold start and the cost of a request"); a text's vector does
+        # not depend on its batch, so these are the build's vectors either way.
         vectors = np.concatenate([self.embed([text]).vectors for text in check.texts])
         cosines = row_cosines(vectors, check.reference(self.dim))
         worst = int(np.argmin(cosines))

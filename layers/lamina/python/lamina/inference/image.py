@@ -23,10 +23,10 @@ Why a box filter: shrinking with it averages exactly the source pixels that fall
 target pixel, weighted by how much of each falls there (area averaging). That is how the
 digits data set was made (each 8x8 value counts the inked pixels of a 4x4 block of a 32x32
 bitmap), so a 32x32 rendering of a data set digit comes back to within half a grey level
-(0.031) of its 0..16 values. Pillow's bilinear, bicubic and Lanczos filters reach into the
-neighbouring blocks and blur each value into the next: on the 360 held-out digits rendered
-at 32x32 they move values by up to 5.8, 4.1 and 3.6 (of 16) and cost 0.3 to 0.6 points of
-accuracy. Nearest-neighbour keeps one pixel per block and misses thin strokes.
+of its 0..16 values. Pillow's bilinear, bicubic and Lanczos filters reach into the
+neighbouring blocks and blur each value into the next: on the held-out digits they move
+values by several grey levels and cost accuracy (docs/performance.md, "Image
+preprocessing"). Nearest-neighbour keeps one pixel per block and misses thin strokes.
 """
 
 from __future__ import annotations
@@ -114,11 +114,10 @@ def decode_image(
     ``draft``: the spec the image will be shrunk to. A large JPEG is then decoded at a
     reduced scale (libjpeg's DCT scaling, 1/2 to 1/8), but never below ``DRAFT_OVERSAMPLING``
     decoded pixels per output pixel: a reduced decode knows each 8x8 block only as a whole,
-    so an edge can move by one decoded pixel. Measured on the 360 held-out digits rendered
-    as JPEGs (0..16 scale, against a full decode): 4000x4000, 5.8 ms instead of 21 ms per
-    image, largest pixel error 0.27 instead of 0.03, same accuracy; 1200x1200, 0.39 instead
-    of 0.03. One decoded pixel per output pixel is far worse: a 96x96 JPEG then loses up to
-    6.4 and accuracy falls from 0.9917 to 0.9722.
+    so an edge can move by one decoded pixel. Measured on the held-out digits rendered as
+    large JPEGs, against a full decode: several times faster, a larger but small pixel
+    error, the same accuracy; one decoded pixel per output pixel instead loses grey levels
+    and accuracy (docs/performance.md, "Image preprocessing").
     """
     if not data:
         raise InvalidImageError(f"{param} is empty (0 bytes)", param=param)

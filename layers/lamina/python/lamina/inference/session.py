@@ -1,11 +1,10 @@
 """ONNX Runtime sessions tuned for Lambda: threads from the CPUs this process really has.
 
 Intra-op threads spin briefly between parallel sections. Measured on the fp32 MiniLM, 2
-threads: one 13-token text takes 3.1 ms with spinning and 3.8 ms without (30 tokens: 5.4 vs
-6.3 ms), and batch throughput and CPU time over 800 texts are the same either way (180 vs
-181 sent/s, 8.7 CPU-s), because lamina tokenizes a whole request before the first run, so
-the spinning threads never compete with the tokenizer's. Inter-op spinning stays off (one
-inter-op thread, sequential execution).
+threads: spinning makes a single-text run faster, and batch throughput and CPU time are the
+same either way (docs/performance.md, "Smaller findings"), because lamina tokenizes a whole
+request before the first run, so the spinning threads never compete with the tokenizer's.
+Inter-op spinning stays off (one inter-op thread, sequential execution).
 """
 
 from __future__ import annotations
