@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lamina.models.manifest import Manifest
+
 TRUNCATE = Field(
     default=True,
     description=(
@@ -29,6 +31,13 @@ class HealthResponse(BaseModel):
     model_loaded: bool = Field(description="Whether the model is loaded.")
     model: str = Field(description="Model name.")
     model_version: str = Field(description="Model version.")
+
+    @classmethod
+    def serving(cls, manifest: Manifest) -> HealthResponse:
+        """The answer of a function whose model ``manifest`` is loaded and serving."""
+        return cls(
+            status="ok", model_loaded=True, model=manifest.name, model_version=manifest.version
+        )
 
 
 # --- classification (text and image classifiers share the answer's shape) -------------

@@ -39,6 +39,15 @@ def _cgroup_cpu_limit() -> int | None:
     return max(1, -(-quota // period))
 
 
+def runtime_info(intra_op_threads: int) -> dict[str, str | int]:
+    """The inference engine and its threads, as a model-info answer shows them."""
+    return {
+        "engine": "onnxruntime",
+        "version": ort.__version__,
+        "intra_op_threads": intra_op_threads or available_cpus(),
+    }
+
+
 def create_session(model_path: Path, intra_op_threads: int = 0) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads or available_cpus()

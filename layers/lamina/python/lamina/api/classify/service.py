@@ -108,10 +108,7 @@ class ClassifyService:
         )
 
     def health(self) -> s.HealthResponse:
-        m = self.model.manifest
-        return s.HealthResponse(
-            status="ok", model_loaded=True, model=m.name, model_version=m.version
-        )
+        return s.HealthResponse.serving(self.model.manifest)
 
     def model_info(self) -> ClassifierInfo:
         m = self.model.manifest

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
-import onnxruntime as ort
 
 from lamina.api import schemas as common
 from lamina.api.embeddings import schemas as s
@@ -19,7 +18,7 @@ from lamina.errors import InvalidInputError, ModelNotFoundError, TextTooLongErro
 from lamina.inference.embedder import Embedder, EmbeddingResult, OnnxEmbedder
 from lamina.inference.load import load_model
 from lamina.inference.pooling import truncate_dimensions
-from lamina.inference.session import available_cpus
+from lamina.inference.session import runtime_info
 from lamina.observability import Telemetry
 from lamina.settings import Settings
 
@@ -133,10 +132,7 @@ class EmbeddingService:
         )
 
     def health(self) -> common.HealthResponse:
-        manifest = self.embedder.manifest
-        return common.HealthResponse(
-            status="ok", model_loaded=True, model=manifest.name, model_version=manifest.version
-        )
+        return common.HealthResponse.serving(self.embedder.manifest)
 
     def model_info(self) -> s.ModelInfoResponse:
         m = self.embedder.manifest
@@ -153,11 +149,7 @@ class EmbeddingService:
             sha256=m.digest,
             source=m.source.model_dump(),
             quality=s.QualityInfo(**m.quality.model_dump()) if m.quality else None,
-            runtime={
-                "engine": "onnxruntime",
-                "version": ort.__version__,
-                "intra_op_threads": self.settings.intra_op_threads or available_cpus(),
-            },
+            runtime=runtime_info(self.settings.intra_op_threads),
             limits={
                 "max_batch_items": self.settings.max_batch_items,
                 "max_text_chars": self.settings.max_text_chars,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import binascii
 
-import onnxruntime as ort
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
@@ -34,7 +33,7 @@ from lamina.api.validation import TooManyItemsError
 from lamina.errors import InvalidImageError, InvalidInputError
 from lamina.inference.image import ImageClassification, OnnxImageClassifier
 from lamina.inference.load import load_model
-from lamina.inference.session import available_cpus
+from lamina.inference.session import runtime_info
 from lamina.observability import Telemetry
 from lamina.settings import Settings
 
@@ -121,10 +120,7 @@ class ImageService:
         return self._classify([body], top_k, single=True)
 
     def health(self) -> s.HealthResponse:
-        manifest = self.classifier.manifest
-        return s.HealthResponse(
-            status="ok", model_loaded=True, model=manifest.name, model_version=manifest.version
-        )
+        return s.HealthResponse.serving(self.classifier.manifest)
 
     def model_info(self) -> ImageModelInfoResponse:
         m = self.classifier.manifest
@@ -138,11 +134,7 @@ class ImageService:
             evaluation=m.evaluation,
             sha256=m.digest,
             source=m.source.model_dump(),
-            runtime={
-                "engine": "onnxruntime",
-                "version": ort.__version__,
-                "intra_op_threads": self.settings.intra_op_threads or available_cpus(),
-            },
+            runtime=runtime_info(self.settings.intra_op_threads),
             limits={
                 "max_batch_items": self.settings.max_batch_items,
                 "max_image_pixels": self.settings.max_image_pixels,
