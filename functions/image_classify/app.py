@@ -16,21 +16,19 @@ loop; one Lambda process serves one request at a time.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
 from lamina.api.app import model_app
 from lamina.api.images.schemas import (
+    CLASSIFY_IMAGE_BODY,
     DEFAULT_TOP_K,
-    ClassifyImageRequest,
+    IMAGE_TYPES,
     ClassifyImageResponse,
     ImageModelInfoResponse,
 )
-from lamina.api.images.service import ImageService, parse_request
-from lamina.api.middleware import media_type
-
-IMAGE_TYPES = frozenset({"image/png", "image/jpeg"})
+from lamina.api.images.service import ImageService
 
 served = model_app(
     ImageService,
@@ -42,17 +40,6 @@ served = model_app(
 app = served.app
 Service = Annotated[ImageService, Depends(served.slot.dep)]
 
-_BINARY: dict[str, Any] = {"schema": {"type": "string", "format": "binary"}}
-_REQUEST_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": ClassifyImageRequest.model_json_schema()},
-            **{media: _BINARY for media in sorted(IMAGE_TYPES)},
-        },
-    }
-}
-
 
 @app.get("/api/v1/model-info", tags=["ops"])
 @app.get("/api/v1/classify-image/model-info", tags=["ops"])
@@ -62,7 +49,7 @@ async def model_info(service: Service) -> ImageModelInfoResponse:
     return service.model_info()
 
 
-@app.post("/api/v1/classify-image", tags=["images"], openapi_extra=_REQUEST_BODY)
+@app.post("/api/v1/classify-image", tags=["images"], openapi_extra=CLASSIFY_IMAGE_BODY)
 async def classify_image(
     request: Request,
     service: Service,
@@ -75,6 +62,4 @@ async def classify_image(
 ) -> ClassifyImageResponse:
     """Classify one image (raw body or `image`) or several (`images`)."""
     body = await request.body()
-    if media_type(request.headers.get("content-type")) in IMAGE_TYPES:
-        return service.classify_bytes(body, DEFAULT_TOP_K if top_k is None else top_k)
-    return service.classify(parse_request(body, top_k))
+    return service.classify_body(body, request.headers.get("content-type"), top_k)

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from lamina.api.app import model_app
+from lamina.api.middleware import request_id
 from lamina.api.oip.schemas import (
     InferenceRequest,
     InferenceResponse,
@@ -34,10 +35,6 @@ app = served.app
 Service = Annotated[OipService, Depends(served.slot.dep)]
 MODEL = "/v2/models/{name}"
 VERSIONED = "/v2/models/{name}/versions/{version}"
-
-
-def _request_id(request: Request) -> str | None:
-    return getattr(request.state, "request_id", None)
 
 
 @app.get("/v2", tags=["oip"])
@@ -83,11 +80,11 @@ async def model_version_ready(name: str, version: str, service: Service) -> Mode
 async def infer(
     name: str, req: InferenceRequest, request: Request, service: Service
 ) -> InferenceResponse:
-    return service.infer(name, None, req, _request_id(request))
+    return service.infer(name, None, req, request_id(request))
 
 
 @app.post(f"{VERSIONED}/infer", tags=["oip"], response_model_exclude_none=True)
 async def infer_version(
     name: str, version: str, req: InferenceRequest, request: Request, service: Service
 ) -> InferenceResponse:
-    return service.infer(name, version, req, _request_id(request))
+    return service.infer(name, version, req, request_id(request))

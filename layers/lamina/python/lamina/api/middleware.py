@@ -36,6 +36,11 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def request_id(request: Request) -> str | None:
+    """The id the request guard gave this request (None outside the guard)."""
+    return getattr(request.state, "request_id", None)
+
+
 def _request_id(scope: Scope) -> str:
     event: Any = scope.get("aws.event")
     if isinstance(event, dict):

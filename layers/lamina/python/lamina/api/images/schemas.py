@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
 
@@ -70,3 +70,20 @@ class ImageModelInfoResponse(BaseModel):
     source: dict[str, str] = Field(description="Where the model came from, and its license.")
     runtime: dict[str, str | int] = Field(description="Inference runtime and its settings.")
     limits: dict[str, int] = Field(description="Request limits of this deployment.")
+
+
+# Media types a raw request body may have besides JSON (the request guard lets them through).
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg"})
+
+_BINARY: dict[str, Any] = {"schema": {"type": "string", "format": "binary"}}
+# The classify route's body in OpenAPI: the route reads the body itself (JSON or an image),
+# so FastAPI cannot describe it from a parameter.
+CLASSIFY_IMAGE_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": ClassifyImageRequest.model_json_schema()},
+            **{media: _BINARY for media in sorted(IMAGE_TYPES)},
+        },
+    }
+}

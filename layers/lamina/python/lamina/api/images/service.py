@@ -25,10 +25,12 @@ from lamina.api import schemas as s
 from lamina.api.images.schemas import (
     _DATA_URL,
     DEFAULT_TOP_K,
+    IMAGE_TYPES,
     ClassifyImageRequest,
     ClassifyImageResponse,
     ImageModelInfoResponse,
 )
+from lamina.api.middleware import media_type
 from lamina.api.validation import TooManyItemsError
 from lamina.errors import InvalidImageError, InvalidInputError
 from lamina.inference.image import ImageClassification, OnnxImageClassifier
@@ -115,6 +117,15 @@ class ImageService:
         images = [decode_base64(item, f"images[{i}]") for i, item in enumerate(req.images)]
         return self._classify(images, req.top_k, single=False)
 
+    def classify_body(
+        self, body: bytes, content_type: str | None, top_k: int | None
+    ) -> ClassifyImageResponse:
+        """The route's body as it came: a raw PNG or JPEG (by its declared type; ``top_k``
+        from the query) or JSON (``top_k`` in the body)."""
+        if media_type(content_type) in IMAGE_TYPES:
+            return self.classify_bytes(body, DEFAULT_TOP_K if top_k is None else top_k)
+        return self.classify(parse_request(body, top_k))
+
     def classify_bytes(self, body: bytes, top_k: int = DEFAULT_TOP_K) -> ClassifyImageResponse:
         """A raw PNG or JPEG body (decoded by its content, whatever its declared type)."""
         return self._classify([body], top_k, single=True)
@@ -130,7 +141,7 @@ class ImageService:
             task="image-classification",
             labels=list(self.classifier.labels),
             image=self.classifier.spec,
-            accepted_formats=["image/png", "image/jpeg"],
+            accepted_formats=sorted(IMAGE_TYPES, reverse=True),
             evaluation=m.evaluation,
             sha256=m.digest,
             source=m.source.model_dump(),
