@@ -172,6 +172,7 @@ def plan_chunks(texts: Sequence[str]) -> tuple[list[int], list[int]]:
     """The submit step's chunks of a job of ``texts``: records and bytes per chunk, in chunk
     order (the real ``submit_job`` on a local bucket, each message parsed back)."""
     from lamina.batch.submit import ChunkMessage, submit_job
+    from lamina.errors import JobError
     from lamina.storage import LocalObjects
 
     found: dict[int, tuple[int, int]] = {}
@@ -186,7 +187,7 @@ def plan_chunks(texts: Sequence[str]) -> tuple[list[int], list[int]]:
     with scratch("plan") as workdir:
         key = "incoming/plan.jsonl"
         write_job(workdir / key, texts)
-        manifest = submit_job(LocalObjects(workdir), SendOnlyQueue(keep), key)
+        manifest = submit_job(LocalObjects(workdir, error=JobError), SendOnlyQueue(keep), key)
     if manifest.chunks != len(found) or sorted(found) != list(range(len(found))):
         raise BenchError(f"the submit step sent {len(found)} chunks, its manifest says "
                          f"{manifest.chunks}")  # fmt: skip
@@ -198,11 +199,12 @@ def measure_worker(config: BatchConfig, texts: Sequence[str], sizes: Sequence[in
     """One worker process, 1 thread, over the first ``worker_lines`` lines as one job."""
     from lamina.batch.jobs import read_job_manifest
     from lamina.batch.submit import submit_job
+    from lamina.errors import JobError
     from lamina.storage import LocalObjects
 
     lines = config.worker_lines
     with scratch("worker") as workdir:
-        store = LocalObjects(workdir / "bucket")
+        store = LocalObjects(workdir / "bucket", error=JobError)
         key = "incoming/worker.jsonl"
         write_job(workdir / "bucket" / key, texts[:lines])
         spool = workdir / "messages.jsonl"

@@ -61,6 +61,7 @@ def key_kind(key: str) -> str:
 def submit(workdir: Path, key: str) -> dict[str, Any]:
     from lamina.batch.queues import SendOnlyQueue
     from lamina.batch.submit import submit_job
+    from lamina.errors import JobError
     from lamina.storage import LocalObjects
 
     imports_rss = status_mb("VmRSS")
@@ -78,7 +79,7 @@ def submit(workdir: Path, key: str) -> dict[str, Any]:
 
     queue = SendOnlyQueue(count, arn="arn:aws:sqs:local:000000000000:bench")
     start = time.perf_counter()
-    manifest = submit_job(LocalObjects(workdir), queue, key)
+    manifest = submit_job(LocalObjects(workdir, error=JobError), queue, key)
     seconds = time.perf_counter() - start
     return {
         "seconds": seconds,

@@ -38,6 +38,7 @@ from cfnlint.decode import decode
 from lamina.batch.jobs import JobKeys, JobManifest
 from lamina.batch.queues import SendOnlyQueue, SqsQueue
 from lamina.batch.submit import submit_job
+from lamina.errors import JobError
 from lamina.storage import S3Objects
 from tests.container.conftest import LOG_DIR, MEASUREMENTS, ROOT, Stack
 from tests.container.test_sam_invoke import REPORT
@@ -228,7 +229,7 @@ def test_worker_invoke_writes_the_part_and_reports_only_the_poison_record(
     put_input(moto, key, [json.dumps({"id": f"doc-{i}", "text": t}) for i, t in enumerate(TEXTS)])
     bodies: list[str] = []  # what the submit step sends; delivery is this test's business
     queue = SendOnlyQueue(bodies.extend)
-    submitted = submit_job(S3Objects(BUCKET, client=moto.s3), queue, key)
+    submitted = submit_job(S3Objects(BUCKET, client=moto.s3, error=JobError), queue, key)
     assert (submitted.status, submitted.chunks, len(bodies)) == ("running", 1, 1)
     ids = [f"doc-{i}" for i in range(len(TEXTS))]
 

@@ -21,6 +21,7 @@ from lamina.batch.jobs import JobKeys, JobManifest, read_job_manifest
 from lamina.batch.queues import Message, SqsQueue
 from lamina.batch.submit import ChunkMessage, submit_job
 from lamina.batch.worker import ChunkWorker
+from lamina.errors import JobError
 from lamina.inference.embedder import Embedder, OnnxEmbedder
 from lamina.observability import Telemetry, get_telemetry
 from lamina.settings import Settings
@@ -104,7 +105,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         yield Aws(
             s3,
             sqs,
-            S3Objects(BUCKET, client=s3),
+            S3Objects(BUCKET, client=s3, error=JobError),
             SqsQueue(queue_url, client=sqs),
             dlq_url,
             settings,

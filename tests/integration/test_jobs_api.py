@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from lamina.api.jobs import service as jobs
+from lamina.errors import JobError
 from lamina.inference.embedder import OnnxEmbedder
 from lamina.settings import Settings
 from lamina.storage import LocalObjects
@@ -19,7 +20,7 @@ from lamina_tools.local_batch import run_local
 @pytest.fixture
 def jobs_dir(embed_app: Any, tmp_path: Path) -> Iterator[Path]:
     """Point the app's job store at a local directory for one test."""
-    embed_app.dependency_overrides[jobs.job_store] = lambda: LocalObjects(tmp_path)
+    embed_app.dependency_overrides[jobs.job_store] = lambda: LocalObjects(tmp_path, error=JobError)
     yield tmp_path
     embed_app.dependency_overrides.clear()
 

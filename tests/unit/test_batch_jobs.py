@@ -56,7 +56,7 @@ JOB = "input-0123456789ab"
 
 @pytest.fixture
 def store(tmp_path: Path) -> LocalObjects:
-    return LocalObjects(tmp_path / "bucket")
+    return LocalObjects(tmp_path / "bucket", error=JobError)
 
 
 def new_job(
@@ -243,7 +243,7 @@ class InterferingStore(LocalObjects):
 
 def test_update_retries_on_a_lost_race_and_keeps_both_changes(tmp_path: Path) -> None:
     store = InterferingStore(tmp_path)
-    other = LocalObjects(tmp_path)
+    other = LocalObjects(tmp_path, error=JobError)
     new_job(other)
 
     def seven(m: JobManifest) -> bool:

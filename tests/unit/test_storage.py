@@ -16,7 +16,7 @@ from botocore.credentials import CredentialResolver  # type: ignore[import-untyp
 from moto import mock_aws
 
 from lamina import storage
-from lamina.errors import JobError, StoreError
+from lamina.errors import StorageError, StoreError
 from lamina.storage import (
     LocalObjects,
     Multipart,
@@ -49,6 +49,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
 
 
 # ---- the contract ----------------------------------------------------------------------------
+
+
+MISSING_BUCKET = "bucket no-such-bucket-here does not exist"
 
 
 def test_put_get_head_delete(store: ObjectStore) -> None:
@@ -120,7 +123,7 @@ def test_update_gives_up_after_its_attempts(
     pauses: list[float] = []
     monkeypatch.setattr(storage, "time", SimpleNamespace(sleep=pauses.append))
     monkeypatch.setattr(store, "put", lambda *args, **kwargs: False)  # always a lost race
-    with pytest.raises(JobError, match=r"cannot update .*n: too many concurrent writers"):
+    with pytest.raises(StorageError, match=r"cannot update .*n: too many concurrent writers"):
         store.update("n", lambda current: (b"x", None), attempts=5)
     assert len(pauses) == 5
     assert all(0 <= pause <= 1 for pause in pauses)
@@ -135,7 +138,7 @@ def test_open_and_stream(store: ObjectStore) -> None:
     assert b"".join(store.stream("big.bin")) == data
     assert store.open("missing.bin") is None
     lazy = store.stream("missing.bin")  # nothing is read before the first chunk
-    with pytest.raises(JobError, match=r"cannot read .*missing\.bin: no such object"):
+    with pytest.raises(StorageError, match=r"cannot read .*missing\.bin: no such object"):
         next(lazy)
 
 
@@ -193,15 +196,15 @@ def test_prefix_maps_keys_and_urls(s3: Any) -> None:
 def test_errors_are_the_stores_class_and_say_what_was_done(s3: Any, tmp_path: Path) -> None:
     batch = S3Objects("no-such-bucket-here", client=s3)
     models = S3Objects("no-such-bucket-here", prefix="models", client=s3, error=StoreError)
-    with pytest.raises(JobError, match="bucket no-such-bucket-here does not exist") as info:
+    with pytest.raises(StorageError, match=MISSING_BUCKET) as info:
         batch.get("jobs/x/manifest.json")
     assert not isinstance(info.value, StoreError)
     assert info.value.__cause__ is not None  # raised from the botocore error
-    with pytest.raises(StoreError, match="bucket no-such-bucket-here does not exist"):
+    with pytest.raises(StoreError, match=MISSING_BUCKET):
         list(models.list(""))
     source = tmp_path / "f"
     source.write_bytes(b"x")
-    with pytest.raises(StoreError, match="bucket no-such-bucket-here does not exist"):
+    with pytest.raises(StoreError, match=MISSING_BUCKET):
         models.upload("f", source)  # S3UploadFailedError wraps the ClientError
 
 
@@ -209,7 +212,7 @@ def test_no_credentials() -> None:
     session = botocore.session.Session()
     session.register_component("credential_provider", CredentialResolver(providers=[]))
     client = session.create_client("s3", region_name="us-east-1")
-    with pytest.raises(JobError, match=rf"cannot read s3://{BUCKET}/k: no AWS credentials"):
+    with pytest.raises(StorageError, match=rf"cannot read s3://{BUCKET}/k: no AWS credentials"):
         S3Objects(BUCKET, client=client).get("k")
 
 
@@ -219,7 +222,7 @@ def test_open_store_picks_s3_or_a_directory(s3: Any, tmp_path: Path) -> None:
     local = open_store(str(tmp_path / "jobs"), error=StoreError)
     assert isinstance(local, LocalObjects)
     assert local.error is StoreError
-    with pytest.raises(JobError, match="no bucket given"):
+    with pytest.raises(StorageError, match="no bucket given"):
         S3Objects("", client=s3)
 
 

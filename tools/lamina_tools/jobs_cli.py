@@ -44,7 +44,7 @@ def _s3(args: argparse.Namespace) -> ObjectStore:
 
     if not args.bucket:
         raise JobError("no bucket: pass --bucket or set LAMINA_BATCH_BUCKET")
-    return S3Objects(args.bucket, endpoint_url=args.endpoint_url)
+    return S3Objects(args.bucket, endpoint_url=args.endpoint_url, error=JobError)
 
 
 def _exit_code(m: JobManifest) -> int:
@@ -228,7 +228,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         raise JobError("no queue: pass --queue-url or set LAMINA_BATCH_QUEUE_URL")
     settings = Settings.from_env()
     embedder = _load_model(args, settings)
-    store = S3Objects(args.bucket, endpoint_url=args.endpoint_url)
+    store = S3Objects(args.bucket, endpoint_url=args.endpoint_url, error=JobError)
     queue = SqsQueue(args.queue_url, endpoint_url=_sqs_endpoint(args))
     worker = ChunkWorker(
         store,

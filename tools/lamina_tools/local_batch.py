@@ -48,7 +48,7 @@ def run_local(
     is over (every chunk done or given up)."""
     if not source.is_file():
         raise JobError(f"{source} is not a file")
-    store = LocalObjects(workdir)
+    store = LocalObjects(workdir, error=JobError)
     key = INCOMING_PREFIX + source.name
     store.upload(key, source, content_type="application/octet-stream")
     queue = MemoryQueue(max_receive_count=settings.max_receive_count)

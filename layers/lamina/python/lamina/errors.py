@@ -73,6 +73,15 @@ class TensorError(InvalidInputError):
     code = "invalid_tensor"
 
 
+class StorageError(LaminaError):
+    """An object cannot be read or written (S3 or the local directory standing in for it).
+
+    ``lamina.storage`` raises it unless its caller names its own error class (the model
+    store passes StoreError, the batch jobs JobError)."""
+
+    code = "storage_error"
+
+
 class StoreError(LaminaError):
     """The model store cannot do what was asked (missing version or alias, conflict, S3 error)."""
 

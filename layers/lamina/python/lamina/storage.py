@@ -14,8 +14,8 @@ run unchanged on AWS, on moto, and on one machine:
 
 Every S3 or connection failure is raised as the store's ``error`` class, with a message
 that says what was being done, ``from`` the botocore or boto3 exception. The model store
-passes ``StoreError``; the default is ``JobError`` because every other store is a batch
-bucket (the API's job routes, the submit and worker functions, ``lamina jobs``).
+passes ``StoreError``, the batch jobs (the API's job routes, the submit and worker
+functions, ``lamina jobs``) pass ``JobError``; without one it is ``StorageError``.
 Transient S3 errors (throttling, 5xx) are retried by botocore itself before they get here.
 
 boto3 is imported only when an S3 store is made (Lambda's base image ships it; the local
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, TypeVar
 
-from lamina.errors import JobError, LaminaError
+from lamina.errors import LaminaError, StorageError
 
 STREAM_CHUNK = 1024 * 1024
 
@@ -111,7 +111,7 @@ class ObjectStore(ABC):
     cold-start loader expect a StoreError from the model store).
     """
 
-    error: type[LaminaError] = JobError
+    error: type[LaminaError] = StorageError
 
     @abstractmethod
     def url(self, key: str = "") -> str:
@@ -255,7 +255,7 @@ class S3Objects(ObjectStore):
         prefix: str = "",
         client: Any = None,
         endpoint_url: str | None = None,
-        error: type[LaminaError] = JobError,
+        error: type[LaminaError] = StorageError,
     ) -> None:
         if not bucket:
             raise error("no bucket given")
@@ -439,7 +439,7 @@ class S3Objects(ObjectStore):
             extra["Metadata"] = metadata
         if checksum:
             extra["ChecksumAlgorithm"] = "SHA256"
-        with self._errors("write", key):
+        with self._errors(f"upload {path} to", key):
             self.client.upload_file(
                 str(path),
                 self.bucket,
@@ -506,7 +506,7 @@ class LocalObjects(ObjectStore):
     files) are not objects.
     """
 
-    def __init__(self, root: Path, *, error: type[LaminaError] = JobError) -> None:
+    def __init__(self, root: Path, *, error: type[LaminaError] = StorageError) -> None:
         self.root = root
         self.error = error
         root.mkdir(parents=True, exist_ok=True)
@@ -648,7 +648,7 @@ class LocalObjects(ObjectStore):
 
 
 def open_store(
-    location: str, *, endpoint_url: str | None = None, error: type[LaminaError] = JobError
+    location: str, *, endpoint_url: str | None = None, error: type[LaminaError] = StorageError
 ) -> ObjectStore:
     """``bucket`` or ``s3://bucket`` -> S3; a path (it has a ``/``; bucket names cannot) ->
     a local directory, e.g. the ``build/jobs`` of ``lamina jobs run --local``."""

@@ -32,6 +32,7 @@ from lamina.errors import (
     ModelLoadError,
     ModelNotFoundError,
     ModelUnavailableError,
+    StorageError,
     TensorError,
 )
 
@@ -45,6 +46,7 @@ STATUS_BY_ERROR: dict[type[LaminaError], int] = {
     ConfigurationError: 500,
     JobNotFoundError: 404,
     JobError: 503,  # the job store cannot be read
+    StorageError: 503,  # an object store failed, with no caller's error class
 }
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from lamina.batch.jobs import INCOMING_PREFIX, JobManifest
 from lamina.batch.queues import WorkQueue
 from lamina.batch.submit import ChunkLimits, s3_event_keys, submit_job
-from lamina.errors import ConfigurationError, LaminaError
+from lamina.errors import ConfigurationError, JobError, LaminaError
 from lamina.observability import Telemetry
 from lamina.settings import Settings
 from lamina.storage import ObjectStore
@@ -102,7 +102,10 @@ def build_submit_handler(settings: Settings, telemetry: Telemetry) -> SubmitHand
             "LAMINA_BATCH_BUCKET and LAMINA_BATCH_QUEUE_URL must be set for the submit function"
         )
     return SubmitHandler(
-        S3Objects(settings.batch_bucket), SqsQueue(settings.batch_queue_url), settings, telemetry
+        S3Objects(settings.batch_bucket, error=JobError),
+        SqsQueue(settings.batch_queue_url),
+        settings,
+        telemetry,
     )
 
 
@@ -121,7 +124,7 @@ def build_worker_handler(settings: Settings, telemetry: Telemetry) -> WorkerHand
         telemetry.model_load_failed(exc)
         raise
     worker = ChunkWorker(
-        S3Objects(settings.batch_bucket),
+        S3Objects(settings.batch_bucket, error=JobError),
         embedder,
         max_receive_count=settings.max_receive_count,
         telemetry=telemetry,

@@ -14,7 +14,7 @@ from fastapi import Path as PathParam
 
 from lamina.api.jobs.schemas import JobCounts, JobStatusResponse
 from lamina.batch.jobs import JOB_ID_PATTERN, read_job_manifest
-from lamina.errors import JobNotFoundError
+from lamina.errors import JobError, JobNotFoundError
 from lamina.settings import get_settings
 from lamina.storage import ObjectStore
 
@@ -24,7 +24,7 @@ def _job_store() -> ObjectStore | None:
     from lamina.storage import open_store
 
     bucket = get_settings().batch_bucket
-    return open_store(bucket) if bucket else None
+    return open_store(bucket, error=JobError) if bucket else None
 
 
 def job_store() -> ObjectStore:
