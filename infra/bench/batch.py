@@ -62,7 +62,7 @@ from infra.bench.corpus import job_line, job_texts
 from infra.bench.env import apply_quiet_env, child_env
 from infra.bench.measure import REPO_ROOT, RESULT_PREFIX, BenchError, CpuMeter
 from infra.bench.report import batch_section
-from lamina.batch.queues import SendOnlyQueue
+from lamina_tools.queues import SendOnlyQueue
 
 # --- helpers -----------------------------------------------------------------------------------
 

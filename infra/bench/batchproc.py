@@ -59,10 +59,10 @@ def key_kind(key: str) -> str:
 
 
 def submit(workdir: Path, key: str) -> dict[str, Any]:
-    from lamina.batch.queues import SendOnlyQueue
     from lamina.batch.submit import submit_job
     from lamina.errors import JobError
     from lamina.storage import LocalObjects
+    from lamina_tools.queues import SendOnlyQueue
 
     imports_rss = status_mb("VmRSS")
 

@@ -36,10 +36,11 @@ import pytest
 from cfnlint.decode import decode
 
 from lamina.batch.jobs import JobKeys, JobManifest
-from lamina.batch.queues import SendOnlyQueue, SqsQueue
+from lamina.batch.queues import SqsQueue
 from lamina.batch.submit import submit_job
 from lamina.errors import JobError
 from lamina.storage import S3Objects
+from lamina_tools.queues import SendOnlyQueue
 from tests.container.conftest import LOG_DIR, MEASUREMENTS, ROOT, Stack
 from tests.container.test_sam_invoke import REPORT
 from tests.moto_server import boto3_credentials, moto_server

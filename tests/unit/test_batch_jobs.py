@@ -33,11 +33,12 @@ from lamina.batch.jobs import (
     set_bits,
     update,
 )
-from lamina.batch.queues import SQS_MAX_BYTES, MemoryQueue
+from lamina.batch.queues import SQS_MAX_BYTES
 from lamina.batch.submit import ChunkLimits, ChunkMessage, submit_job
 from lamina.batch.worker import ChunkWorker
 from lamina.errors import JobError, JobNotFoundError
 from lamina.storage import LocalObjects
+from lamina_tools.queues import MemoryQueue
 from tests.batch_helpers import (
     FakeEmbedder,
     PoisonEmbedder,

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import pytest
 from pydantic import ValidationError
 
-from lamina.batch import queues
-from lamina.batch.queues import SQS_MAX_BATCH, SQS_MAX_BYTES, MemoryQueue, batches
+from lamina.batch.queues import SQS_MAX_BATCH, SQS_MAX_BYTES, batches
 from lamina.batch.records import Record, RecordId
 from lamina.batch.submit import (
     MAX_TOKENS_PER_TEXT,
@@ -25,6 +24,8 @@ from lamina.batch.submit import (
     estimate_tokens,
 )
 from lamina.errors import JobError
+from lamina_tools import queues as memory_queues
+from lamina_tools.queues import MemoryQueue
 
 # ---- estimate_tokens -------------------------------------------------------------------------
 
@@ -198,7 +199,7 @@ def test_batches_refuse_a_message_over_the_limit() -> None:
 
 
 class Clock:
-    """Stands in for the ``time`` module inside lamina.batch.queues."""
+    """Stands in for the ``time`` module inside lamina_tools.queues (MemoryQueue's clock)."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -213,7 +214,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(queues, "time", fake)
+    monkeypatch.setattr(memory_queues, "time", fake)
     return fake
 
 

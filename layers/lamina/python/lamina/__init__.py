@@ -6,6 +6,7 @@ Package map (each module owns one thing; layers only point down, checked by ``ma
 - ``inference``: tokenization, batching, ONNX Runtime sessions, pooling, one class per model
   kind, and the cold-start loader.
 - ``models``: the runtime contract of a model directory (manifest, store, loader).
+- ``storage``: objects in S3 or a local directory (conditional writes, streaming, errors).
 - ``observability``: Powertools logger, metrics and tracer.
 - ``settings``: typed configuration, read once from the environment.
 - ``errors``: domain exceptions (no HTTP here; ``lamina.api.errors`` maps them).

@@ -255,7 +255,7 @@ class ObjectModelStore(ModelStore):
         check_name("version", version)
         local = open_model_dir(source, verify=True)
         stored = local.model_copy(update={"name": name, "version": version})
-        existing = self._read_manifest(name, version)
+        existing = self._stored_manifest(name, version)
         if existing is not None:
             return self._same_or_conflict(existing, stored)
         for entry in local.files:
@@ -263,7 +263,7 @@ class ObjectModelStore(ModelStore):
         manifest_key = self._key(name, version, MANIFEST_NAME)
         if not self._put(manifest_key, _manifest_bytes(stored), etag=None):
             # Someone else published this version between our check and now.
-            winner = self._read_manifest(name, version)
+            winner = self._stored_manifest(name, version)
             if winner is None:
                 raise StoreError(f"{name}/{version} changed while publishing; publish again")
             return self._same_or_conflict(winner, stored)
@@ -312,7 +312,7 @@ class ObjectModelStore(ModelStore):
         return current[0]
 
     def manifest(self, name: str, version: str) -> Manifest:
-        manifest = self._read_manifest(name, version)
+        manifest = self._stored_manifest(name, version)
         if manifest is None:
             raise VersionNotFoundError(
                 f"model {name} has no published version {version!r} in {self.url()}"
@@ -386,7 +386,7 @@ class ObjectModelStore(ModelStore):
             key, body, content_type="application/json", if_match=etag, if_none_match=etag is None
         )
 
-    def _read_manifest(self, name: str, version: str) -> Manifest | None:
+    def _stored_manifest(self, name: str, version: str) -> Manifest | None:
         check_name("model name", name)
         check_name("version", version)
         key = self._key(name, version, MANIFEST_NAME)

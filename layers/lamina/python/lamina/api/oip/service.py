@@ -1,8 +1,9 @@
 """The Open Inference Protocol (KServe v2, REST): any ONNX model by its signature.
 
-Request and response models of the protocol, and ``OipService``, which serves one or more
-model directories (``LAMINA_MODELS``, else ``MODEL_URI``), each under its manifest's name
-and version. No HTTP here: ``functions/onnx/app.py`` maps one route to one method.
+``OipService`` serves one or more model directories (``LAMINA_MODELS``, else
+``MODEL_URI``), each under its manifest's name and version; the protocol's request and
+response models are in ``lamina.api.oip.schemas``. No HTTP here: ``functions/onnx/app.py``
+maps one route to one method.
 
 Endpoints (routes in the function):
 
