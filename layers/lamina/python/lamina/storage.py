@@ -335,19 +335,26 @@ class S3Objects(ObjectStore):
             )
         }
 
-    def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
+    def _read(self, method: str, key: str, **kwargs: Any) -> dict[str, Any] | None:
+        """``client.<method>`` on ``key`` (head_object, get_object); None if it is absent."""
         from botocore.exceptions import ClientError
 
-        version = {"VersionId": version_id} if version_id else {}
         with self._errors("read", key):
             try:
-                response = self.client.head_object(
-                    Bucket=self.bucket, Key=self._key(key), **version
+                response: dict[str, Any] = getattr(self.client, method)(
+                    Bucket=self.bucket, Key=self._key(key), **kwargs
                 )
             except ClientError as exc:
                 if _code(exc) in _NOT_FOUND:
                     return None
                 raise
+        return response
+
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo | None:
+        version = {"VersionId": version_id} if version_id else {}
+        response = self._read("head_object", key, **version)
+        if response is None:
+            return None
         return ObjectInfo(
             key,
             int(response["ContentLength"]),
@@ -357,29 +364,16 @@ class S3Objects(ObjectStore):
         )
 
     def get(self, key: str) -> tuple[bytes, str] | None:
-        from botocore.exceptions import ClientError
-
+        response = self._read("get_object", key)
+        if response is None:
+            return None
         with self._errors("read", key):
-            try:
-                response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-            except ClientError as exc:
-                if _code(exc) in _NOT_FOUND:
-                    return None
-                raise
             return response["Body"].read(), str(response.get("ETag", ""))
 
     def open(self, key: str, version_id: str | None = None) -> Iterator[bytes] | None:
-        from botocore.exceptions import ClientError
-
         version = {"VersionId": version_id} if version_id else {}
-        with self._errors("read", key):
-            try:
-                response = self.client.get_object(Bucket=self.bucket, Key=self._key(key), **version)
-            except ClientError as exc:
-                if _code(exc) in _NOT_FOUND:
-                    return None
-                raise
-        return self._chunks(key, response["Body"])
+        response = self._read("get_object", key, **version)
+        return None if response is None else self._chunks(key, response["Body"])
 
     def _chunks(self, key: str, body: Any) -> Iterator[bytes]:
         try:
