@@ -49,6 +49,12 @@ class TokenizeResult:
     truncated: bool
 
 
+def require_texts(texts: Sequence[str]) -> None:
+    """InvalidInputError for an empty list of texts."""
+    if not texts:
+        raise InvalidInputError("nothing to process: the list of texts is empty")
+
+
 class TextModel(InferenceModel[In, Pre, Raw, Out]):
     """A tokenizer and an ONNX session whose inputs are ``input_ids`` and ``attention_mask``.
 
@@ -129,8 +135,7 @@ class TextModel(InferenceModel[In, Pre, Raw, Out]):
 
     def tokenize_texts(self, texts: Sequence[str], *, truncate: bool = True) -> TokenizedTexts:
         """The heart of every text model's preprocess stage."""
-        if not texts:
-            raise InvalidInputError("nothing to process: the list of texts is empty")
+        require_texts(texts)
         encoded = self._tokenizer.encode(texts)
         if not truncate:
             for index, was_cut in enumerate(encoded.truncated):
@@ -140,6 +145,10 @@ class TextModel(InferenceModel[In, Pre, Raw, Out]):
                         f"{self.max_seq_length} tokens (truncate is off)",
                         index=index,
                     )
+        return self.batched(encoded)
+
+    def batched(self, encoded: Encoded) -> TokenizedTexts:
+        """``encoded`` and the length-aware batches it will run in (under the token budget)."""
         batches = plan_batches(encoded.lengths, self.token_budget, self.max_run_batch)
         return TokenizedTexts(encoded, batches)
 

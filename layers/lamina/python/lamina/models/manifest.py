@@ -186,7 +186,7 @@ class Manifest(BaseModel):
     name: str = Field(description="Model name, e.g. all-MiniLM-L6-v2.")
     version: str = Field(description="Model version; with the name it identifies the model.")
     task: Task = Field(default="embedding", description="What serving does with the graph.")
-    variant: str = Field(description="Build variant: fp32 or int8.")
+    variant: str = Field(description="Build variant: fp32, int8 or q4.")
     quantization: str = Field(description="none, or how the weights were quantized.")
     embedding_dim: int | None = Field(
         default=None, ge=1, description="Length of one embedding vector (text models)."
@@ -199,6 +199,12 @@ class Manifest(BaseModel):
     )
     normalize: bool | None = Field(
         default=None, description="Whether the reference model L2-normalizes by default."
+    )
+    prompts: dict[Literal["query", "passage"], str] | None = Field(
+        default=None,
+        description="Prefixes the model was trained with, by input type (e5: 'query: ' and "
+        "'passage: '); a request's input_type prepends one. None: the model has no prompts "
+        "and input_type is ignored.",
     )
     model_file: str = "model.onnx"
     tokenizer_file: str | None = Field(default=None, description="tokenizer.json (text models).")
