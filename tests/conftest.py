@@ -41,6 +41,36 @@ def int8_dir() -> Path:
     return model_dir("int8")
 
 
+E5_ROOT = ROOT / "build/models/multilingual-e5-small"
+
+
+@pytest.fixture(scope="session")
+def e5_dir() -> Path:
+    """multilingual-e5-small's q4 directory (`make models` builds it)."""
+    path = E5_ROOT / "q4"
+    if not (path / "manifest.json").is_file():
+        pytest.fail(
+            f"no built model at {path}: run `make models` (or `.venv/bin/lamina models "
+            "build --model multilingual-e5-small`) first",
+            pytrace=False,
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def multi_app(fp32_dir: Path, e5_dir: Path) -> Any:
+    """The embedding function serving both models (MiniLM fp32 first: the default)."""
+    return import_app("functions.embed.app", {"LAMINA_MODELS": f"{fp32_dir},{e5_dir}"}, keep=False)
+
+
+@pytest.fixture(scope="session")
+def multi_client(multi_app: Any) -> Iterator[Any]:
+    from fastapi.testclient import TestClient
+
+    with TestClient(multi_app) as test_client:
+        yield test_client
+
+
 @pytest.fixture(scope="session")
 def golden() -> tuple[list[str], np.ndarray]:
     data = json.loads((FIXTURES / "golden_minilm.json").read_text(encoding="utf-8"))
@@ -51,14 +81,16 @@ def golden() -> tuple[list[str], np.ndarray]:
     return texts, vectors
 
 
-def import_function(module: str, env: dict[str, str]) -> Any:
+def import_function(module: str, env: dict[str, str], *, keep: bool = True) -> Any:
     """Import a function's ``app`` module afresh, with ``env`` set only while it is imported.
 
     Settings are read once per process (``get_settings`` caches them) and each app loads its
     model at import, so the settings cache is cleared around the import, and the module and
     its ``handler`` sibling are dropped from ``sys.modules`` first: every test module gets
     the app it asked for, whatever another test module imported before it, and nothing
-    leaks into the subprocesses that later tests start.
+    leaks into the subprocesses that later tests start. ``keep=False`` puts the modules that
+    were imported before back into ``sys.modules`` afterwards, so tests that do ``from
+    functions.embed.app import served`` still get the session's app.
     """
     import importlib
     import sys
@@ -66,7 +98,9 @@ def import_function(module: str, env: dict[str, str]) -> Any:
     from lamina.settings import get_settings
 
     package = module.rpartition(".")[0]
-    for name in (f"{package}.handler", module):
+    names = (f"{package}.handler", module)
+    before = {name: sys.modules.get(name) for name in names}
+    for name in names:
         sys.modules.pop(name, None)
     previous = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
@@ -80,11 +114,17 @@ def import_function(module: str, env: dict[str, str]) -> Any:
             else:
                 os.environ[name] = value
         get_settings.cache_clear()
+        if not keep:
+            for name, old in before.items():
+                if old is None:
+                    sys.modules.pop(name, None)
+                else:
+                    sys.modules[name] = old
 
 
-def import_app(module: str, env: dict[str, str]) -> Any:
+def import_app(module: str, env: dict[str, str], *, keep: bool = True) -> Any:
     """The ``app`` of ``import_function(module, env)``."""
-    return import_function(module, env).app
+    return import_function(module, env, keep=keep).app
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,7 @@ BUILDERS = {
     "intent-classifier": "lamina_tools.models.intent",
     "digits-classifier": "lamina_tools.models.digits",
     "spam-detector": "lamina_tools.models.spam",
+    "multilingual-e5-small": "lamina_tools.models.e5",
 }
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
@@ -68,6 +69,10 @@ def _build(args: argparse.Namespace) -> int:
             ", ".join(f"{k} {v:.4g}" for k, v in evaluation.metrics.items()) if evaluation else ""
         )
         print(f"{manifest.name} {manifest.version}: {path} ({_files_summary(manifest)}) {scores}")
+        if manifest.quality is not None:
+            print(f"  passed the quality gate on {manifest.quality.corpus_size} texts: ", end="")
+            print(f"{manifest.quality.gate}")
+            print(f"  vs {manifest.quality.reference}: {_similarity(manifest.quality)}")
         return 0
     variants = tuple(args.variant) if args.variant else VARIANTS
     output = Path(args.output) if args.output else DEFAULT_OUTPUT

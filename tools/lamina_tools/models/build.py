@@ -863,18 +863,29 @@ BUILD_REPORT = "build-report.json"
 PREFERENCE = ("int8", "fp32")
 
 
-def write_build_report(output: Path, built: list[BuiltModel], failed: list[FailedVariant]) -> Path:
-    """``build-report.json``: every variant of this build, passed or refused, and the CPU."""
+def write_build_report(
+    output: Path,
+    built: list[BuiltModel],
+    failed: list[FailedVariant],
+    *,
+    model: str = MODEL_NAME,
+    preference: tuple[str, ...] = PREFERENCE,
+) -> Path:
+    """``build-report.json``: every variant of this build, passed or refused, and the CPU.
+
+    ``preference``: the variants ``lamina models pick`` tries, best first.
+    """
     from lamina.inference.cpu import cpu_info
 
     previous = read_build_report(output)
     variants = dict(previous.get("variants", {}))
-    for model in built:
-        variants[model.variant] = {"passed": True, "path": model.path.name}
+    for passed in built:
+        variants[passed.variant] = {"passed": True, "path": passed.path.name}
     for failure in failed:
         variants[failure.variant] = {"passed": False, "reason": failure.reason}
     report = {
-        "model": MODEL_NAME,
+        "model": model,
+        "preference": list(preference),
         "cpu": cpu_info().describe(),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "variants": variants,
@@ -892,12 +903,16 @@ def read_build_report(output: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def pick_variant(output: Path, prefer: tuple[str, ...] = PREFERENCE) -> tuple[Path, str]:
+def pick_variant(output: Path, prefer: tuple[str, ...] | None = None) -> tuple[Path, str]:
     """The best variant of a build that passed its gate on this machine, and why.
 
+    ``prefer`` defaults to the build's own preference (its report's), else PREFERENCE.
     Raises QualityGateError when none of ``prefer`` passed (or nothing was built).
     """
-    variants = read_build_report(output).get("variants", {})
+    report = read_build_report(output)
+    variants = report.get("variants", {})
+    if prefer is None:
+        prefer = tuple(report.get("preference", PREFERENCE))
     skipped: list[str] = []
     for variant in prefer:
         entry = variants.get(variant)
