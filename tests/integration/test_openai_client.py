@@ -1,7 +1,9 @@
-"""The official `openai` client, unchanged, against a live local server (uvicorn subprocess)."""
+"""The official `openai` client, unchanged, against a live local server (uvicorn subprocess)
+serving both embedding models, as `make serve` does."""
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import subprocess
@@ -9,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import openai
@@ -26,9 +29,13 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(fp32_dir: Path) -> Iterator[str]:
+def server(fp32_dir: Path, e5_dir: Path) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "MODEL_URI": str(fp32_dir), "POWERTOOLS_METRICS_DISABLED": "true"}
+    env = {
+        **os.environ,
+        "LAMINA_MODELS": f"{fp32_dir},{e5_dir}",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "functions.embed.app:app", "--port", str(port)],
         cwd=ROOT,
@@ -62,7 +69,7 @@ def client(server: str) -> openai.OpenAI:
 
 def test_models_list(client: openai.OpenAI) -> None:
     ids = [model.id for model in client.models.list()]
-    assert ids == ["all-MiniLM-L6-v2"]
+    assert ids == ["all-MiniLM-L6-v2", "multilingual-e5-small"]
 
 
 def test_embeddings_match_seed_api(client: openai.OpenAI, server: str) -> None:
@@ -93,3 +100,33 @@ def test_errors_surface_as_openai_exceptions(client: openai.OpenAI) -> None:
     assert "not served here" in str(not_found.value)
     with pytest.raises(openai.UnprocessableEntityError):
         client.embeddings.create(model="all-MiniLM-L6-v2", input="   ")
+
+
+def test_multilingual_model_with_prompts(client: openai.OpenAI, server: str) -> None:
+    """`input_type` goes through the client's extra_body; base64 decodes to the same vectors."""
+    import httpx
+
+    docs = ["김치찌개: 김치와 돼지고기로 끓인 찌개", "된장찌개: 된장을 풀어 끓인 찌개"]
+    passages = client.embeddings.create(
+        model="multilingual-e5-small", input=docs, extra_body={"input_type": "passage"}
+    )
+    query = client.embeddings.create(
+        model="multilingual-e5-small",
+        input="김치찌개 레시피",
+        encoding_format="base64",
+        extra_body={"input_type": "query"},
+    )
+    vectors = np.array([item.embedding for item in passages.data])
+    # base64 asked for explicitly: the client leaves the string as is (its type says list)
+    encoded: Any = query.data[0].embedding
+    assert isinstance(encoded, str)
+    q = np.frombuffer(base64.b64decode(encoded), dtype="<f4")
+    assert vectors.shape == (2, 384)
+    assert q.shape == (384,)
+    assert q @ vectors[0] > q @ vectors[1]
+    seed = httpx.post(
+        f"{server}/api/v1/embed-batch",
+        json={"texts": docs, "model": "multilingual-e5-small", "input_type": "passage"},
+    ).json()
+    np.testing.assert_allclose(vectors, seed["embeddings"], atol=1e-6)
+    assert passages.usage.prompt_tokens == seed["tokens"]

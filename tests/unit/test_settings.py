@@ -27,6 +27,8 @@ def test_reads_every_variable_from_the_table() -> None:
         "LAMINA_MAX_RECEIVE_COUNT": "3",
         "LAMINA_MODELS": "/opt/ml/model/a, s3://b/models/spam@production,",
         "LAMINA_MAX_IMAGE_PIXELS": "1000000",
+        "LAMINA_DEFAULT_MODEL": "multilingual-e5-small",
+        "LAMINA_MAX_SPLIT_TEXT_CHARS": "150000",
     }
     assert set(env) == set(ENV_VARS.values())
     settings = Settings.from_env(env)
@@ -43,6 +45,8 @@ def test_reads_every_variable_from_the_table() -> None:
     assert settings.batch_queue_url == "https://sqs.us-east-1.amazonaws.com/1/q"
     assert (settings.chunk_max_records, settings.chunk_token_budget) == (500, 8192)
     assert settings.max_receive_count == 3
+    assert settings.default_model == "multilingual-e5-small"
+    assert settings.max_split_text_chars == 150_000
 
 
 def test_defaults_outside_lambda() -> None:

@@ -19,10 +19,12 @@ from lamina.errors import ConfigurationError
 ENV_VARS: dict[str, str] = {
     "model_uri": "MODEL_URI",
     "models": "LAMINA_MODELS",
+    "default_model": "LAMINA_DEFAULT_MODEL",
     "model_cache_dir": "LAMINA_MODEL_CACHE_DIR",
     "verify_model": "LAMINA_VERIFY_MODEL",
     "max_batch_items": "LAMINA_MAX_BATCH_ITEMS",
     "max_text_chars": "LAMINA_MAX_TEXT_CHARS",
+    "max_split_text_chars": "LAMINA_MAX_SPLIT_TEXT_CHARS",
     "max_body_bytes": "LAMINA_MAX_BODY_BYTES",
     "max_image_pixels": "LAMINA_MAX_IMAGE_PIXELS",
     "batch_token_budget": "LAMINA_BATCH_TOKEN_BUDGET",
@@ -58,8 +60,16 @@ class Settings(BaseModel):
     models: str | None = Field(
         default=None,
         min_length=1,
-        description="The ONNX function's models (Open Inference Protocol): comma-separated "
-        "locations, each one like MODEL_URI; each is served under its manifest name.",
+        description="The models of a function that serves several (the embedding function, "
+        "the ONNX function): comma-separated locations, each one like MODEL_URI; each is "
+        "served under its manifest name.",
+    )
+    default_model: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The embedding model a request that names none gets (the seed routes, "
+        "similarity, tokenize, batch jobs): a served model's name; unset: the first of "
+        "LAMINA_MODELS.",
     )
     model_cache_dir: str = Field(
         default="/tmp/lamina-models",
@@ -74,6 +84,13 @@ class Settings(BaseModel):
     )
     max_text_chars: int = Field(
         default=20_000, ge=1, description="Most characters accepted in one text."
+    )
+    max_split_text_chars: int = Field(
+        default=200_000,
+        ge=1,
+        description="Most characters in one text when long_text is split (it is embedded as "
+        "overlapping windows of the model's token limit, so it may be far longer than "
+        "LAMINA_MAX_TEXT_CHARS).",
     )
     max_body_bytes: int = Field(
         default=DEFAULT_MAX_BODY_BYTES,
@@ -129,7 +146,7 @@ class Settings(BaseModel):
         return self.model_uri
 
     def model_uris(self) -> list[str]:
-        """The ONNX function's model locations (LAMINA_MODELS), else MODEL_URI alone."""
+        """The model locations of a multi-model function (LAMINA_MODELS), else MODEL_URI."""
         if self.models:
             uris = [uri.strip() for uri in self.models.split(",") if uri.strip()]
             if uris:

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lamina.inference.embedder import InputType as InputType
+from lamina.inference.embedder import LongText as LongText
 from lamina.models.manifest import Manifest
 
 TRUNCATE = Field(
@@ -19,6 +21,29 @@ TRUNCATE = Field(
         "Cut texts longer than the model's token limit (the response says which were cut). "
         "false: reject them with 422 text_too_long instead."
     ),
+)
+
+
+MODEL = Field(
+    default=None,
+    description="Which served model (GET /v1/models lists them; a model's name or upstream "
+    "id, any case). Unset: the deployment's default (LAMINA_DEFAULT_MODEL).",
+    examples=["multilingual-e5-small"],
+)
+INPUT_TYPE = Field(
+    default=None,
+    description="query or passage: prepend the model's own prompt for that kind of text "
+    "(multilingual-e5-small: 'query: ' / 'passage: '; search queries as query, the "
+    "documents searched as passage). Unset: the text as sent. Models without prompts "
+    "ignore it. The prompt's tokens count in `tokens`/usage.",
+)
+LONG_TEXT = Field(
+    default=None,
+    description="What to do with a text longer than the model's token limit: truncate "
+    "(cut it; the response says which were cut), reject (422 text_too_long), or split "
+    "(embed it as overlapping windows of the limit and return the token-weighted mean of "
+    "their vectors; texts may then be up to LAMINA_MAX_SPLIT_TEXT_CHARS characters "
+    "together). Unset: truncate, or reject when `truncate` is false.",
 )
 
 

@@ -20,8 +20,15 @@ class TextTooManyCharsError(InvalidInputError):
     code = "text_too_many_chars"
 
 
-def check_texts(texts: Sequence[str], settings: Settings, param: str) -> None:
-    """Raise a 422-mapped error naming the first offending item (``param[i]``)."""
+def check_texts(
+    texts: Sequence[str], settings: Settings, param: str, *, split: bool = False
+) -> None:
+    """Raise a 422-mapped error naming the first offending item (``param[i]``).
+
+    ``split`` (long_text=split): a text may be longer than LAMINA_MAX_TEXT_CHARS, since it
+    is embedded window by window, but all texts of the request together stay within
+    LAMINA_MAX_SPLIT_TEXT_CHARS (that bounds the request's time).
+    """
     if len(texts) > settings.max_batch_items:
         raise TooManyItemsError(
             f"{len(texts)} texts sent; this deployment accepts at most "
@@ -29,14 +36,26 @@ def check_texts(texts: Sequence[str], settings: Settings, param: str) -> None:
             param=param,
         )
     for index, text in enumerate(texts):
-        check_text(text, settings, f"{param}[{index}]")
+        check_text(text, settings, f"{param}[{index}]", split=split)
+    total = sum(len(text) for text in texts)
+    if split and total > settings.max_split_text_chars:
+        raise TextTooManyCharsError(
+            f"{param} have {total} characters together; with long_text=split the limit is "
+            f"{settings.max_split_text_chars} per request",
+            param=param,
+        )
 
 
-def check_text(text: str, settings: Settings, param: str) -> None:
+def check_text(text: str, settings: Settings, param: str, *, split: bool = False) -> None:
     if not text.strip():
         raise EmptyTextError(f"{param} is empty or only whitespace", param=param)
-    if len(text) > settings.max_text_chars:
+    limit = settings.max_split_text_chars if split else settings.max_text_chars
+    if len(text) > limit:
+        hint = (
+            f" (long_text=split accepts up to {settings.max_split_text_chars})"
+            if not split and settings.max_split_text_chars > limit
+            else ""
+        )
         raise TextTooManyCharsError(
-            f"{param} has {len(text)} characters; the limit is {settings.max_text_chars}",
-            param=param,
+            f"{param} has {len(text)} characters; the limit is {limit}{hint}", param=param
         )

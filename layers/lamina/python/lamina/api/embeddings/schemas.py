@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from lamina.api.schemas import TRUNCATE, Input
+from lamina.api.schemas import INPUT_TYPE, LONG_TEXT, MODEL, TRUNCATE, Input, InputType, LongText
 
 NORMALIZE = Field(default=True, description="L2-normalize each vector (unit length).")
 
@@ -15,10 +15,18 @@ NORMALIZE = Field(default=True, description="L2-normalize each vector (unit leng
 # --- seed API (/api/v1) -----------------------------------------------------------------
 
 
-class EmbedRequest(Input):
-    text: StrictStr = Field(description="Text to embed.", examples=["갈비탕"])
+class TextOptions(Input):
+    """The options every embedding request shares."""
+
+    model: StrictStr | None = MODEL
+    input_type: InputType | None = INPUT_TYPE
     normalize: bool = NORMALIZE
     truncate: bool = TRUNCATE
+    long_text: LongText | None = LONG_TEXT
+
+
+class EmbedRequest(TextOptions):
+    text: StrictStr = Field(description="Text to embed.", examples=["갈비탕"])
 
 
 class EmbedResponse(BaseModel):
@@ -27,16 +35,20 @@ class EmbedResponse(BaseModel):
     model: str = Field(description="Model name.")
     model_version: str = Field(description="Model version.")
     normalized: bool = Field(description="Whether the vector is L2-normalized.")
-    tokens: int = Field(description="Tokens the model read, special tokens included.")
+    tokens: int = Field(
+        description="Tokens the model read, prompt and special tokens included (split: "
+        "over all windows)."
+    )
     truncated: bool = Field(description="Whether the text was cut at the token limit.")
+    windows: int = Field(
+        default=1, description="How many windows the text was embedded in (split: 1 or more)."
+    )
 
 
-class EmbedBatchRequest(Input):
+class EmbedBatchRequest(TextOptions):
     texts: list[StrictStr] = Field(
         min_length=1, description="Texts to embed, in order.", examples=[["갈비탕", "김치찌개"]]
     )
-    normalize: bool = NORMALIZE
-    truncate: bool = TRUNCATE
 
 
 class EmbedBatchResponse(BaseModel):
@@ -48,10 +60,17 @@ class EmbedBatchResponse(BaseModel):
     normalized: bool = Field(description="Whether the vectors are L2-normalized.")
     tokens: int = Field(description="Tokens read over all texts.")
     truncated: list[bool] = Field(description="Per text: whether it was cut at the token limit.")
+    windows: list[int] = Field(
+        default_factory=list, description="Per text: how many windows it was embedded in."
+    )
 
 
 class SimilarityRequest(Input):
-    query: StrictStr = Field(description="The text to compare against the candidates.")
+    model: StrictStr | None = MODEL
+    query: StrictStr = Field(
+        description="The text to compare against the candidates (embedded as a query: with "
+        "the model's query prompt, if it has one; the candidates with its passage prompt)."
+    )
     candidates: list[StrictStr] = Field(min_length=1, description="Texts to rank.")
     top_k: int = Field(default=10, ge=1, description="How many best candidates to return.")
 
@@ -68,6 +87,8 @@ class SimilarityResponse(BaseModel):
 
 
 class TokenizeRequest(Input):
+    model: StrictStr | None = MODEL
+    input_type: InputType | None = INPUT_TYPE
     text: StrictStr = Field(description="Text to tokenize.")
 
 
@@ -77,6 +98,7 @@ class TokenizeResponse(BaseModel):
     count: int = Field(description="Number of tokens.")
     truncated: bool = Field(description="Whether the text is longer than the model's limit.")
     max_tokens: int = Field(description="The model's token limit.")
+    model: str = Field(default="", description="The model whose tokenizer answered.")
 
 
 class QualityInfo(BaseModel):
@@ -86,12 +108,22 @@ class QualityInfo(BaseModel):
     min_cosine: float = Field(description="Lowest cosine similarity to the reference.")
 
 
+class ServedModel(BaseModel):
+    name: str = Field(description="Model name: pass it as `model`.")
+    version: str = Field(description="Model version.")
+    model_id: str = Field(description="Upstream model id (also accepted as `model`).")
+    dim: int = Field(description="Embedding dimension.")
+    max_seq_length: int = Field(description="Token limit, special tokens included.")
+    prompts: dict[str, str] = Field(description="input_type -> prefix; empty: no prompts.")
+    default: bool = Field(description="Whether requests that name no model get this one.")
+
+
 class ModelInfoResponse(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
 
     name: str = Field(description="Model name.")
     version: str = Field(description="Model version.")
-    variant: str = Field(description="fp32 or int8.")
+    variant: str = Field(description="fp32, int8 or q4.")
     quantization: str = Field(description="none, or how the weights were quantized.")
     dim: int = Field(description="Embedding dimension.")
     max_seq_length: int = Field(description="Token limit, special tokens included.")
@@ -105,6 +137,13 @@ class ModelInfoResponse(BaseModel):
     quality: QualityInfo | None = Field(description="Build-time agreement with the reference.")
     runtime: dict[str, str | int] = Field(description="Inference runtime and its settings.")
     limits: dict[str, int] = Field(description="Request limits of this deployment.")
+    prompts: dict[str, str] = Field(
+        default_factory=dict, description="input_type -> prefix; empty: no prompts."
+    )
+    models: list[ServedModel] = Field(
+        default_factory=list,
+        description="Every model this function serves (?model=NAME shows one in full).",
+    )
 
 
 # --- OpenAI-compatible API (/v1) --------------------------------------------------------
@@ -122,6 +161,9 @@ class OpenAIEmbeddingsRequest(Input):
         default=None, ge=1, description="Keep only the first N dimensions (re-normalized)."
     )
     user: str | None = Field(default=None, description="Accepted and ignored.")
+    # Extensions (the openai client sends them with extra_body={...}).
+    input_type: InputType | None = INPUT_TYPE
+    long_text: LongText | None = LONG_TEXT
 
 
 class OpenAIEmbedding(BaseModel):

@@ -6,17 +6,23 @@ Routes in ``functions/embed/app.py`` call one method each.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import numpy as np
 
 from lamina.api import schemas as common
 from lamina.api.embeddings import schemas as s
+from lamina.api.schemas import InputType, LongText
 from lamina.api.validation import check_text, check_texts
-from lamina.errors import InvalidInputError, ModelNotFoundError, TextTooLongError
+from lamina.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    ModelNotFoundError,
+    TextTooLongError,
+)
 from lamina.inference.embedder import Embedder, EmbeddingResult, OnnxEmbedder
-from lamina.inference.load import load_model
+from lamina.inference.load import load_models
 from lamina.inference.pooling import truncate_dimensions
 from lamina.inference.session import runtime_info
 from lamina.observability import Telemetry
@@ -24,29 +30,80 @@ from lamina.settings import Settings
 
 
 class EmbeddingService:
-    def __init__(self, embedder: Embedder, settings: Settings, telemetry: Telemetry) -> None:
-        self.embedder = embedder
+    """Every embedding model of the function, by name; requests pick one with ``model``."""
+
+    def __init__(
+        self,
+        embedders: Mapping[str, Embedder] | Embedder,
+        settings: Settings,
+        telemetry: Telemetry,
+        default: str | None = None,
+    ) -> None:
+        if not isinstance(embedders, Mapping):
+            embedders = {embedders.manifest.name: embedders}
+        if not embedders:
+            raise ConfigurationError("the embedding function has no model")
+        self.embedders = dict(embedders)
         self.settings = settings
         self.telemetry = telemetry
-        manifest = embedder.manifest
-        self.model_name = manifest.name
+        default = default or settings.default_model or next(iter(self.embedders))
         # Names a client may pass as `model`: ours, the upstream id, case-insensitively.
-        self._model_ids = {manifest.name.lower(), manifest.source.model_id.lower()}
+        self._by_id: dict[str, str] = {}
+        for name, embedder in self.embedders.items():
+            for alias in (name, embedder.manifest.source.model_id):
+                self._by_id.setdefault(alias.lower(), name)
+        if default.lower() not in self._by_id:
+            raise ConfigurationError(
+                f"LAMINA_DEFAULT_MODEL={default!r} is not among the served models "
+                f"({', '.join(self.embedders)})"
+            )
+        self.default_name = self._by_id[default.lower()]
 
     @classmethod
     def load(cls, settings: Settings, telemetry: Telemetry) -> EmbeddingService:
-        """Cold start: load and warm the model once, and record how long it took."""
-        embedder = load_model(OnnxEmbedder, settings, telemetry)
-        return cls(embedder, settings, telemetry)
+        """Cold start: load and warm every model (LAMINA_MODELS, else MODEL_URI) once."""
+        return cls(load_models(OnnxEmbedder, settings, telemetry), settings, telemetry)
+
+    @property
+    def embedder(self) -> Embedder:
+        """The default model (what a request that names none gets)."""
+        return self.embedders[self.default_name]
+
+    @property
+    def model_name(self) -> str:
+        return self.default_name
+
+    def resolve(self, model: str | None) -> Embedder:
+        """The embedder a request names (name or upstream id, any case), else the default."""
+        if model is None:
+            return self.embedder
+        name = self._by_id.get(model.lower())
+        if name is None:
+            raise ModelNotFoundError(
+                f"model {model!r} is not served here; served: "
+                + ", ".join(repr(n) for n in self.embedders)
+                + " (GET /v1/models)",
+                param="model",
+            )
+        return self.embedders[name]
 
     # --- core ---------------------------------------------------------------------------
 
     def _embed(
-        self, texts: Sequence[str], param: str, *, normalize: bool, truncate: bool
+        self,
+        embedder: Embedder,
+        texts: Sequence[str],
+        param: str,
+        *,
+        normalize: bool = True,
+        long_text: LongText = "truncate",
+        input_type: InputType | None = None,
     ) -> EmbeddingResult:
         """Embed texts already checked against the limits; ``param`` names them in errors."""
         try:
-            result = self.embedder.embed(texts, normalize=normalize, truncate=truncate)
+            result = embedder.embed(
+                texts, normalize=normalize, long_text=long_text, input_type=input_type
+            )
         except TextTooLongError as exc:
             exc.param = param if param == "text" else f"{param}[{exc.index}]"
             raise
@@ -56,46 +113,71 @@ class EmbeddingService:
     # --- seed API -----------------------------------------------------------------------
 
     def embed(self, req: s.EmbedRequest) -> s.EmbedResponse:
-        check_text(req.text, self.settings, "text")
-        result = self._embed([req.text], "text", normalize=req.normalize, truncate=req.truncate)
-        return self.embed_response(result, normalize=req.normalize)
+        embedder = self.resolve(req.model)
+        mode = long_text_mode(req)
+        check_text(req.text, self.settings, "text", split=mode == "split")
+        result = self._embed(
+            embedder,
+            [req.text],
+            "text",
+            normalize=req.normalize,
+            long_text=mode,
+            input_type=req.input_type,
+        )
+        return self.embed_response(result, normalize=req.normalize, embedder=embedder)
 
     def embed_batch(self, req: s.EmbedBatchRequest) -> s.EmbedBatchResponse:
-        check_texts(req.texts, self.settings, "texts")
-        result = self._embed(req.texts, "texts", normalize=req.normalize, truncate=req.truncate)
-        return self.embed_batch_response(result, normalize=req.normalize)
+        embedder = self.resolve(req.model)
+        mode = long_text_mode(req)
+        check_texts(req.texts, self.settings, "texts", split=mode == "split")
+        result = self._embed(
+            embedder,
+            req.texts,
+            "texts",
+            normalize=req.normalize,
+            long_text=mode,
+            input_type=req.input_type,
+        )
+        return self.embed_batch_response(result, normalize=req.normalize, embedder=embedder)
 
     # The response builders turn a model result into the answer; with FastAPI's JSON encoding
     # of that answer they are a request's serialization (infra.bench.applatency times them).
 
-    def embed_response(self, result: EmbeddingResult, *, normalize: bool) -> s.EmbedResponse:
+    def embed_response(
+        self, result: EmbeddingResult, *, normalize: bool, embedder: Embedder | None = None
+    ) -> s.EmbedResponse:
         """The /api/v1/embed answer for a one-text result."""
+        embedder = embedder or self.embedder
         return s.EmbedResponse(
             embedding=result.vectors[0].tolist(),
-            dim=self.embedder.dim,
-            model=self.model_name,
-            model_version=self.embedder.manifest.version,
+            dim=embedder.dim,
+            model=embedder.manifest.name,
+            model_version=embedder.manifest.version,
             normalized=normalize,
             tokens=result.token_counts[0],
             truncated=result.truncated[0],
+            windows=_window_counts(result)[0],
         )
 
     def embed_batch_response(
-        self, result: EmbeddingResult, *, normalize: bool
+        self, result: EmbeddingResult, *, normalize: bool, embedder: Embedder | None = None
     ) -> s.EmbedBatchResponse:
         """The /api/v1/embed-batch answer."""
+        embedder = embedder or self.embedder
         return s.EmbedBatchResponse(
             embeddings=result.vectors.tolist(),
-            dim=self.embedder.dim,
+            dim=embedder.dim,
             count=len(result.token_counts),
-            model=self.model_name,
-            model_version=self.embedder.manifest.version,
+            model=embedder.manifest.name,
+            model_version=embedder.manifest.version,
             normalized=normalize,
             tokens=result.total_tokens,
             truncated=result.truncated,
+            windows=_window_counts(result),
         )
 
     def similarity(self, req: s.SimilarityRequest) -> s.SimilarityResponse:
+        embedder = self.resolve(req.model)
         check_text(req.query, self.settings, "query")
         check_texts(req.candidates, self.settings, "candidates")
         if len(req.candidates) + 1 > self.settings.max_batch_items:
@@ -104,10 +186,11 @@ class EmbeddingService:
                 f"{self.settings.max_batch_items} texts per request",
                 param="candidates",
             )
-        result = self._embed(
-            [req.query, *req.candidates], "candidates", normalize=True, truncate=True
-        )
-        query, candidates = result.vectors[0], result.vectors[1:]
+        # A model with prompts embeds the query as a query and the candidates as passages.
+        query = self._embed(embedder, [req.query], "query", input_type="query").vectors[0]
+        candidates = self._embed(
+            embedder, req.candidates, "candidates", input_type="passage"
+        ).vectors
         scores = candidates @ query
         k = min(req.top_k, len(req.candidates))
         # Stable order for equal scores: best score first, then input position.
@@ -117,32 +200,35 @@ class EmbeddingService:
                 s.ScoredCandidate(index=int(i), text=req.candidates[i], score=float(scores[i]))
                 for i in best
             ],
-            model=self.model_name,
+            model=embedder.manifest.name,
         )
 
     def tokenize(self, req: s.TokenizeRequest) -> s.TokenizeResponse:
+        embedder = self.resolve(req.model)
         check_text(req.text, self.settings, "text")
-        out = self.embedder.tokenize(req.text)
+        out = embedder.tokenize(req.text, input_type=req.input_type)
         return s.TokenizeResponse(
             ids=out.ids,
             tokens=out.tokens,
             count=len(out.ids),
             truncated=out.truncated,
-            max_tokens=self.embedder.manifest.text_spec().max_seq_length,
+            max_tokens=embedder.manifest.text_spec().max_seq_length,
+            model=embedder.manifest.name,
         )
 
     def health(self) -> common.HealthResponse:
         return common.HealthResponse.serving(self.embedder.manifest)
 
-    def model_info(self) -> s.ModelInfoResponse:
-        m = self.embedder.manifest
+    def model_info(self, model: str | None = None) -> s.ModelInfoResponse:
+        embedder = self.resolve(model)
+        m = embedder.manifest
         text = m.text_spec()
         return s.ModelInfoResponse(
             name=m.name,
             version=m.version,
             variant=m.variant,
             quantization=m.quantization,
-            dim=self.embedder.dim,
+            dim=embedder.dim,
             max_seq_length=text.max_seq_length,
             pooling=text.pooling,
             normalize_default=text.normalize,
@@ -153,55 +239,101 @@ class EmbeddingService:
             limits={
                 "max_batch_items": self.settings.max_batch_items,
                 "max_text_chars": self.settings.max_text_chars,
+                "max_split_text_chars": self.settings.max_split_text_chars,
                 "max_body_bytes": self.settings.max_body_bytes,
                 "batch_token_budget": self.settings.batch_token_budget,
             },
+            prompts={str(k): v for k, v in (m.prompts or {}).items()},
+            models=[
+                s.ServedModel(
+                    name=name,
+                    version=e.manifest.version,
+                    model_id=e.manifest.source.model_id,
+                    dim=e.dim,
+                    max_seq_length=e.manifest.text_spec().max_seq_length,
+                    prompts={str(k): v for k, v in (e.manifest.prompts or {}).items()},
+                    default=name == self.default_name,
+                )
+                for name, e in self.embedders.items()
+            ],
         )
 
     # --- OpenAI-compatible API ----------------------------------------------------------
 
     def openai_embeddings(self, req: s.OpenAIEmbeddingsRequest) -> s.OpenAIEmbeddingsResponse:
-        if req.model.lower() not in self._model_ids:
-            raise ModelNotFoundError(
-                f"model {req.model!r} is not served here; use {self.model_name!r}", param="model"
-            )
+        embedder = self.resolve(req.model)
         texts = [req.input] if isinstance(req.input, str) else req.input
         if not texts:
             raise InvalidInputError("input is an empty list", param="input")
-        if req.dimensions is not None and req.dimensions > self.embedder.dim:
+        if req.dimensions is not None and req.dimensions > embedder.dim:
             raise InvalidInputError(
-                f"dimensions must be at most {self.embedder.dim}", param="dimensions"
+                f"dimensions must be at most {embedder.dim} for {embedder.manifest.name}",
+                param="dimensions",
             )
-        check_texts(texts, self.settings, "input")
-        result = self._embed(texts, "input", normalize=True, truncate=True)
-        return self.openai_response(result, req.dimensions, req.encoding_format)
+        mode = req.long_text or "truncate"
+        check_texts(texts, self.settings, "input", split=mode == "split")
+        result = self._embed(embedder, texts, "input", long_text=mode, input_type=req.input_type)
+        return self.openai_response(result, req.dimensions, req.encoding_format, embedder)
 
     def openai_response(
-        self, result: EmbeddingResult, dimensions: int | None, encoding_format: str
+        self,
+        result: EmbeddingResult,
+        dimensions: int | None,
+        encoding_format: str,
+        embedder: Embedder | None = None,
     ) -> s.OpenAIEmbeddingsResponse:
         """The /v1/embeddings answer: vectors cut to ``dimensions`` (re-normalized), as JSON
         numbers or base64 of little-endian float32."""
+        embedder = embedder or self.embedder
         vectors = result.vectors
-        if dimensions is not None and dimensions < self.embedder.dim:
+        if dimensions is not None and dimensions < embedder.dim:
             vectors = truncate_dimensions(vectors, dimensions, normalize=True)
         data = [
             s.OpenAIEmbedding(index=i, embedding=embedding)
             for i, embedding in enumerate(_encode(vectors, encoding_format))
         ]
         usage = s.OpenAIUsage(prompt_tokens=result.total_tokens, total_tokens=result.total_tokens)
-        return s.OpenAIEmbeddingsResponse(data=data, model=self.model_name, usage=usage)
+        return s.OpenAIEmbeddingsResponse(data=data, model=embedder.manifest.name, usage=usage)
 
     def openai_models(self) -> s.OpenAIModelList:
-        manifest = self.embedder.manifest
-        created = int(datetime.fromisoformat(manifest.created_at).timestamp())
-        model = s.OpenAIModel(
-            id=self.model_name,
-            created=created,
-            owned_by="lamina",
-            version=manifest.version,
-            sha256=manifest.digest,
+        """Every served model, the default first."""
+        names = [self.default_name, *(n for n in self.embedders if n != self.default_name)]
+        models = []
+        for name in names:
+            manifest = self.embedders[name].manifest
+            created = int(datetime.fromisoformat(manifest.created_at).timestamp())
+            models.append(
+                s.OpenAIModel(
+                    id=name,
+                    created=created,
+                    owned_by="lamina",
+                    version=manifest.version,
+                    sha256=manifest.digest,
+                )
+            )
+        return s.OpenAIModelList(data=models)
+
+
+def long_text_mode(req: s.TextOptions) -> LongText:
+    """The request's long_text, from ``long_text`` or the older ``truncate`` (422 if they
+    contradict each other)."""
+    if req.long_text is None:
+        return "truncate" if req.truncate else "reject"
+    # truncate=false with split is consistent (neither cuts); anything else that disagrees is not.
+    cuts = req.long_text == "truncate"
+    if "truncate" in req.model_fields_set and req.truncate != cuts and (req.truncate or cuts):
+        raise InvalidInputError(
+            f"truncate={str(req.truncate).lower()} contradicts long_text="
+            f"{req.long_text!r}: send only long_text",
+            param="long_text",
         )
-        return s.OpenAIModelList(data=[model])
+    return req.long_text
+
+
+def _window_counts(result: EmbeddingResult) -> list[int]:
+    if result.windows is None:
+        return [1] * len(result.token_counts)
+    return [len(windows) for windows in result.windows]
 
 
 def _encode(vectors: np.ndarray, encoding_format: str) -> Sequence[list[float] | str]:
