@@ -63,7 +63,8 @@ LAMBDA_TRACING_ENV = {
 def _lamina_steps(
     model_dir: str, threads: int, tracing: bool = False
 ) -> tuple[Step, Step, Callable[[object], int]]:
-    os.environ["MODEL_URI"] = model_dir
+    # "a,b": several models in one process, as the embedding image serves them (LAMINA_MODELS)
+    os.environ["LAMINA_MODELS" if "," in model_dir else "MODEL_URI"] = model_dir
     os.environ["LAMINA_INTRA_OP_THREADS"] = str(threads)
     if tracing:
         os.environ.update(LAMBDA_TRACING_ENV)

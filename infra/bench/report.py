@@ -38,6 +38,8 @@ from infra.bench.measure import (
     Spread,
     Throughput,
 )
+from infra.bench.multilingual import MultilingualResults
+from infra.bench.multilingual import section as multilingual_section
 from lamina_tools.models.quality import DEFAULT_THRESHOLDS, GateMetrics
 
 if TYPE_CHECKING:
@@ -158,6 +160,7 @@ class Results:
     limits: Limits | None = None
     gate: GateMetrics | None = None  # the production variant vs fp32, the build's gate
     serialization: Serialization | None = None
+    multilingual: MultilingualResults | None = None
 
 
 @dataclass(frozen=True)
@@ -1003,6 +1006,10 @@ def markdown(r: Results) -> str:
         _serialization_section(r),
         _cold_section(r),
     ]
+    if r.multilingual is not None:
+        sections.append(
+            multilingual_section(r.multilingual, f"{r.machine.cpu}; {r.machine.cpu_flags}")
+        )
     sections = [section for section in sections if section]
     if r.batch is not None:
         sections.append(batch_section(r.batch, with_chart=True))

@@ -75,6 +75,8 @@ from infra.bench.measure import (
     run_child,
     throughput,
 )
+from infra.bench.multilingual import E5, E5_AND_INT8, LAT_E5_APP, LAT_E5_MODEL
+from infra.bench.multilingual import measure as measure_multilingual
 from infra.bench.report import (
     FP32,
     INT8,
@@ -133,6 +135,7 @@ class Config:
     cold_runs: int
     out_dir: Path
     batch: bool  # LAMINA_BENCH_BATCH_LINES=0 skips the batch jobs
+    e5_dir: Path  # multilingual-e5-small's q4 variant (issue 14)
 
     @classmethod
     def from_env(cls) -> Config:
@@ -155,6 +158,7 @@ class Config:
             cold_runs=number("BENCH_COLD_RUNS", 3),
             out_dir=path("BENCH_OUT", "docs"),
             batch=os.environ.get("LAMINA_BENCH_BATCH_LINES", "").strip() != "0",
+            e5_dir=path("E5_DIR", "build/models/multilingual-e5-small/q4"),
         )
 
     def variant(self, name: str) -> Path:
@@ -183,6 +187,8 @@ def reference_model_dir() -> Path:
 
 
 def check_prerequisites(config: Config) -> Path:
+    if not (config.e5_dir / "manifest.json").is_file():
+        raise BenchError(f"no multilingual model at {config.e5_dir}: run `make models` first")
     for variant in ("fp32", "int8"):
         manifest = config.variant(variant) / "manifest.json"
         if not manifest.is_file():
@@ -391,7 +397,14 @@ def measure_latency(
     fp32_app, health = app("fp32")
     fp32_model = one(c.fp32)
     int8_app, _ = app("int8")
+    from lamina.inference.embedder import OnnxEmbedder
+
+    e5 = OnnxEmbedder.load(config.e5_dir, intra_op_threads=threads)
+    e5_model = latency_in_process(lambda text: e5.embed([text], input_type="query"), warm, timed)
+    e5_app, _ = latency_through_app(child_env(threads, model_uri=str(config.e5_dir)), warm, timed)
     return {
+        LAT_E5_MODEL: e5_model,
+        LAT_E5_APP: e5_app,
         LAT_ST: st,
         LAT_FP32_MODEL: fp32_model,
         LAT_FP32_APP: fp32_app,
@@ -428,6 +441,9 @@ def measure_cold(config: Config, st_dir: Path, threads: int) -> dict[str, ColdSt
         FP32: ("lamina", config.variant("fp32")),
         INT8: ("lamina", config.variant("int8")),
         ST: ("st", st_dir),
+        # issue 14: e5 alone, and both models in one process (the embedding image's default)
+        E5: ("lamina", config.e5_dir),
+        E5_AND_INT8: ("lamina", Path(f"{config.variant('int8')},{config.e5_dir}")),
     }
     return cold_starts(contenders, child_env(threads), threads, config.cold_runs)
 
@@ -472,6 +488,18 @@ def run(config: Config) -> Results:
         "single-text latency", lambda: measure_latency(contenders, config, corpus, threads)
     )
     serialization = phases.run("serialization", lambda: measure_serialization(config, threads))
+    multilingual = phases.run(
+        "multilingual model",
+        lambda: measure_multilingual(
+            {
+                FP32: config.variant("fp32"),
+                INT8: config.variant("int8"),
+                E5: config.e5_dir,
+            },
+            corpus,
+            config.repeats,
+        ),
+    )
     batch: BatchResults | None = None
     if config.batch:
         batch = phases.run("batch jobs", lambda: run_in_child(config.variant("int8"), threads))
@@ -500,6 +528,7 @@ def run(config: Config) -> Results:
         limits=limits(st_dir, threads, contenders.tokens),
         gate=gate.measure(tp[TP_INT8_ONE].vectors, tp[TP_FP32_ONE].vectors),
         serialization=serialization,
+        multilingual=multilingual,
     )
 
 
