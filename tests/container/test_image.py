@@ -22,7 +22,10 @@ from tests.container.conftest import BASE_IMAGE, LOG_DIR, MEASUREMENTS, Stack, f
 pytestmark = pytest.mark.slow
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
-MAX_FUNCTION_LAYERS_MB = 400
+# What the embed image adds to its base: measured 355 MB (dependencies 183 MB, their
+# bytecode 28 MB, code, all-MiniLM-L6-v2 int8 59 MB, multilingual-e5-small q4 84 MB);
+# budget ~20% above. Lambda's own limit is 10 GB.
+MAX_FUNCTION_LAYERS_MB = 425
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 # Lambda runs the function as a user that is not root (sbx_user1051, uid 993).
 LAMBDA_USER = "993:990"
@@ -68,7 +71,8 @@ def image_size(stack: Stack, image: str) -> int:
 
 
 def test_image_size(stack: Stack) -> None:
-    """What the function adds to the base image (dependencies, code, model) <= 400 MB.
+    """What the function adds to the base image (dependencies, code, both embedding models)
+    <= MAX_FUNCTION_LAYERS_MB.
 
     The total depends on the base: the stand-in here, the real AWS image on Docker.
     """

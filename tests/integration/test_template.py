@@ -1,9 +1,11 @@
-"""template.yaml and the code must not drift: routes, handlers, environment, alarms, the
-batch pipeline's wiring (queue, dead-letter queue, S3 trigger), lint."""
+"""template.yaml and the code must not drift: routes, handlers, environment, the models each
+image carries and which ones each function loads, alarms, the batch pipeline's wiring (queue,
+dead-letter queue, S3 trigger), lint."""
 
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import os
 import re
@@ -32,6 +34,22 @@ PLACEHOLDERS = {
     "AWS::S3::Bucket": "lamina-test-bucket",
     "AWS::SQS::Queue": "https://sqs.us-east-1.amazonaws.com/123456789012/lamina-test-queue",
 }
+PSEUDO_PARAMETERS = {
+    "AWS::AccountId": "123456789012",
+    "AWS::Region": "us-east-1",
+    "AWS::StackName": "lamina-test",
+    "AWS::StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/lamina-test/"
+    "0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+}
+# The embedding image's models: where functions/Dockerfile puts each (target `embed`), and
+# the build/models/ directory it copies it from.
+MINILM_IN_IMAGE = "/opt/ml/model"
+E5_IN_IMAGE = "/opt/ml/models/multilingual-e5-small"
+EMBEDDING_MODELS = {
+    MINILM_IN_IMAGE: ("all-MiniLM-L6-v2", ROOT / "build/models/all-MiniLM-L6-v2/int8"),
+    E5_IN_IMAGE: ("multilingual-e5-small", ROOT / "build/models/multilingual-e5-small/q4"),
+}
+EMBEDDING_FUNCTIONS = ("EmbedFunction", "BatchWorkerFunction")
 
 
 @pytest.fixture(scope="module")
@@ -50,30 +68,80 @@ def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def value(template: dict[str, Any], node: Any) -> Any:
-    """A property's value with parameters at their defaults, conditions false (the default
-    deploy), and resources replaced by PLACEHOLDERS."""
-    if isinstance(node, dict) and len(node) == 1:
-        [(fn, arg)] = node.items()
-        if fn == "Ref":
-            if arg in template.get("Parameters", {}):
-                return template["Parameters"][arg].get("Default")
-            return PLACEHOLDERS[template["Resources"][arg]["Type"]]
-        if fn == "Fn::If":
-            return value(template, arg[2])  # every condition is false with the defaults
-        if fn == "Fn::Sub":  # only the batch bucket's name is built with Sub
-            return PLACEHOLDERS["AWS::S3::Bucket"]
-        raise AssertionError(f"no test value for {node}")
-    return node
+NO_VALUE = object()  # AWS::NoValue: the property (here: the variable) is left out
 
 
-def environment(template: dict[str, Any], name: str) -> dict[str, str]:
-    """A function's environment as deployed with default parameters (Globals + its own)."""
+def condition(template: dict[str, Any], node: Any, params: dict[str, Any]) -> bool:
+    """A condition (its name, or an expression) as CloudFormation evaluates it."""
+    if isinstance(node, str):
+        return condition(template, template["Conditions"][node], params)
+    [(fn, arg)] = node.items()
+    if fn == "Condition":
+        return condition(template, arg, params)
+    if fn == "Fn::Equals":
+        left, right = (str(value(template, a, **params)) for a in arg)
+        return left == right
+    if fn == "Fn::Not":
+        return not condition(template, arg[0], params)
+    if fn == "Fn::And":
+        return all(condition(template, a, params) for a in arg)
+    if fn == "Fn::Or":
+        return any(condition(template, a, params) for a in arg)
+    raise AssertionError(f"no test evaluation for condition {node}")
+
+
+def value(template: dict[str, Any], node: Any, **params: Any) -> Any:
+    """A property's value as CloudFormation resolves it: parameters at their defaults unless
+    given in ``params``, conditions evaluated, resources replaced by PLACEHOLDERS."""
+    if isinstance(node, list):
+        return [value(template, item, **params) for item in node]
+    if not (isinstance(node, dict) and len(node) == 1):
+        return node
+    [(fn, arg)] = node.items()
+    if fn == "Ref":
+        if arg == "AWS::NoValue":
+            return NO_VALUE
+        if arg in PSEUDO_PARAMETERS:
+            return PSEUDO_PARAMETERS[arg]
+        if arg in template.get("Parameters", {}):
+            unknown = set(params) - set(template["Parameters"])
+            assert not unknown, f"not parameters of the template: {unknown}"
+            return params.get(arg, template["Parameters"][arg].get("Default"))
+        return PLACEHOLDERS[template["Resources"][arg]["Type"]]
+    if fn == "Fn::If":
+        name, yes, no = arg
+        return value(template, yes if condition(template, name, params) else no, **params)
+    if fn == "Fn::Sub":
+        text, variables = (arg, {}) if isinstance(arg, str) else arg
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in variables:
+                return str(value(template, variables[name], **params))
+            return str(value(template, {"Ref": name}, **params))
+
+        return re.sub(r"\$\{([^}!]+)\}", substitute, text)
+    if fn == "Fn::Select":
+        index, items = arg
+        return value(template, items, **params)[int(index)]
+    if fn == "Fn::Split":
+        delimiter, text = arg
+        return str(value(template, text, **params)).split(delimiter)
+    if fn == "Fn::Join":
+        delimiter, items = arg
+        return delimiter.join(str(v) for v in value(template, items, **params))
+    raise AssertionError(f"no test value for {node}")
+
+
+def environment(template: dict[str, Any], name: str, **params: Any) -> dict[str, str]:
+    """A function's environment as deployed (Globals + its own), with default parameters
+    unless given in ``params``; variables resolving to AWS::NoValue are left out."""
     variables = {
         **template["Globals"]["Function"]["Environment"]["Variables"],
         **functions(template)[name]["Properties"].get("Environment", {}).get("Variables", {}),
     }
-    return {k: str(value(template, v)) for k, v in variables.items()}
+    resolved = {k: value(template, v, **params) for k, v in variables.items()}
+    return {k: str(v) for k, v in resolved.items() if v is not NO_VALUE}
 
 
 def image_command(resource: dict[str, Any]) -> str:
@@ -87,36 +155,76 @@ def image_command(resource: dict[str, Any]) -> str:
     return match.group(1)
 
 
-def dockerfile_env(resource: dict[str, Any]) -> dict[str, str]:
+def dockerfile_stages(resource: dict[str, Any]) -> dict[str, list[str]]:
+    """The Dockerfile's stages by name (in order), each its instructions (continuations
+    joined, comments dropped), a stage FROM an earlier one starting with that one's."""
     meta = resource["Metadata"]
     text = (ROOT / meta["DockerContext"] / meta["Dockerfile"]).read_text()
-    return dict(re.findall(r"^ENV (\w+)=(\S+)", text, re.MULTILINE))
+    lines = [ln for ln in text.replace("\\\n", " ").splitlines() if ln and ln[0] != "#"]
+    stages: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in lines:
+        start = re.match(r"^FROM (\S+) AS (\w+)$", line)
+        if start:
+            current = [*stages.get(start.group(1), []), line]
+            stages[start.group(2)] = current
+        elif line.startswith("FROM "):
+            raise AssertionError(f"every stage of the Dockerfile is named: {line!r}")
+        else:
+            current.append(line)
+    return stages
+
+
+def image_target(resource: dict[str, Any]) -> str:
+    """The stage an image function is built from: DockerBuildTarget, else the last one."""
+    stages = dockerfile_stages(resource)
+    target = str(resource["Metadata"].get("DockerBuildTarget", list(stages)[-1]))
+    assert target in stages, f"no stage {target!r} in the Dockerfile"
+    return target
+
+
+def image_instructions(resource: dict[str, Any]) -> list[str]:
+    return dockerfile_stages(resource)[image_target(resource)]
+
+
+def dockerfile_env(resource: dict[str, Any]) -> dict[str, str]:
+    """The ENV of the function's image (its target stage and the stages it is built on)."""
+    found = (re.match(r"^ENV (\w+)=(\S+)$", ln) for ln in image_instructions(resource))
+    return {m.group(1): m.group(2) for m in found if m}
+
+
+def baked_models(resource: dict[str, Any]) -> dict[str, Path]:
+    """Where in the image each model directory lands -> the build/models/ directory it is
+    copied from (``${MODEL}``: DockerBuildArgs MODEL, else the ARG's default)."""
+    args = {k: str(v) for k, v in resource["Metadata"].get("DockerBuildArgs", {}).items()}
+    baked: dict[str, Path] = {}
+    for line in image_instructions(resource):
+        arg = re.match(r"^ARG (\w+)=(\S+)$", line)
+        if arg:
+            args.setdefault(arg.group(1), arg.group(2))
+        copy = re.match(r"^COPY build/models/(\S+)/ (\S+)/$", line)
+        if copy:
+            source = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], copy.group(1))
+            baked[copy.group(2)] = ROOT / "build" / "models" / source
+    return baked
 
 
 def baked_model(resource: dict[str, Any]) -> Path:
-    """The build/models/ directory an image function's Dockerfile copies to /opt/ml/model:
-    its DockerBuildArgs MODEL, else the Dockerfile's default."""
-    meta = resource["Metadata"]
-    text = (ROOT / meta["DockerContext"] / meta["Dockerfile"]).read_text()
-    copy = re.search(r"^COPY build/models/\$\{MODEL\}/ (\S+)/$", text, re.MULTILINE)
-    default = re.search(r"^ARG MODEL=(\S+)$", text, re.MULTILINE)
-    assert copy, "the Dockerfile copies build/models/${MODEL}/"
-    assert default, "the Dockerfile's MODEL has a default"
-    assert copy.group(1) == dockerfile_env(resource)["MODEL_URI"]
-    model = meta.get("DockerBuildArgs", {}).get("MODEL", default.group(1))
-    return ROOT / "build" / "models" / str(model)
+    """The build/models/ directory an image function's Dockerfile copies to its MODEL_URI."""
+    baked = baked_models(resource)
+    return baked[dockerfile_env(resource)["MODEL_URI"]]
 
 
-def local_environment(template: dict[str, Any], name: str) -> dict[str, str]:
-    """An image function's environment with the image's model path (/opt/ml/model) replaced
-    by the directory the image copies it from, so the handler loads here what it would there."""
+def local_environment(template: dict[str, Any], name: str, **params: Any) -> dict[str, str]:
+    """An image function's environment with the image's model paths (/opt/ml/model, ...)
+    replaced by the directories the image copies them from, so the handler loads here what
+    it would there."""
     resource = functions(template)[name]
-    env = {**dockerfile_env(resource), **environment(template, name)}
-    baked = dockerfile_env(resource)["MODEL_URI"]
-    local = str(baked_model(resource))
+    env = {**dockerfile_env(resource), **environment(template, name, **params)}
+    local = {path: str(source) for path, source in baked_models(resource).items()}
     for variable in ("MODEL_URI", "LAMINA_MODELS"):
         if variable in env:
-            env[variable] = ",".join(local if u == baked else u for u in env[variable].split(","))
+            env[variable] = ",".join(local.get(u, u) for u in env[variable].split(","))
     return env
 
 
@@ -193,10 +301,151 @@ def test_image_handlers_import_with_the_template_environment(
         "OnnxFunction",
     } <= set(images)
     assert baked_model(images["EmbedFunction"]) == fp32_dir.with_name("int8")
+    assert baked_models(images["BatchWorkerFunction"]) == baked_models(images["EmbedFunction"])
     for name, resource in images.items():
         env = local_environment(template, name)
         loaded = import_handler(handler_target(resource), env, [ROOT], [], cwd=ROOT)
         assert handler_target(resource).rpartition(".")[0] in loaded, name
+
+
+def test_embedding_image_carries_both_models_the_others_one(
+    template: dict[str, Any], int8_dir: Path, e5_dir: Path
+) -> None:
+    """The embedding functions' image (Dockerfile target `embed`) carries both embedding
+    models, MiniLM where ModelUri's default points; the classify, image and ONNX images
+    (target `model`) carry their own model only."""
+    images = {n: r for n, r in functions(template).items() if r["Properties"].get("PackageType")}
+    assert {path: source for path, (_, source) in EMBEDDING_MODELS.items()} == {
+        MINILM_IN_IMAGE: int8_dir,
+        E5_IN_IMAGE: e5_dir,
+    }
+    for name in EMBEDDING_FUNCTIONS:
+        resource = images[name]
+        assert image_target(resource) == "embed", name
+        assert baked_models(resource) == {p: src for p, (_, src) in EMBEDDING_MODELS.items()}
+        for model, source in EMBEDDING_MODELS.values():
+            assert json.loads((source / "manifest.json").read_text())["name"] == model
+        # The image alone (a plain `docker run`) serves both, MiniLM first: the default.
+        env = dockerfile_env(resource)
+        assert env["LAMINA_MODELS"].split(",") == list(EMBEDDING_MODELS)
+        assert env["MODEL_URI"] == MINILM_IN_IMAGE
+    others = set(images) - set(EMBEDDING_FUNCTIONS)
+    assert others == {"ClassifyFunction", "ImageClassifyFunction", "OnnxFunction"}
+    for name in others:
+        resource = images[name]
+        assert image_target(resource) == "model", name
+        assert list(baked_models(resource)) == [MINILM_IN_IMAGE], name
+        assert "LAMINA_MODELS" not in dockerfile_env(resource), name
+    # Everything but the model layers is shared: both targets build on the same stage.
+    stages = dockerfile_stages(images["EmbedFunction"])
+    assert stages["embed"][: len(stages["runtime"])] == stages["runtime"]
+    assert stages["model"][: len(stages["runtime"])] == stages["runtime"]
+    extra = [ln for ln in stages["embed"][len(stages["runtime"]) :] if ln.startswith("RUN ")]
+    assert not extra, "the embed target only adds model directories and their variables"
+
+
+def test_build_context_holds_every_baked_model(template: dict[str, Any]) -> None:
+    """.dockerignore leaves everything out but what the Dockerfile copies: each model
+    directory an image bakes is let through (else `sam build` fails on a missing COPY)."""
+    rules = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert rules[0] == "*"
+    allowed = {rule[1:].rstrip("/") for rule in rules if rule.startswith("!")}
+    for name, resource in functions(template).items():
+        if resource["Properties"].get("PackageType") != "Image":
+            continue
+        for source in baked_models(resource).values():
+            assert source.relative_to(ROOT).as_posix() in allowed, (name, source)
+
+
+def test_embedding_model_parameters(template: dict[str, Any]) -> None:
+    """The parameters name exactly the baked models; their defaults serve both, MiniLM first
+    (the default model of existing clients)."""
+    parameters = template["Parameters"]
+    names = [model for model, _ in EMBEDDING_MODELS.values()]
+    assert parameters["DefaultEmbeddingModel"]["AllowedValues"] == names
+    assert parameters["DefaultEmbeddingModel"]["Default"] == "all-MiniLM-L6-v2"
+    assert parameters["EmbeddingModels"]["AllowedValues"] == ["both", *names]
+    assert parameters["EmbeddingModels"]["Default"] == "both"
+    assert parameters["ModelUri"]["Default"] == MINILM_IN_IMAGE
+    assert parameters["MultilingualModelUri"]["Default"] == E5_IN_IMAGE
+    for name in EMBEDDING_FUNCTIONS:
+        env = environment(template, name)
+        assert env["LAMINA_MODELS"] == f"{MINILM_IN_IMAGE},{E5_IN_IMAGE}"
+        assert "LAMINA_DEFAULT_MODEL" not in env  # the first model
+        assert env["MODEL_URI"] == MINILM_IN_IMAGE
+
+
+MODEL_VARIABLES = ("LAMINA_MODELS", "LAMINA_DEFAULT_MODEL", "MODEL_URI")
+STORED_MINILM = "all-MiniLM-L6-v2@production"
+STORED_E5 = "s3://other-bucket/models/multilingual-e5-small@production"
+
+
+@pytest.mark.parametrize(
+    ("served", "default", "store_ref", "e5_uri"),
+    [
+        (*combination, E5_IN_IMAGE)
+        for combination in itertools.product(
+            ["both", "all-MiniLM-L6-v2", "multilingual-e5-small"],
+            ["all-MiniLM-L6-v2", "multilingual-e5-small"],
+            ["", STORED_MINILM],
+        )
+    ]
+    + [("both", "multilingual-e5-small", STORED_MINILM, STORED_E5)],
+)
+def test_embedding_models_environment(
+    template: dict[str, Any], served: str, default: str, store_ref: str, e5_uri: str
+) -> None:
+    """EmbeddingModels, DefaultEmbeddingModel, ModelStoreRef / ModelUri and
+    MultilingualModelUri -> LAMINA_MODELS, LAMINA_DEFAULT_MODEL, MODEL_URI, the same on the
+    API and the batch worker. A store ref replaces MiniLM's slot and leaves the multilingual
+    model where MultilingualModelUri says; LAMINA_DEFAULT_MODEL is set only when the default
+    is not the first model (so a stored model of any name stays the default)."""
+    params = {
+        "EmbeddingModels": served,
+        "DefaultEmbeddingModel": default,
+        "ModelStoreRef": store_ref,
+        "MultilingualModelUri": e5_uri,
+    }
+    first = f"s3://{PLACEHOLDERS['AWS::S3::Bucket']}/models/{store_ref}" if store_ref else None
+    slots = {"all-MiniLM-L6-v2": first or MINILM_IN_IMAGE, "multilingual-e5-small": e5_uri}
+    served_names = list(slots) if served == "both" else [served]
+    default_name = default if served == "both" else served
+    envs = [environment(template, name, **params) for name in EMBEDDING_FUNCTIONS]
+    for env in envs:
+        assert env["LAMINA_MODELS"].split(",") == [slots[n] for n in served_names]
+        if served == "both" and default == "multilingual-e5-small":
+            assert env["LAMINA_DEFAULT_MODEL"] == "multilingual-e5-small"
+        else:
+            assert "LAMINA_DEFAULT_MODEL" not in env
+        # Code that loads one model (the batch worker's handler) gets the default one.
+        assert env["MODEL_URI"] == slots[default_name]
+        settings = Settings.from_env(env)
+        assert settings.model_uris() == [slots[n] for n in served_names]
+    api, worker = ({k: env.get(k) for k in MODEL_VARIABLES} for env in envs)
+    assert api == worker
+
+
+def test_default_embedding_model_is_served_first(
+    template: dict[str, Any], int8_dir: Path, e5_dir: Path
+) -> None:
+    """The embedding app on the template's environment (the image's model paths mapped to
+    the build directories): both models listed, the parameter's default first."""
+    from fastapi.testclient import TestClient
+
+    for default in ("all-MiniLM-L6-v2", "multilingual-e5-small"):
+        env = local_environment(template, "EmbedFunction", DefaultEmbeddingModel=default)
+        assert env["LAMINA_MODELS"] == f"{int8_dir},{e5_dir}"
+        app = import_app("functions.embed.app", {"LAMINA_DEFAULT_MODEL": "", **env})
+        with TestClient(app) as client:
+            listed = [m["id"] for m in client.get("/v1/models").json()["data"]]
+            info = client.get("/api/v1/model-info").json()
+        assert listed[0] == default
+        assert sorted(listed) == ["all-MiniLM-L6-v2", "multilingual-e5-small"]
+        assert info["name"] == default
 
 
 def test_zip_handler_imports_from_its_package_and_layers(
