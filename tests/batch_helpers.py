@@ -1,13 +1,16 @@
 """Helpers shared by the batch job tests: input files, events, AWS set-up, reading results.
 
 Nothing here loads the model: ``FakeEmbedder`` stands in for it where vectors only need to
-be deterministic, ``PoisonEmbedder`` wraps any embedder and fails on a marker text.
+be deterministic (with prompts, a token limit and windows of its own, so the options can be
+checked), ``PoisonEmbedder`` wraps any embedder and fails on a marker text.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
+import itertools
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -20,7 +23,15 @@ import pytest
 
 from lamina.batch.jobs import JobKeys, JobManifest, read_job_manifest
 from lamina.batch.queues import Message, WorkQueue
-from lamina.inference.embedder import Embedder, EmbeddingResult, TokenizeResult
+from lamina.errors import TextTooLongError
+from lamina.inference.embedder import (
+    Embedder,
+    EmbeddingResult,
+    InputType,
+    LongText,
+    TokenizeResult,
+    Window,
+)
 from lamina.inference.lifecycle import StageTimings
 from lamina.models.manifest import Manifest, SourceInfo
 from lamina.storage import ObjectStore
@@ -45,6 +56,14 @@ def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
     writer.writerow(header)
     writer.writerows(rows)
     return buffer.getvalue().encode("utf-8")
+
+
+def korean_and_english(chars: int = 150_000) -> str:
+    """A long document, two Korean sentences to one English: 150,000 characters are 265 kB
+    of UTF-8, over SQS's 256 KiB message limit (437 kB as JSON with \\u escapes)."""
+    ko = "김치찌개는 잘 익은 김치와 돼지고기, 두부를 넣고 끓인 한국의 대표적인 찌개다. "
+    en = "Batch jobs embed long documents in overlapping windows of the model's limit. "
+    return ((ko * 2 + en) * (chars // len(ko + ko + en) + 1))[:chars]
 
 
 def chunked(data: bytes, size: int) -> list[bytes]:
@@ -125,7 +144,13 @@ def dlq_bodies(sqs: Any, dlq_url: str) -> list[str]:
 # ---- embedders -----------------------------------------------------------------------------
 
 
-def fake_manifest(dim: int = 8, *, name: str = "fake", version: str = "1") -> Manifest:
+def fake_manifest(
+    dim: int = 8,
+    *,
+    name: str = "fake",
+    version: str = "1",
+    prompts: dict[Any, str] | None = None,
+) -> Manifest:
     return Manifest(
         name=name,
         version=version,
@@ -135,6 +160,7 @@ def fake_manifest(dim: int = 8, *, name: str = "fake", version: str = "1") -> Ma
         max_seq_length=256,
         pooling="mean",
         normalize=True,
+        prompts=prompts,
         opset=17,
         source=SourceInfo(model_id="x/y", package="p", package_version="1", license="MIT"),
         files=[],
@@ -142,33 +168,109 @@ def fake_manifest(dim: int = 8, *, name: str = "fake", version: str = "1") -> Ma
     )
 
 
-class FakeEmbedder(Embedder):
-    """Deterministic vectors from each text's bytes (no model); counts its calls."""
+E5_PROMPTS = {"query": "query: ", "passage": "passage: "}
 
-    def __init__(self, dim: int = 8) -> None:
-        self.manifest = fake_manifest(dim)
+
+class FakeEmbedder(Embedder):
+    """Deterministic vectors from each text's bytes (no model); counts its calls.
+
+    Its own rules stand in for a model's: ``prompts`` as a manifest's (the prompt is part of
+    the text a vector is made from); a text over ``max_chars`` characters is "over the
+    token limit" (truncated: flagged only, its vector is the whole text's; reject:
+    TextTooLongError; split: windows of ``max_chars`` characters sharing ``overlap``, and
+    the text's vector their token-weighted mean, tokens = words + 2)."""
+
+    def __init__(
+        self,
+        dim: int = 8,
+        *,
+        name: str = "fake",
+        prompts: dict[Any, str] | None = None,
+        max_chars: int = 1000,
+        overlap: int = 100,
+    ) -> None:
+        self.manifest = fake_manifest(dim, name=name, prompts=prompts)
+        self.max_chars = max_chars
+        self.overlap = overlap
         self.calls: list[list[str]] = []
+        self.options: list[dict[str, object]] = []
 
     def vector(self, text: str) -> np.ndarray:
-        seed = int.from_bytes(text.encode("utf-8")[:16].ljust(16, b"\0"), "little") ^ len(text)
+        seed = int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest())
         values = np.random.default_rng(seed).standard_normal(self.dim).astype(np.float32)
         return values / np.linalg.norm(values)
 
+    @staticmethod
+    def tokens(text: str) -> int:
+        return len(text.split()) + 2
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """The windows of ``text`` in split mode: ``[start, end)`` character spans."""
+        if len(text) <= self.max_chars:
+            return [(0, len(text))]
+        spans, start = [], 0
+        while start + self.max_chars < len(text):
+            spans.append((start, start + self.max_chars))
+            start += self.max_chars - self.overlap
+        spans.append((start, len(text)))
+        return spans
+
     def embed(
-        self, texts: Sequence[str], *, normalize: bool = True, truncate: bool = True
+        self,
+        texts: Sequence[str],
+        *,
+        normalize: bool = True,
+        truncate: bool = True,
+        long_text: LongText | None = None,
+        input_type: InputType | None = None,
     ) -> EmbeddingResult:
         self.calls.append(list(texts))
-        vectors = np.stack([self.vector(text) for text in texts])
+        mode = long_text or ("truncate" if truncate else "reject")
+        self.options.append({"long_text": mode, "input_type": input_type})
+        prompt = self.prompt(input_type)
+        if mode == "reject":
+            for index, text in enumerate(texts):
+                if len(text) > self.max_chars:
+                    raise TextTooLongError(f"text {index} is too long", index=index)
+        if mode != "split":
+            return EmbeddingResult(
+                vectors=np.stack([self.vector(prompt + text) for text in texts]),
+                token_counts=[self.tokens(prompt + text) for text in texts],
+                truncated=[len(text) > self.max_chars for text in texts],
+                timings=StageTimings(),
+                runs=1,
+            )
+        windows = [
+            [
+                Window(a, b, self.tokens(prompt + text[a:b]), self.vector(prompt + text[a:b]))
+                for a, b in self.spans(text)
+            ]
+            for text in texts
+        ]
+        vectors = np.stack([self.mean(ws) for ws in windows])
         return EmbeddingResult(
             vectors=vectors,
-            token_counts=[len(text.split()) + 2 for text in texts],
+            token_counts=[sum(w.tokens for w in ws) for ws in windows],
             truncated=[False] * len(texts),
             timings=StageTimings(),
             runs=1,
+            windows=windows,
         )
 
-    def tokenize(self, text: str) -> TokenizeResult:
-        return TokenizeResult(ids=[], tokens=text.split(), truncated=False)
+    @staticmethod
+    def mean(windows: Sequence[Window]) -> np.ndarray:
+        """A split text's vector from its windows, as OnnxEmbedder makes it."""
+        if len(windows) == 1:
+            return windows[0].vector
+        weights = np.array([w.tokens for w in windows], dtype=np.float64)
+        block = np.stack([w.vector for w in windows]).astype(np.float64)
+        mean: np.ndarray = (weights @ block) / weights.sum()
+        return np.asarray(mean / np.linalg.norm(mean), dtype=np.float32)
+
+    def tokenize(self, text: str, input_type: InputType | None = None) -> TokenizeResult:
+        return TokenizeResult(
+            ids=[], tokens=(self.prompt(input_type) + text).split(), truncated=False
+        )
 
 
 class PoisonEmbedder(Embedder):
@@ -181,15 +283,27 @@ class PoisonEmbedder(Embedder):
         self.failures = 0
 
     def embed(
-        self, texts: Sequence[str], *, normalize: bool = True, truncate: bool = True
+        self,
+        texts: Sequence[str],
+        *,
+        normalize: bool = True,
+        truncate: bool = True,
+        long_text: LongText | None = None,
+        input_type: InputType | None = None,
     ) -> EmbeddingResult:
         if any(self.marker in text for text in texts):
             self.failures += 1
             raise RuntimeError(f"poisoned chunk ({self.marker})")
-        return self.inner.embed(texts, normalize=normalize, truncate=truncate)
+        return self.inner.embed(
+            texts,
+            normalize=normalize,
+            truncate=truncate,
+            long_text=long_text,
+            input_type=input_type,
+        )
 
-    def tokenize(self, text: str) -> TokenizeResult:
-        return self.inner.tokenize(text)
+    def tokenize(self, text: str, input_type: InputType | None = None) -> TokenizeResult:
+        return self.inner.tokenize(text, input_type)
 
 
 # ---- running and reading jobs --------------------------------------------------------------
@@ -222,6 +336,19 @@ class PartRow:
     id: object
     line: int
     embedding: np.ndarray
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class WindowRow:
+    id: object
+    line: int
+    window: int
+    start: int
+    end: int
+    tokens: int
+    embedding: np.ndarray
+    model: str | None = None
 
 
 def part_keys(store: ObjectStore, job_id: str) -> list[str]:
@@ -237,8 +364,10 @@ def read_rows(store: ObjectStore, job_id: str) -> list[PartRow]:
         data = found[0]
         if key.endswith(".npz"):
             with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                assert sorted(npz.files) == ["embeddings", "ids", "lines", "model"], npz.files
+                model = str(npz["model"])
                 rows += [
-                    PartRow(str(i), int(line), vector)
+                    PartRow(str(i), int(line), vector, model)
                     for i, line, vector in zip(
                         npz["ids"], npz["lines"], npz["embeddings"], strict=True
                     )
@@ -246,11 +375,59 @@ def read_rows(store: ObjectStore, job_id: str) -> list[PartRow]:
         else:
             for text in data.decode("utf-8").splitlines():
                 row = json.loads(text)
-                assert set(row) == {"id", "line", "embedding"}, row
+                assert list(row) == ["id", "line", "model", "embedding"], row
                 rows.append(
-                    PartRow(row["id"], row["line"], np.array(row["embedding"], dtype=np.float32))
+                    PartRow(
+                        row["id"],
+                        row["line"],
+                        np.array(row["embedding"], dtype=np.float32),
+                        row["model"],
+                    )
                 )
     return rows
+
+
+WINDOW_FIELDS = ["id", "line", "window", "start", "end", "tokens", "model", "embedding"]
+
+
+def read_window_rows(store: ObjectStore, job_id: str) -> list[WindowRow]:
+    """Every row of a job's ``windows/`` parts, in chunk order; jsonl or npz."""
+    rows: list[WindowRow] = []
+    for info in store.list(JobKeys(job_id).windows):
+        found = store.get(info.key)
+        assert found is not None, info.key
+        if info.key.endswith(".npz"):
+            with np.load(io.BytesIO(found[0]), allow_pickle=False) as npz:
+                names = ["embeddings", "ends", "ids", "lines", "model", "starts", "tokens"]
+                assert sorted(npz.files) == sorted([*names, "windows"]), npz.files
+                model = str(npz["model"])
+                columns = [npz[name].tolist() for name in ("ids", "lines", "windows", "starts")]
+                columns += [npz["ends"].tolist(), npz["tokens"].tolist()]
+                for (rid, line, window, start, end, tokens), vector in zip(
+                    zip(*columns, strict=True), npz["embeddings"], strict=True
+                ):
+                    rows.append(WindowRow(rid, line, window, start, end, tokens, vector, model))
+        else:
+            for text in found[0].decode("utf-8").splitlines():
+                row = json.loads(text)
+                assert list(row) == WINDOW_FIELDS, row
+                vector = np.array(row.pop("embedding"), dtype=np.float32)
+                rows.append(WindowRow(**row, embedding=vector))
+    return rows
+
+
+def check_spans(text: str, rows: Sequence[WindowRow]) -> None:
+    """A text's windows, in order, cover it from its first character to its last: each a
+    non-empty span inside the text, the first at 0, the last at its end, each starting after
+    the previous one starts and at or before it ends (consecutive windows meet or overlap)."""
+    assert [row.window for row in rows] == list(range(len(rows)))
+    assert rows[0].start == 0
+    assert rows[-1].end == len(text)
+    for row in rows:
+        assert 0 <= row.start < row.end <= len(text), row
+        assert text[row.start : row.end].strip(), "a window holds text"
+    for before, after in itertools.pairwise(rows):
+        assert before.start < after.start <= before.end, (before, after)
 
 
 def read_errors(store: ObjectStore, job_id: str) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ event source mapping does, and the CLI reading status and results back."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -145,8 +146,13 @@ def run_submit(aws: Aws, event: dict[str, Any], tmp_path: Path) -> dict[str, Any
     return dict(json.loads(result.read_text()))
 
 
-def start_workers(aws: Aws, model: Path, n: int, idle_exit: int) -> list[subprocess.Popen[str]]:
-    argv = [sys.executable, "-m", "lamina_tools.cli", "jobs", "worker", "--model", str(model)]
+def start_workers(
+    aws: Aws, models: Path | list[Path], n: int, idle_exit: int
+) -> list[subprocess.Popen[str]]:
+    """``n`` worker processes, each holding ``models`` (the first is the default)."""
+    argv = [sys.executable, "-m", "lamina_tools.cli", "jobs", "worker"]
+    for model in models if isinstance(models, list) else [models]:
+        argv += ["--model", str(model)]
     argv += ["--idle-exit", str(idle_exit), "--retry-delay", "0", "--batch-size", "5"]
     return [
         subprocess.Popen(
@@ -285,3 +291,147 @@ def test_cli_errors_are_clear(aws: Aws, tmp_path: Path) -> None:
     refused = lamina(aws, "submit", str(bad))
     assert refused.returncode == 1
     assert "unsupported input" in refused.stderr
+
+
+# ---- job options over real processes ---------------------------------------------------------
+
+E5 = "multilingual-e5-small"
+TEXTS = {
+    "ko-1": "김치찌개는 잘 익은 김치와 돼지고기로 끓인다.",
+    "en-1": "Kimchi stew is made with well-fermented kimchi and pork.",
+    "ko-2": "배치 작업은 긴 문서를 창으로 나누어 임베딩한다.",
+    "ja-1": "東京の天気は晴れ、最高気温は二十五度の予報です。",
+}
+
+
+def events_for(aws: Aws, n: int) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    while len(events) < n:
+        events += s3_events(aws)
+    return events
+
+
+def wait_finalized(aws: Aws, job_id: str, timeout: float = 150) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = lamina(aws, "status", job_id, "--json")
+        assert status.returncode == 0, status.stderr
+        summary: dict[str, Any] = json.loads(status.stdout)
+        if summary["finalized"] or time.monotonic() > deadline:
+            return summary
+        time.sleep(1)
+
+
+def test_an_e5_job_and_an_unknown_model_over_real_processes(
+    aws: Aws, fp32_dir: Path, e5_dir: Path, tmp_path: Path
+) -> None:
+    """`lamina jobs submit --model --input-type` sets the object's metadata; the submit
+    function records the options; workers holding both models embed with e5 and its
+    passage prompt (the API path's vectors, bit for bit); a job naming a model no worker
+    holds fails with the reason in its manifest."""
+    source = tmp_path / "ko docs.jsonl"
+    source.write_text(
+        "".join(
+            json.dumps({"id": k, "text": t}, ensure_ascii=False) + "\n" for k, t in TEXTS.items()
+        ),
+        encoding="utf-8",
+    )
+    submitted = lamina(aws, "submit", str(source), "--model", E5, "--input-type", "passage")
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip()
+    unknown = tmp_path / "gpt.txt"
+    unknown.write_text("one\ntwo\n")
+    refused = lamina(aws, "submit", str(unknown), "--model", "gpt-4")
+    assert refused.returncode == 0, refused.stderr
+    unknown_id = refused.stdout.strip()
+
+    events = events_for(aws, 2)
+    workers = start_workers(aws, [fp32_dir, e5_dir], 1, idle_exit=8)
+    for event in events:
+        run_submit(aws, event, tmp_path)
+    summary = wait_finalized(aws, job_id)
+    failed = wait_finalized(aws, unknown_id)
+    finish(workers)
+
+    assert (summary["status"], summary["ok"], summary["model"], summary["input_type"]) == (
+        "succeeded", len(TEXTS), E5, "passage",
+    )  # fmt: skip
+    assert summary["model_versions"] == [f"{E5}/1-q4"]
+    out = tmp_path / "ko.jsonl"
+    downloaded = lamina(aws, "download", job_id, "-o", str(out))
+    assert downloaded.returncode == 0, downloaded.stderr
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [row["id"] for row in rows] == list(TEXTS)
+    assert {row["model"] for row in rows} == {f"{E5}/1-q4"}
+    vectors = np.array([row["embedding"] for row in rows], dtype=np.float32)
+    expected = OnnxEmbedder.load(e5_dir).embed(list(TEXTS.values()), input_type="passage")
+    np.testing.assert_array_equal(vectors, expected.vectors)
+
+    assert (failed["status"], failed["ok"]) == ("failed", 0)
+    assert failed["error"] == (
+        f"model 'gpt-4' is not served by the batch worker; served: 'all-MiniLM-L6-v2', '{E5}'"
+    )
+    status = lamina(aws, "status", unknown_id)
+    assert "is not served by the batch worker" in status.stdout
+    assert queue_depth(aws, aws.dlq_url) == 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--windows"], "windows needs long-text split"),
+        (["--long-text", "chop"], "invalid choice: 'chop'"),
+        (["--input-type", "document"], "invalid choice: 'document'"),
+        (["--model", "no such model"], "model 'no such model' is not a model name"),
+    ],
+)
+def test_bad_job_options_exit_2_before_anything_is_uploaded(
+    aws: Aws, tmp_path: Path, flags: list[str], message: str
+) -> None:
+    source = tmp_path / "x.txt"
+    source.write_text("one\n")
+    done = lamina(aws, "submit", str(source), *flags)
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+
+
+def test_run_local_with_the_e5_model_as_the_readme_shows(
+    e5_dir: Path, fp32_dir: Path, tmp_path: Path
+) -> None:
+    """README's command: a directory for --model (the job's model is its manifest's name),
+    --input-type passage; and a model name that is not among the local models exits 2."""
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "ko.jsonl"
+    argv = [sys.executable, "-m", "lamina_tools.cli", "jobs", "run", "docs/examples/batch.jsonl"]
+    argv += ["--local", "--workdir", str(tmp_path / "jobs")]
+    env = {k: v for k, v in os.environ.items() if k not in ("MODEL_URI", "LAMINA_MODELS")}
+    done = subprocess.run(
+        [*argv, "--model", str(e5_dir), "--input-type", "passage", "-o", str(out)],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr  # partially failed: 3 of its 18 lines are bad
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 15
+    assert {row["model"] for row in rows} == {f"{E5}/1-q4"}
+    texts: dict[str, str] = {}
+    for line in (root / "docs/examples/batch.jsonl").read_text(encoding="utf-8").splitlines():
+        try:
+            texts.setdefault(json.loads(line)["id"], json.loads(line)["text"])  # first wins
+        except (ValueError, KeyError, TypeError):
+            continue
+    expected = OnnxEmbedder.load(e5_dir).embed(
+        [texts[row["id"]] for row in rows], input_type="passage"
+    )
+    np.testing.assert_array_equal(
+        np.array([r["embedding"] for r in rows], np.float32), expected.vectors
+    )
+
+    unknown = subprocess.run(
+        [*argv, "--model", E5, "-o", str(tmp_path / "x.jsonl")],
+        cwd=root, env=env | {"MODEL_URI": str(fp32_dir)}, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert unknown.returncode == 2, unknown.stderr
+    assert f"model '{E5}' is neither a model directory nor one of the local models" in (
+        unknown.stderr
+    )

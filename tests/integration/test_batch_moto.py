@@ -5,6 +5,7 @@ submit handler fed SAM's S3 event, the worker handler fed SQS events of received
 from __future__ import annotations
 
 import io
+import itertools
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from lamina_tools.poller import PollStats, poll_once
 from tests.batch_helpers import (
     S3_TEST_EVENT,
     PoisonEmbedder,
+    check_spans,
     create_queue_with_dlq,
     csv_bytes,
     dlq_bodies,
@@ -37,10 +39,12 @@ from tests.batch_helpers import (
     fake_aws_env,
     final_manifest,
     jsonl,
+    korean_and_english,
     marker,
     part_keys,
     read_errors,
     read_rows,
+    read_window_rows,
     s3_put_event,
     sqs_event,
 )
@@ -353,7 +357,9 @@ def test_jsonl_job_with_malformed_lines(
     assert errors[7]["id"] == "two"
     assert errors[7]["error"] == "duplicate id: an earlier line has the same id"
     assert errors[8]["error"] == "blank line"
-    assert errors[10]["error"] == "text has 2001 characters (limit 2000)"
+    assert errors[10]["error"] == (
+        "text has 2001 characters (limit 2000; long_text=split accepts up to 200000)"
+    )
     assert marker(aws.store, m.job_id)[0] == "_FAILED"
     texts = {json.loads(lines[n])["id"]: json.loads(lines[n])["text"] for n in (0, 2, 8, 10, 11)}
     check_vectors(aws, embedder, m.job_id, texts)
@@ -426,7 +432,8 @@ def test_npz_output(aws: Aws, embedder: Embedder, telemetry: Telemetry) -> None:
     found = aws.store.get(keys[0])
     assert found is not None
     with np.load(io.BytesIO(found[0]), allow_pickle=False) as npz:
-        assert sorted(npz.files) == ["embeddings", "ids", "lines"]
+        assert sorted(npz.files) == ["embeddings", "ids", "lines", "model"]
+        assert str(npz["model"]) == f"{embedder.manifest.name}/{embedder.manifest.version}"
         assert npz["embeddings"].dtype == np.float32
         assert npz["embeddings"].shape == (6, DIM)
         assert npz["ids"].tolist() == [str(n) for n in texts]
@@ -475,4 +482,167 @@ def test_unreadable_input_fails_the_job_clearly(
     assert name == "_FAILED"
     assert body["status"] == "failed"
     assert message in body["error"]
+    assert aws.queue.depth() == (0, 0)
+
+
+# ---- several models and the job options ------------------------------------------------------
+
+E5 = "multilingual-e5-small"
+
+
+@pytest.fixture(scope="module")
+def e5(e5_dir: Path) -> OnnxEmbedder:
+    return OnnxEmbedder.load(e5_dir)
+
+
+def run_with(aws: Aws, submit: SubmitHandler, handler: WorkerHandler, key: str) -> JobManifest:
+    """Submit the S3 event of ``key``, drain the queue into ``handler``; the job's manifest."""
+    job_id = only_job(submit(s3_put_event(BUCKET, key)))
+    drain(aws.queue, handler)
+    return read_job_manifest(aws.store, job_id)
+
+
+def both_models(aws: Aws, embedder: Embedder, e5: Embedder, telemetry: Telemetry) -> WorkerHandler:
+    """The worker as the function builds it from LAMINA_MODELS: MiniLM (the default), e5."""
+    models = {embedder.manifest.name: embedder, e5.manifest.name: e5}
+    return WorkerHandler(
+        ChunkWorker(aws.store, models, max_receive_count=MAX_RECEIVES, telemetry=telemetry)
+    )
+
+
+def test_an_e5_passage_job_gets_the_api_paths_vectors(
+    aws: Aws, submit: SubmitHandler, embedder: Embedder, e5: Embedder, telemetry: Telemetry
+) -> None:
+    """Options from the object's metadata; the worker holds both models and embeds with the
+    one the job names: the vectors are the embedder's for the same texts and input type,
+    bit for bit (the API path: ``embedder.embed(texts, input_type="passage")``)."""
+    texts = {
+        "ko-1": "김치찌개는 잘 익은 김치와 돼지고기로 끓인다.",
+        "ko-2": "서울의 지하철은 아침 여덟 시에 가장 붐빈다.",
+        "en-1": "Kimchi stew is made with well-fermented kimchi and pork.",
+        "ja-1": "東京の天気は晴れ、最高気温は二十五度の予報です。",
+        "en-2": "The subway in Seoul is most crowded at eight in the morning.",
+        "ko-3": "배치 작업은 긴 문서를 창으로 나누어 임베딩한다.",
+    }
+    key = "incoming/ko.jsonl"
+    aws.put(
+        key,
+        jsonl({"id": k, "text": t} for k, t in texts.items()),
+        Metadata={"lamina-model": E5.upper(), "lamina-input-type": "passage"},
+    )
+    m = run_with(aws, submit, both_models(aws, embedder, e5, telemetry), key)
+    assert (m.status, m.ok, m.chunks) == ("succeeded", 6, 2)
+    assert (m.model, m.input_type, m.long_text, m.windows) == (E5, "passage", "truncate", False)
+    assert m.model_versions == [f"{E5}/{e5.manifest.version}"]
+    rows = read_rows(aws.store, m.job_id)
+    assert [row.id for row in rows] == list(texts)
+    assert {row.model for row in rows} == {f"{E5}/{e5.manifest.version}"}
+    vectors = np.stack([row.embedding for row in rows])
+    assert vectors.shape == (6, e5.dim)
+    np.testing.assert_array_equal(
+        vectors, e5.embed(list(texts.values()), input_type="passage").vectors
+    )
+    raw = e5.embed(list(texts.values())).vectors  # the prompt matters
+    assert float((vectors * raw).sum(axis=1).max()) < 0.999
+
+
+def test_a_job_without_options_is_embedded_as_before(
+    aws: Aws, submit: SubmitHandler, embedder: Embedder, e5: Embedder, telemetry: Telemetry
+) -> None:
+    """No metadata: the worker's default model (MiniLM, no prompts: "passage" changes
+    nothing), truncated, no windows; the vectors are those the job always got."""
+    texts = {n: f"plain sentence {n}" for n in range(1, 4)}
+    aws.put("incoming/plain.txt", "\n".join(texts.values()).encode())
+    m = run_with(aws, submit, both_models(aws, embedder, e5, telemetry), "incoming/plain.txt")
+    assert (m.status, m.model, m.input_type) == ("succeeded", embedder.manifest.name, "passage")
+    rows = read_rows(aws.store, m.job_id)
+    np.testing.assert_array_equal(
+        np.stack([row.embedding for row in rows]), embedder.embed(list(texts.values())).vectors
+    )
+
+
+def test_a_150000_character_document_in_split_mode_with_windows(
+    aws: Aws, submit: SubmitHandler, embedder: Embedder, e5: Embedder, telemetry: Telemetry
+) -> None:
+    """A 150,000-character Korean and English document (265 kB of UTF-8: over the line
+    limit without split, and over SQS's 256 KiB, which moto enforces): spilled to the job's
+    prefix, read back by the worker, embedded whole in windows. One row for the text (the
+    token-weighted mean of its windows) and one per window, whose span covers the text."""
+    doc = korean_and_english()
+    texts = {"doc": doc, "note": "짧은 메모: a short note"}
+    key = "incoming/long.jsonl"
+    aws.put(
+        key,
+        jsonl({"id": k, "text": t} for k, t in texts.items()),
+        Metadata={"lamina-model": E5, "lamina-long-text": "split", "lamina-windows": "true"},
+    )
+    m = run_with(aws, submit, both_models(aws, embedder, e5, telemetry), key)
+    assert (m.status, m.ok, m.failed, m.spilled) == ("succeeded", 2, 0, 1)
+    assert (m.model, m.input_type, m.long_text, m.windows) == (E5, "passage", "split", True)
+    assert aws.store.head(JobKeys(m.job_id).spill(1)) is not None
+    rows = read_rows(aws.store, m.job_id)
+    windows = read_window_rows(aws.store, m.job_id)
+    assert [row.id for row in rows] == ["doc", "note"]
+    assert m.window_rows == len(windows)
+    own = [w for w in windows if w.id == "doc"]
+    assert len(own) > 100, "512-token windows of ~78,000 tokens"
+    check_spans(doc, own)
+    assert all(a.start < b.start < a.end for a, b in itertools.pairwise(own)), "they overlap"
+    assert all(w.tokens <= 512 for w in own)
+    # A window is the text[start:end] the model read: the same vector as that text embedded
+    # on its own, with the same input type.
+    sample = [own[0], own[len(own) // 2], own[-1]]
+    alone = e5.embed([doc[w.start : w.end] for w in sample], input_type="passage")
+    np.testing.assert_array_equal(np.stack([w.embedding for w in sample]), alone.vectors)
+    assert [w.tokens for w in sample] == alone.token_counts
+    # The text's row: the token-weighted mean of its windows, normalized.
+    weights = np.array([w.tokens for w in own], dtype=np.float64)
+    mean = weights @ np.stack([w.embedding for w in own]).astype(np.float64) / weights.sum()
+    np.testing.assert_allclose(rows[0].embedding, mean / np.linalg.norm(mean), atol=1e-6)
+    # The short note fits: one window spanning it, its vector the text's, as in truncate.
+    (note,) = [w for w in windows if w.id == "note"]
+    assert (note.window, note.start, note.end) == (0, 0, len(texts["note"]))
+    expected = e5.embed([texts["note"]], input_type="passage").vectors[0]
+    np.testing.assert_array_equal(rows[1].embedding, expected)
+    np.testing.assert_array_equal(note.embedding, expected)
+
+
+def test_an_unknown_model_fails_the_job_clearly(
+    aws: Aws, submit: SubmitHandler, embedder: Embedder, e5: Embedder, telemetry: Telemetry
+) -> None:
+    """The submit function loads no model: where it does not know the served names, the
+    worker refuses the model and fails the job at once (no retries, nothing in the DLQ)."""
+    aws.put("incoming/gpt.txt", b"one\ntwo\n", Metadata={"lamina-model": "gpt-4"})
+    m = run_with(aws, submit, both_models(aws, embedder, e5, telemetry), "incoming/gpt.txt")
+    assert (m.status, m.finalized, m.ok) == ("failed", True, 0)
+    assert m.error == (
+        f"model 'gpt-4' is not served by the batch worker; served: '{embedder.manifest.name}', "
+        f"'{E5}'"
+    )
+    assert marker(aws.store, m.job_id)[0] == "_FAILED"
+    assert dlq_bodies(aws.sqs, aws.dlq_url) == []
+
+    # Where it knows them, the submit step refuses the job before queuing anything.
+    knowing = SubmitHandler(
+        aws.store, aws.queue, aws.settings, telemetry, served=[embedder.manifest.name, E5]
+    )
+    aws.put("incoming/gpt2.txt", b"one\n", Metadata={"lamina-model": "gpt-4"})
+    result = knowing(s3_put_event(BUCKET, "incoming/gpt2.txt"))
+    assert result["jobs"][0]["status"] == "failed"
+    refused = read_job_manifest(aws.store, only_job(result))
+    assert refused.error is not None
+    assert "model 'gpt-4' is not served by the batch workers" in refused.error
+    assert aws.queue.depth() == (0, 0)
+
+
+def test_a_bad_option_in_the_metadata_fails_the_job_clearly(
+    aws: Aws, submit: SubmitHandler
+) -> None:
+    aws.put("incoming/bad.txt", b"one\n", Metadata={"lamina-long-text": "chop"})
+    m = read_job_manifest(aws.store, only_job(submit(s3_put_event(BUCKET, "incoming/bad.txt"))))
+    assert (m.status, m.aborted) == ("failed", True)
+    assert m.error == (
+        "invalid job options: long-text 'chop' is not one of truncate, reject, split "
+        "(x-amz-meta-lamina-long-text, --long-text)"
+    )
     assert aws.queue.depth() == (0, 0)

@@ -34,21 +34,36 @@ from lamina.batch.jobs import (
     update,
 )
 from lamina.batch.queues import SQS_MAX_BYTES
-from lamina.batch.submit import ChunkLimits, ChunkMessage, submit_job
+from lamina.batch.submit import (
+    ChunkLimits,
+    ChunkMessage,
+    JobOptions,
+    SpilledText,
+    job_options,
+    metadata_options,
+    submit_job,
+)
 from lamina.batch.worker import ChunkWorker
-from lamina.errors import JobError, JobNotFoundError
+from lamina.errors import JobError, JobInputError, JobNotFoundError
+from lamina.inference.embedder import Window
 from lamina.storage import LocalObjects
 from lamina_tools.queues import MemoryQueue
 from tests.batch_helpers import (
+    E5_PROMPTS,
     FakeEmbedder,
     PoisonEmbedder,
+    assert_accounted,
+    check_spans,
     csv_bytes,
     drain,
     final_manifest,
     jsonl,
+    korean_and_english,
     marker,
+    part_keys,
     read_errors,
     read_rows,
+    read_window_rows,
     sqs_event,
 )
 
@@ -811,3 +826,356 @@ def test_a_batch_where_every_chunk_fails_is_still_a_partial_batch_response(
     assert len(messages) == 2
     response = handler(sqs_event(messages, queue.arn))  # no exception: not a Lambda error
     assert response == {"batchItemFailures": [{"itemIdentifier": m.message_id} for m in messages]}
+
+
+# ---- job options: model, input type, long texts, windows -------------------------------------
+
+
+def two_models() -> dict[str, FakeEmbedder]:
+    """A MiniLM-like model (no prompts) and an e5-like one (prompts), 1,000-char "limit"."""
+    return {
+        "mini": FakeEmbedder(name="mini"),
+        "e5": FakeEmbedder(name="e5", prompts=E5_PROMPTS),
+    }
+
+
+def run(
+    store: LocalObjects,
+    key: str,
+    data: bytes,
+    *,
+    embedders: dict[str, FakeEmbedder] | None = None,
+    options: dict[str, str] | None = None,
+    served: list[str] | None = None,
+    default: str | None = None,
+    **submit: Any,
+) -> JobManifest:
+    """Submit ``data`` at ``key`` and work the queue off with a worker holding ``embedders``."""
+    store.put(key, data)
+    queue = MemoryQueue(capacity=1000)
+    models = embedders or two_models()
+    worker = ChunkWorker(store, dict(models), max_receive_count=5, default=default)
+    m = submit_job(store, queue, key, options=options, served=served, **submit)
+    drain(queue, WorkerHandler(worker))
+    return read_job_manifest(store, m.job_id)
+
+
+def test_the_literal_types_are_the_embedders() -> None:
+    """jobs.py spells InputType and LongText again (the submit path imports no inference)."""
+    from typing import get_args
+
+    from lamina.inference import embedder
+
+    assert get_args(jobs.InputType) == get_args(embedder.InputType)
+    assert get_args(jobs.LongText) == get_args(embedder.LongText)
+
+
+def test_job_options_defaults_and_values() -> None:
+    assert job_options({}) == JobOptions(
+        output_format="jsonl", model=None, input_type="passage", long_text="truncate"
+    )
+    chosen = job_options(
+        {"output": "NPZ", "model": "E5", "input-type": " Query ", "long-text": "split",
+         "windows": "true"},
+        served=["mini", "e5"],
+    )  # fmt: skip
+    assert chosen == JobOptions(
+        output_format="npz", model="e5", input_type="query", long_text="split", windows=True
+    )
+    assert job_options({"input-type": "none"}).input_type is None
+    assert job_options({}, served=["mini", "e5"]).model == "mini", "the first is the default"
+    assert job_options({}, served=["mini", "e5"], default_model="e5").model == "e5"
+    assert job_options({"output": "parquet"}).output_format == "jsonl", "lenient, as before"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"input-type": "document"}, "input-type 'document' is not one of query, passage, none"),
+        ({"long-text": "chop"}, "long-text 'chop' is not one of truncate, reject, split"),
+        ({"windows": "maybe"}, "windows 'maybe' is not one of true, 1, yes, false, 0, no"),
+        ({"windows": "true"}, "windows needs long-text split"),
+        ({"windows": "1", "long-text": "reject"}, "windows needs long-text split"),
+        ({"model": "no such model"}, "model 'no such model' is not a model name"),
+        (
+            {"model": "gpt-4"},
+            "model 'gpt-4' is not served by the batch workers; served: 'mini', 'e5'",
+        ),
+    ],
+)
+def test_job_options_refuse_bad_values_clearly(values: dict[str, str], message: str) -> None:
+    with pytest.raises(JobInputError, match=r"^invalid job options: ") as caught:
+        job_options(values, served=["mini", "e5"])
+    assert message in caught.value.message
+
+
+def test_metadata_options_reads_the_lamina_keys() -> None:
+    metadata = {"lamina-model": "e5", "lamina-long-text": "split", "other": "x"}
+    assert metadata_options(metadata) == {"model": "e5", "long-text": "split"}
+
+
+def test_a_job_on_the_named_model_with_its_prompt(store: LocalObjects) -> None:
+    texts = {f"p{n}": f"passage number {n}" for n in range(5)}
+    m = run(
+        store,
+        "incoming/e5.jsonl",
+        jsonl({"id": k, "text": t} for k, t in texts.items()),
+        options={"model": "E5", "input-type": "passage"},
+        served=["mini", "e5"],
+        limits=ChunkLimits(max_records=2),
+    )
+    assert (m.status, m.model, m.input_type, m.long_text, m.windows) == (
+        "succeeded", "e5", "passage", "truncate", False,
+    )  # fmt: skip
+    assert m.model_versions == ["e5/1"]
+    rows = read_rows(store, m.job_id)
+    e5 = FakeEmbedder(name="e5", prompts=E5_PROMPTS)
+    expected = e5.embed(list(texts.values()), input_type="passage").vectors
+    assert [row.model for row in rows] == ["e5/1"] * 5
+    np.testing.assert_array_equal(np.stack([row.embedding for row in rows]), expected)
+    assert not np.allclose(expected, e5.embed(list(texts.values())).vectors), "the prompt counts"
+
+
+def test_input_type_defaults_to_passage_and_none_is_the_raw_text(store: LocalObjects) -> None:
+    e5 = FakeEmbedder(name="e5", prompts=E5_PROMPTS)
+    default = run(store, "incoming/a.txt", b"alpha\nbeta\n", embedders={"e5": e5})
+    assert default.input_type == "passage"
+    assert default.model == "e5", "the worker's default, filled in by the first chunk"
+    rows = read_rows(store, default.job_id)
+    np.testing.assert_array_equal(rows[0].embedding, e5.vector("passage: alpha"))
+    raw = run(
+        store, "incoming/b.txt", b"alpha\n", embedders={"e5": e5}, options={"input-type": "none"}
+    )
+    assert raw.input_type is None
+    np.testing.assert_array_equal(read_rows(store, raw.job_id)[0].embedding, e5.vector("alpha"))
+    # A model without prompts ignores the input type: the same vectors as before it existed.
+    mini = FakeEmbedder(name="mini")
+    plain = run(store, "incoming/c.txt", b"alpha\n", embedders={"mini": mini})
+    np.testing.assert_array_equal(read_rows(store, plain.job_id)[0].embedding, mini.vector("alpha"))
+
+
+def test_the_default_model_is_the_workers_or_the_named_default(store: LocalObjects) -> None:
+    m = run(store, "incoming/a.txt", b"one\n", default="e5")
+    assert (m.model, m.model_versions) == ("e5", ["e5/1"])
+    m = run(store, "incoming/b.txt", b"two\n", served=["mini", "e5"], default_model="e5")
+    assert m.model == "e5"
+
+
+def test_an_unknown_model_fails_at_submit_when_the_names_are_known(store: LocalObjects) -> None:
+    store.put("incoming/x.txt", b"one\ntwo\n")
+    queue = MemoryQueue(capacity=10)
+    m = submit_job(store, queue, "incoming/x.txt", options={"model": "gpt-4"}, served=["mini"])
+    assert (m.status, m.finalized, m.aborted) == ("failed", True, True)
+    assert m.error == (
+        "invalid job options: model 'gpt-4' is not served by the batch workers; served: 'mini'"
+    )
+    assert marker(store, m.job_id) == (
+        "_FAILED", {"status": "failed", "lines": None, "ok": 0, "failed": 0, "error": m.error},
+    )  # fmt: skip
+    assert queue.depth() == (0, 0), "nothing is queued"
+    again = submit_job(store, queue, "incoming/x.txt", options={"model": "gpt-4"}, served=["mini"])
+    assert again == read_job_manifest(store, m.job_id), "a duplicate event changes nothing"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"long-text": "chop"}, "long-text 'chop' is not one of truncate, reject, split"),
+        ({"windows": "true"}, "windows needs long-text split"),
+    ],
+)
+def test_a_bad_option_fails_the_job_clearly(
+    store: LocalObjects, options: dict[str, str], message: str
+) -> None:
+    store.put("incoming/x.txt", b"one\n")
+    m = submit_job(store, MemoryQueue(), "incoming/x.txt", options=options)
+    assert (m.status, m.aborted) == ("failed", True)
+    assert m.error is not None
+    assert message in m.error
+    assert marker(store, m.job_id)[0] == "_FAILED"
+
+
+def test_an_unknown_model_fails_the_job_in_the_worker(store: LocalObjects) -> None:
+    """The submit function loads no model (and may not know the names): the worker checks
+    the name, and fails the job at once, with the reason in its manifest (no retries)."""
+    store.put("incoming/x.jsonl", jsonl({"id": n, "text": f"t{n}"} for n in range(5)))
+    queue = MemoryQueue(capacity=10)
+    m = submit_job(
+        store, queue, "incoming/x.jsonl", options={"model": "gpt-4"}, limits=ChunkLimits(2)
+    )
+    assert (m.status, m.model, m.chunks) == ("running", "gpt-4", 3)
+    models = two_models()
+    stats = drain(queue, WorkerHandler(ChunkWorker(store, dict(models), max_receive_count=5)))
+    assert (stats.succeeded, stats.failed) == (3, 0), "no retry: the messages are deleted"
+    m = read_job_manifest(store, m.job_id)
+    assert (m.status, m.finalized, m.aborted, m.ok) == ("failed", True, True, 0)
+    assert m.error == "model 'gpt-4' is not served by the batch worker; served: 'mini', 'e5'"
+    assert marker(store, m.job_id)[1]["error"] == m.error
+    assert not any(model.calls for model in models.values())
+    assert part_keys(store, m.job_id) == []
+
+
+def test_reject_refuses_the_long_texts_one_by_one(store: LocalObjects) -> None:
+    rows = [{"id": n, "text": ("long " * 300 if n in (2, 5) else f"short {n}")} for n in range(7)]
+    m = run(
+        store,
+        "incoming/r.jsonl",
+        jsonl(rows),
+        options={"long-text": "reject"},
+        limits=ChunkLimits(max_records=3),
+    )
+    assert (m.status, m.lines, m.ok, m.refused, m.failed) == ("partially_failed", 7, 5, 2, 2)
+    assert_accounted(m)
+    assert [row.id for row in read_rows(store, m.job_id)] == [0, 1, 3, 4, 6]
+    errors = read_errors(store, m.job_id)
+    assert [(e["line"], e["id"]) for e in errors] == [(3, 2), (6, 5)]
+    assert errors[0]["error"] == (
+        "text is longer than the model's 256 tokens (mini/1; long_text=reject)"
+    )
+
+
+def test_a_refused_record_counts_once_and_a_redriven_chunk_moves_its_records(
+    store: LocalObjects,
+) -> None:
+    new_job(store, chunks=1, lines=4)
+    chunk_failed(store, JOB, 0, [{"line": n, "id": n} for n in range(1, 5)], "boom")
+    assert read_job_manifest(store, JOB).chunk_failed_records == 4
+    store.put(JobKeys(JOB).refused_errors(0), b'{"line": 2, "id": 2, "error": "too long"}\n')
+    m = chunk_done(store, JOB, 0, 3, "fake/1", 0.1, refused=1)
+    assert (m.ok, m.refused, m.chunk_failed_records, m.failed, m.status) == (
+        3, 1, 0, 1, "partially_failed",
+    )  # fmt: skip
+    assert read_errors(store, JOB) == [{"line": 2, "id": 2, "error": "too long"}]
+    again = chunk_done(store, JOB, 0, 3, "fake/1", 0.1, refused=1)
+    assert (again.ok, again.refused) == (3, 1), "a redelivery counts nothing twice"
+
+
+@pytest.mark.parametrize("out", ["jsonl", "npz"])
+def test_a_150000_character_document_is_split_spilled_and_windowed(
+    store: LocalObjects, out: str
+) -> None:
+    """265 kB of UTF-8 on one line (over the 200,000-byte line limit without split) and in
+    a message (over SQS's 256 KiB): the text is spilled to the job's prefix, the message
+    refers to it, the worker reads it back; one row per text and one per window."""
+    doc = korean_and_english()
+    assert len(doc.encode("utf-8")) > SQS_MAX_BYTES
+    e5 = FakeEmbedder(name="e5", prompts=E5_PROMPTS, max_chars=4000, overlap=500)
+    texts = {"short": "a short note", "doc": doc, "after": "x" * 4500}
+    m = run(
+        store,
+        "incoming/long.jsonl",
+        jsonl({"id": k, "text": t} for k, t in texts.items()),
+        embedders={"e5": e5},
+        options={"long-text": "split", "windows": "true", "output": out},
+    )
+    assert (m.status, m.ok, m.failed, m.spilled, m.long_text, m.windows) == (
+        "succeeded", 3, 0, 1, "split", True,
+    )  # fmt: skip
+    assert m.chunks == 3, "the document's windows make a chunk of their own"
+    spill = store.get(JobKeys(m.job_id).spill(2))
+    assert spill is not None
+    assert spill[0].decode("utf-8") == doc
+    rows = read_rows(store, m.job_id)
+    assert [row.id for row in rows] == list(texts)
+    windows = read_window_rows(store, m.job_id)
+    assert m.window_rows == len(windows)
+    for row in rows:
+        text = texts[str(row.id)]
+        own = [w for w in windows if w.id == row.id]
+        check_spans(text, own)
+        assert all(w.line == row.line and w.model == "e5/1" for w in own)
+        for w in own:  # each window is the prompt + text[start:end], embedded as a text
+            np.testing.assert_array_equal(
+                w.embedding, e5.vector("passage: " + text[w.start : w.end])
+            )
+            assert w.tokens == e5.tokens("passage: " + text[w.start : w.end])
+        np.testing.assert_allclose(
+            row.embedding,
+            FakeEmbedder.mean([Window(w.start, w.end, w.tokens, w.embedding) for w in own]),
+            atol=1e-7,
+        )
+    assert [len([w for w in windows if w.id == k]) for k in texts] == [1, 43, 2]
+
+
+def test_split_limits_and_the_line_limit(store: LocalObjects) -> None:
+    lines = [
+        {"id": "fits", "text": "x" * 2500},
+        {"id": "over", "text": "x" * 3001},
+    ]
+    plain = run(
+        store, "incoming/a.jsonl", jsonl(lines), max_text_chars=2000, max_split_text_chars=3000
+    )
+    assert [(e["id"], e["error"]) for e in read_errors(store, plain.job_id)] == [
+        ("fits", "text has 2500 characters (limit 2000; long_text=split accepts up to 3000)"),
+        ("over", "text has 3001 characters (limit 2000; long_text=split accepts up to 3000)"),
+    ]
+    split = run(
+        store,
+        "incoming/b.jsonl",
+        jsonl(lines),
+        options={"long-text": "split"},
+        max_text_chars=2000,
+        max_split_text_chars=3000,
+    )
+    assert [(e["id"], e["error"]) for e in read_errors(store, split.job_id)] == [
+        ("over", "text has 3001 characters (limit 3000)")
+    ]
+    assert [row.id for row in read_rows(store, split.job_id)] == ["fits"]
+
+
+def test_a_long_line_fits_with_split_only(store: LocalObjects) -> None:
+    doc = korean_and_english(100_000)  # ~170 kB, written with \u escapes: ~550 kB
+    line = json.dumps({"id": 1, "text": doc}).encode() + b"\n"
+    assert len(line) > 200_000
+    plain = run(store, "incoming/a.jsonl", line)
+    assert read_errors(store, plain.job_id) == [
+        {"line": 1, "id": None, "error": "line is longer than 200000 bytes"}
+    ]
+    split = run(store, "incoming/b.jsonl", line, options={"long-text": "split"})
+    assert (split.ok, split.spilled) == (1, 0), "170 kB of UTF-8 fits in a message"
+
+
+def test_a_spilled_text_that_is_missing_fails_its_chunk(store: LocalObjects) -> None:
+    new_job(store, chunks=1, lines=1)
+    body = ChunkMessage(job=JOB, chunk=0, records=[(1, "doc", SpilledText(spilled=10))])
+    worker = ChunkWorker(store, FakeEmbedder(), max_receive_count=2)
+    with pytest.raises(JobError, match=r"the text of line 1 is not at .*spill/000000000001.txt"):
+        worker.process(body.model_dump_json(), 1)
+    store.put(JobKeys(JOB).spill(1), b"0123456789")
+    assert worker.process(body.model_dump_json(), 2) == 1
+
+
+def test_an_old_manifest_and_old_messages_still_work(store: LocalObjects) -> None:
+    """A job submitted before the options: its manifest has none of their fields and its
+    messages neither; a worker holding several models embeds them as before (its default
+    model, no prompt, truncated)."""
+    manifest = new_job(store, chunks=1, lines=2)
+    old = json.loads(manifest.to_json())
+    for name in ("model", "input_type", "long_text", "windows", "refused", "window_rows",
+                 "refused_bits", "spilled"):  # fmt: skip
+        old.pop(name)
+    store.put(JobKeys(JOB).manifest, json.dumps(old).encode())
+    read = read_job_manifest(store, JOB)
+    assert (read.model, read.input_type, read.long_text, read.windows, read.refused) == (
+        None, None, "truncate", False, 0,
+    )  # fmt: skip
+    models = {"e5": FakeEmbedder(name="e5", prompts=E5_PROMPTS), "mini": FakeEmbedder(name="mini")}
+    worker = ChunkWorker(store, dict(models), max_receive_count=5)
+    body = f'{{"job": "{JOB}", "chunk": 0, "out": "jsonl", "normalize": true, '
+    body += '"records": [[1, "a", "alpha"], [2, "b", "beta"]]}'
+    assert worker.process(body, 1) == 2
+    m = final_manifest(store, JOB)
+    assert (m.status, m.model, m.model_versions) == ("succeeded", "e5", ["e5/1"])
+    rows = read_rows(store, JOB)
+    np.testing.assert_array_equal(rows[0].embedding, models["e5"].vector("alpha"))
+    assert models["e5"].options == [{"long_text": "truncate", "input_type": None}]
+
+
+def test_a_split_job_accepts_200000_characters_unless_the_setting_says_otherwise() -> None:
+    """The API's LAMINA_MAX_SPLIT_TEXT_CHARS default bounds a request's time; a job's text is
+    bounded by the worker's timeout, so the batch functions allow more unless it is set."""
+    from lamina.batch.handlers import split_text_limit
+    from lamina.settings import Settings
+
+    assert split_text_limit(Settings.from_env({})) == 200_000
+    assert split_text_limit(Settings.from_env({"LAMINA_MAX_SPLIT_TEXT_CHARS": "300000"})) == 300_000

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import pytest
 from pydantic import ValidationError
@@ -17,10 +18,13 @@ from lamina.batch.queues import SQS_MAX_BATCH, SQS_MAX_BYTES, batches
 from lamina.batch.records import Record, RecordId
 from lamina.batch.submit import (
     MAX_TOKENS_PER_TEXT,
+    SPLIT_TOKEN_FACTOR,
     Chunker,
     ChunkLimits,
     ChunkMessage,
+    JobOptions,
     RecordTooLargeError,
+    SpilledText,
     estimate_tokens,
 )
 from lamina.errors import JobError
@@ -35,14 +39,24 @@ def test_estimate_tokens() -> None:
     assert estimate_tokens("abc") == 3
     assert estimate_tokens("a" * 30) == 12
     assert estimate_tokens("갈" * 10) == 12  # 30 bytes of UTF-8
-    assert estimate_tokens("x" * 100_000) == MAX_TOKENS_PER_TEXT == 256
+    assert estimate_tokens("x" * 100_000) == MAX_TOKENS_PER_TEXT == 512  # e5's limit
+
+
+def test_estimate_tokens_of_a_split_text_counts_every_window() -> None:
+    assert estimate_tokens("abc", split=True) == 3  # one window: as without split
+    assert estimate_tokens("x" * 1500, split=True) == 502  # fits one window of e5
+    text = "갈" * 150_000  # 450 kB: ~150,000 tokens, and the windows' overlaps and specials
+    assert estimate_tokens(text, split=True) == int(150_002 * SPLIT_TOKEN_FACTOR)
+    assert estimate_tokens(text) == MAX_TOKENS_PER_TEXT
 
 
 # ---- Chunker ---------------------------------------------------------------------------------
 
 
-def chunk_all(records: list[Record], limits: ChunkLimits, *, out: str = "jsonl") -> list[str]:
-    chunker = Chunker("job-0123456789ab", out, False, limits)
+def chunk_all(
+    records: list[Record], limits: ChunkLimits, *, out: Literal["jsonl", "npz"] = "jsonl"
+) -> list[str]:
+    chunker = Chunker("job-0123456789ab", JobOptions(output_format=out, normalize=False), limits)
     bodies = [body for record in records if (body := chunker.add(record)) is not None]
     last = chunker.flush()
     if last is not None:
@@ -76,7 +90,7 @@ class Sizes:
 def sizes(message: ChunkMessage, body: str) -> Sizes:
     return Sizes(
         len(message.records),
-        sum(estimate_tokens(text) for _, _, text in message.records),
+        sum(estimate_tokens(text) for _, _, text in message.records if isinstance(text, str)),
         len(body.encode("utf-8")),
     )
 
@@ -94,7 +108,7 @@ def test_chunks_respect_every_limit_and_keep_every_record_in_order() -> None:
         messages = [ChunkMessage.model_validate_json(body) for body in bodies]
         assert [m.chunk for m in messages] == list(range(len(messages))), trial
         assert all(m.job == "job-0123456789ab" and m.normalize is False for m in messages)
-        seen = [Record(*item) for m in messages for item in m.records]
+        seen = [Record(line, rid, str(text)) for m in messages for line, rid, text in m.records]
         assert seen == records, "every record in exactly one chunk, in input order"
         for index, (message, body) in enumerate(zip(messages, bodies, strict=True)):
             size = sizes(message, body)
@@ -106,7 +120,7 @@ def test_chunks_respect_every_limit_and_keep_every_record_in_order() -> None:
                 extra = len(json.dumps(list(following), ensure_ascii=False).encode()) + 1
                 assert (
                     size.records == limits.max_records
-                    or size.tokens + estimate_tokens(following[2]) > limits.token_budget
+                    or size.tokens + estimate_tokens(str(following[2])) > limits.token_budget
                     or size.body_bytes + extra > limits.max_bytes - 64
                 ), (trial, index, size)
 
@@ -120,8 +134,8 @@ def test_the_sqs_byte_limit_cuts_chunks_of_long_texts() -> None:
 
 
 def test_the_token_budget_cuts_chunks() -> None:
-    records = [Record(n, n, "w" * 1000) for n in range(1, 11)]  # 256 tokens each (capped)
-    bodies = chunk_all(records, ChunkLimits(max_records=1000, token_budget=1024))
+    records = [Record(n, n, "w" * 2000) for n in range(1, 11)]  # 512 tokens each (capped)
+    bodies = chunk_all(records, ChunkLimits(max_records=1000, token_budget=2048))
     assert [len(ChunkMessage.model_validate_json(body).records) for body in bodies] == [4, 4, 2]
 
 
@@ -132,7 +146,7 @@ def test_the_record_limit_cuts_chunks() -> None:
 
 
 def test_a_record_that_cannot_fit_in_a_message_is_an_error() -> None:
-    chunker = Chunker("job-0123456789ab", "jsonl", True, ChunkLimits(max_bytes=1000))
+    chunker = Chunker("job-0123456789ab", JobOptions(), ChunkLimits(max_bytes=1000))
     assert chunker.add(Record(1, 1, "small")) is None
     with pytest.raises(
         RecordTooLargeError, match=r"^record needs \d+ bytes in a queue message \(limit 1000\)$"
@@ -165,6 +179,65 @@ def test_chunk_message_rejects_what_is_not_a_chunk() -> None:
         ChunkMessage.model_validate_json('{"job": "j", "chunk": 0, "out": "csv", "records": []}')
     with pytest.raises(ValidationError):
         ChunkMessage.model_validate_json('{"Records": []}')
+
+
+def test_chunk_message_carries_the_job_options() -> None:
+    options = JobOptions(
+        model="multilingual-e5-small", input_type="query", long_text="split", windows=True
+    )
+    chunker = Chunker("job-0123456789ab", options, ChunkLimits())
+    assert chunker.add(Record(1, "a", "text")) is None
+    body = chunker.flush()
+    assert body is not None
+    message = ChunkMessage.model_validate_json(body)
+    assert (message.model, message.input_type, message.long_text, message.windows) == (
+        "multilingual-e5-small", "query", "split", True,
+    )  # fmt: skip
+    none = Chunker("job-0123456789ab", JobOptions(input_type=None), ChunkLimits())
+    none.add(Record(1, "a", "text"))
+    assert ChunkMessage.model_validate_json(str(none.flush())).input_type is None
+
+
+def test_a_message_from_before_the_options_means_what_it_meant() -> None:
+    """Messages queued by an older submit step have no option fields: the worker's default
+    model, the text without a prompt, truncated, no window rows."""
+    old = '{"job": "j-0123456789ab", "chunk": 3, "out": "jsonl", "normalize": true, '
+    message = ChunkMessage.model_validate_json(old + '"records": [[1, "a", "text"]]}')
+    assert (message.model, message.input_type, message.long_text, message.windows) == (
+        None, None, "truncate", False,
+    )  # fmt: skip
+    assert message.records == [(1, "a", "text")]
+
+
+def test_a_record_too_large_for_a_message_is_spilled_and_the_message_refers_to_it() -> None:
+    """A 150,000-character Korean and English text is up to 450 kB of UTF-8 (this one 330 kB):
+    over SQS's 256 KiB. Its text goes to the spill callback; the message holds its size."""
+    text = ("김치찌개를 끓이는 방법. " * 9000 + "Kimchi stew, simmered. " * 2000)[:150_000]
+    spilled: list[Record] = []
+    chunker = Chunker(
+        "job-0123456789ab", JobOptions(long_text="split"), ChunkLimits(), spilled.append
+    )
+    records = [Record(1, "small", "short"), Record(2, "doc", text), Record(3, "after", "more")]
+    bodies = [body for record in records if (body := chunker.add(record)) is not None]
+    bodies.append(str(chunker.flush()))
+    assert [record.line for record in spilled] == [2]
+    assert spilled[0].text == text
+    assert chunker.spilled == 1
+    # ~128,000 estimated tokens (split: every window counts): a chunk of its own
+    assert [ChunkMessage.model_validate_json(body).records for body in bodies] == [
+        [(1, "small", "short")],
+        [(2, "doc", SpilledText(spilled=len(text.encode())))],
+        [(3, "after", "more")],
+    ]
+    assert all(len(body.encode()) <= SQS_MAX_BYTES for body in bodies)
+
+
+def test_a_record_whose_id_alone_is_too_large_is_still_an_error() -> None:
+    spilled: list[Record] = []
+    chunker = Chunker("job-0123456789ab", JobOptions(), ChunkLimits(max_bytes=1000), spilled.append)
+    with pytest.raises(RecordTooLargeError):
+        chunker.add(Record(1, "i" * 2000, "x" * 2000))
+    assert spilled == [], "nothing is spilled for a record that cannot be sent anyway"
 
 
 # ---- batches (SendMessageBatch) --------------------------------------------------------------

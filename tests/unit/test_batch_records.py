@@ -274,6 +274,37 @@ def test_text_limit_counts_characters_not_bytes() -> None:
     assert items[1].reason == "text has 51 characters (limit 50)"
 
 
+def test_a_text_over_the_limit_names_the_split_limit_when_higher() -> None:
+    data = jsonl([{"id": 1, "text": "x" * 51}])
+    hinted = RecordReader("jsonl", max_line_bytes=MAX_LINE, max_text_chars=50, split_text_chars=80)
+    (item,) = list(hinted.read([data]))
+    assert isinstance(item, LineError)
+    assert item.reason == "text has 51 characters (limit 50; long_text=split accepts up to 80)"
+    lower = RecordReader("jsonl", max_line_bytes=MAX_LINE, max_text_chars=50, split_text_chars=50)
+    (item,) = list(lower.read([data]))
+    assert isinstance(item, LineError)
+    assert item.reason == "text has 51 characters (limit 50)"
+
+
+def test_a_150000_character_korean_line_is_read_with_the_split_limits() -> None:
+    """450 kB of UTF-8 (900 kB with \\u escapes) on one line: within the line limit the
+    submit step uses with long_text=split (200,000 + 12 bytes per allowed character)."""
+    from lamina.batch.submit import MAX_LINE_BYTES, SPLIT_BYTES_PER_CHAR
+
+    text = "갈비탕" * 50_000
+    limit = MAX_LINE_BYTES + SPLIT_BYTES_PER_CHAR * 200_000
+    for data in (
+        jsonl([{"id": "ko", "text": text}]),
+        json.dumps({"id": "ko", "text": text}).encode(),
+    ):
+        assert len(data) > MAX_LINE_BYTES
+        items = read("jsonl", data, chunk=65_536, max_line_bytes=limit, max_text_chars=200_000)
+        assert items == [Record(1, "ko", text)]
+        (error,) = read("jsonl", data, chunk=65_536, max_line_bytes=MAX_LINE_BYTES)
+        assert isinstance(error, LineError)
+        assert error.reason == f"line is longer than {MAX_LINE_BYTES} bytes"
+
+
 def test_empty_input_has_no_records() -> None:
     assert read("jsonl", b"") == []
     assert read("txt", b"") == []

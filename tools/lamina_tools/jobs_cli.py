@@ -1,12 +1,16 @@
 """``lamina jobs ...``: batch embedding jobs from the command line.
 
-    lamina jobs submit FILE [--format jsonl|npz] [--wait]   upload to incoming/, print the job id
+    lamina jobs submit FILE [OPTIONS] [--wait]              upload to incoming/, print the job id
     lamina jobs status JOB [--json]                         counts and status
     lamina jobs download JOB [-o OUT] [--errors FILE]       vectors (and errors) to local files
     lamina jobs run FILE --local [--workdir DIR] [-o OUT]   the whole pipeline on this machine
-    lamina jobs run FILE                                    submit, wait, download (AWS)
-    lamina jobs worker --queue-url URL                      poll SQS like Lambda, run the worker
+    lamina jobs run FILE [OPTIONS]                          submit, wait, download (AWS)
+    lamina jobs worker --queue-url URL [--model DIR ...]    poll SQS like Lambda, run the worker
     lamina jobs redrive --dlq-url URL --queue-url URL       move dead letters back to the queue
+
+Job OPTIONS (sent as the input's S3 metadata, x-amz-meta-lamina-<option>; docs/batch.md):
+--format jsonl|npz, --model NAME, --input-type query|passage|none (default passage),
+--long-text truncate|reject|split (default truncate), --windows (with --long-text split).
 
 AWS commands take --bucket (default $LAMINA_BATCH_BUCKET) and --endpoint-url (default
 $AWS_ENDPOINT_URL_S3 or $AWS_ENDPOINT_URL, e.g. a moto server).
@@ -25,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lamina.errors import JobError
+from lamina.errors import JobError, JobInputError
 from lamina_tools.console import aws_options, progress_bar
 
 if TYPE_CHECKING:
@@ -37,6 +41,37 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = Path("build/models/all-MiniLM-L6-v2/fp32")
 DEFAULT_WORKDIR = Path("build/jobs")
 EXIT_PARTIAL = 3
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad flags, found after parsing (a bad option value, a model that is not there)."""
+
+
+def _usage(message: str) -> int:
+    print(f"lamina: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def job_option_values(args: argparse.Namespace) -> dict[str, str]:
+    """The job options the flags set, as the S3 metadata spells them (``lamina-`` dropped);
+    UsageError if they are invalid (checked here, before anything is uploaded)."""
+    from lamina.batch.submit import job_options
+
+    values = {"output": args.format}
+    if args.model and not (getattr(args, "local", False) and _is_location(args.model)):
+        values["model"] = args.model  # --local --model DIR: the name comes from the model
+    if args.input_type:
+        values["input-type"] = args.input_type
+    if args.long_text:
+        values["long-text"] = args.long_text
+    if args.windows:
+        values["windows"] = "true"
+    try:
+        job_options(values)
+    except JobInputError as exc:
+        raise UsageError(exc.message) from exc
+    return values
 
 
 def _s3(args: argparse.Namespace) -> ObjectStore:
@@ -94,9 +129,10 @@ def _wait(store: ObjectStore, job_id: str, timeout: float, interval: float = 2.0
 def _submit_file(args: argparse.Namespace, store: ObjectStore) -> str:
     from lamina.batch.jobs import INCOMING_PREFIX, job_id_for
     from lamina.batch.records import input_format
-    from lamina.batch.submit import OUTPUT_FORMAT_METADATA
+    from lamina.batch.submit import METADATA_PREFIX
     from lamina.storage import TransferProgress
 
+    values = job_option_values(args)
     source = Path(args.file)
     if not source.is_file():
         raise JobError(f"{source} is not a file")
@@ -108,7 +144,7 @@ def _submit_file(args: argparse.Namespace, store: ObjectStore) -> str:
         key,
         source,
         content_type="application/octet-stream",
-        metadata={OUTPUT_FORMAT_METADATA: args.format},
+        metadata={METADATA_PREFIX + name: value for name, value in values.items()},
         callback=transfer,
     )
     transfer.finish()
@@ -121,6 +157,10 @@ def _submit_file(args: argparse.Namespace, store: ObjectStore) -> str:
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
+    try:
+        job_option_values(args)
+    except UsageError as exc:
+        return _usage(str(exc))
     store = _s3(args)
     job_id = _submit_file(args, store)
     if not args.wait:
@@ -164,7 +204,13 @@ def _cmd_download(args: argparse.Namespace) -> int:
         allow_unfinished=args.partial,
         progress=_progress(args),
     )
-    print(f"{describe(m)}\nvectors: {out}" + (f"\nerrors: {args.errors}" if args.errors else ""))
+    text = f"{describe(m)}\nvectors: {out}" + (f"\nerrors: {args.errors}" if args.errors else "")
+    if args.windows:
+        if not m.windows:
+            raise JobError(f"job {m.job_id} has no window rows (it was not run with --windows)")
+        download_windows(store, m, Path(args.windows), progress=_progress(args))
+        text += f"\nwindows: {args.windows}"
+    print(text)
     return 0
 
 
@@ -172,15 +218,34 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from lamina_tools.results import download
 
     source = Path(args.file)
+    try:
+        values = job_option_values(args)
+    except UsageError as exc:
+        return _usage(str(exc))
     if args.local:
+        from lamina.batch.submit import job_options
         from lamina.settings import Settings
         from lamina_tools.local_batch import run_local
 
         settings = Settings.from_env()
-        embedder = _load_model(args, settings)
+        try:
+            embedders, default, chosen = _local_models(args.model, settings)
+            if chosen is not None:
+                values["model"] = chosen
+            job_options(values, served=list(embedders), default_model=default)
+        except (UsageError, JobInputError) as exc:
+            return _usage(exc.message if isinstance(exc, JobInputError) else str(exc))
         workdir = Path(args.workdir)
         started = time.perf_counter()
-        run = run_local(source, workdir, embedder, settings, out=args.format)
+        run = run_local(
+            source,
+            workdir,
+            embedders,
+            settings,
+            out=args.format,
+            options=values,
+            default=default,
+        )
         m = run.manifest
         seconds = time.perf_counter() - started
         store: ObjectStore = run.store
@@ -191,26 +256,144 @@ def _cmd_run(args: argparse.Namespace) -> int:
         job_id = _submit_file(args, store)
         _await_manifest(store, job_id, args.timeout)
         m = _wait(store, job_id, args.timeout)
-    out = Path(args.output or f"{m.job_id}.{'jsonl' if m.output_format == 'jsonl' else 'npz.d'}")
-    errors = (
-        out.with_name(out.name.removesuffix(".jsonl") + ".errors.jsonl")
-        if m.output_format == "jsonl"
-        else out / "errors.jsonl"
-    )
+    npz = m.output_format == "npz"
+    out = Path(args.output or f"{m.job_id}.{'npz.d' if npz else 'jsonl'}")
+    errors = out / "errors.jsonl" if npz else out.with_name(_stem(out) + ".errors.jsonl")
     download(store, m.job_id, out, errors=errors, progress=_progress(args))
     print(f"vectors: {out}\nerrors: {errors}")
+    if m.windows and not m.aborted:
+        windows = out / "windows" if npz else out.with_name(_stem(out) + ".windows.jsonl")
+        download_windows(store, m, windows, progress=_progress(args))
+        print(f"windows: {windows}")
     return _exit_code(m)
 
 
-def _load_model(args: argparse.Namespace, settings: Settings) -> OnnxEmbedder:
-    """--model, else $MODEL_URI (a directory or an s3:// store URI), else the built default."""
+def _stem(path: Path) -> str:
+    return path.name.removesuffix(".jsonl")
+
+
+def download_windows(
+    store: ObjectStore,
+    m: JobManifest,
+    out: Path,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> int:
+    """Write a job's window rows (``windows/``, in input order) to ``out``: the parts
+    concatenated (jsonl), or a directory (npz) with ``embeddings.npy`` and ``windows.jsonl``
+    (``{"id", "line", "window", "start", "end", "tokens"}`` per row of it). JobError if the
+    rows do not add up to the manifest's ``window_rows``."""
+    import io
+
+    import numpy as np
+
+    from lamina.batch.jobs import JobKeys
+
+    suffix = "." + m.output_format
+    parts = [info for info in store.list(JobKeys(m.job_id).windows) if info.key.endswith(suffix)]
+    total = sum(info.size for info in parts)
+    rows = done = 0
+    if m.output_format == "jsonl":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("wb") as sink:
+            for info in parts:
+                for block in store.stream(info.key):
+                    sink.write(block)
+                    rows += block.count(b"\n")
+                    done += len(block)
+                    if progress is not None:
+                        progress(str(out), done, total)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        shapes = []  # a first pass for the shapes: the output is allocated once
+        for info in parts:
+            with np.load(io.BytesIO(b"".join(store.stream(info.key)))) as part:
+                shapes.append(part["embeddings"].shape)
+        rows = sum(shape[0] for shape in shapes)
+        dim = shapes[0][1] if shapes else 0
+        matrix = np.lib.format.open_memmap(
+            out / "embeddings.npy", mode="w+", dtype=np.float32, shape=(rows, dim)
+        )
+        at = 0
+        with (out / "windows.jsonl").open("w", encoding="utf-8") as index:
+            for info in parts:
+                with np.load(io.BytesIO(b"".join(store.stream(info.key)))) as part:
+                    block = part["embeddings"]
+                    matrix[at : at + len(block)] = block
+                    at += len(block)
+                    columns = zip(
+                        part["ids"].tolist(),
+                        part["lines"].tolist(),
+                        part["windows"].tolist(),
+                        part["starts"].tolist(),
+                        part["ends"].tolist(),
+                        part["tokens"].tolist(),
+                        strict=True,
+                    )
+                    for record_id, line, window, start, end, tokens in columns:
+                        row = {"id": record_id, "line": line, "window": window}
+                        row |= {"start": start, "end": end, "tokens": tokens}
+                        index.write(json.dumps(row, ensure_ascii=False) + "\n")
+                done += info.size
+                if progress is not None:
+                    progress(str(out), done, total)
+        matrix.flush()
+    if m.finalized and rows != m.window_rows:
+        raise JobError(
+            f"job {m.job_id}: windows/ holds {rows} rows but the manifest says {m.window_rows}"
+        )
+    return rows
+
+
+def _is_location(model: str) -> bool:
+    """A model directory or a store URI, rather than a served model's name."""
+    return "://" in model or Path(model).is_dir()
+
+
+def _load(uris: list[str], settings: Settings) -> dict[str, OnnxEmbedder]:
+    """Each model at ``uris`` (directories or s3:// store URIs), by manifest name."""
     from lamina.inference.embedder import OnnxEmbedder
     from lamina.inference.load import load_model
 
-    uri = args.model or settings.model_uri or str(DEFAULT_MODEL)
-    if uri == str(DEFAULT_MODEL) and not (DEFAULT_MODEL / "manifest.json").is_file():
-        raise JobError(f"no model at {DEFAULT_MODEL}: run `make model`, or pass --model DIR")
-    return load_model(OnnxEmbedder, settings, None, uri)
+    models: dict[str, OnnxEmbedder] = {}
+    for uri in uris:
+        if Path(uri) == DEFAULT_MODEL and not (DEFAULT_MODEL / "manifest.json").is_file():
+            raise UsageError(f"no model at {DEFAULT_MODEL}: run `make model`, or pass --model DIR")
+        model = load_model(OnnxEmbedder, settings, None, uri)
+        if model.manifest.name in models:
+            raise UsageError(f"two models are named {model.manifest.name!r}")
+        models[model.manifest.name] = model
+    return models
+
+
+def _configured(settings: Settings) -> list[str]:
+    """$LAMINA_MODELS, else $MODEL_URI, else the built default."""
+    if settings.models or settings.model_uri:
+        return settings.model_uris()
+    return [str(DEFAULT_MODEL)]
+
+
+def _local_models(
+    model: str | None, settings: Settings
+) -> tuple[dict[str, OnnxEmbedder], str | None, str | None]:
+    """The models of a local run: (by name, the default, the job's model if --model was a
+    location). ``--model DIR`` (or an s3:// store URI) loads that one model; else the
+    configured ones ($LAMINA_MODELS, else $MODEL_URI, else the built MiniLM), among which
+    ``--model NAME`` picks (UsageError naming them if it is not there)."""
+    if model and _is_location(model):
+        loaded = _load([model], settings)
+        name = next(iter(loaded))
+        return loaded, name, name
+    loaded = _load(_configured(settings), settings)
+    names = {name.lower(): name for name in loaded}
+    if model and model.lower() not in names:
+        raise UsageError(
+            f"model {model!r} is neither a model directory nor one of the local models "
+            f"({', '.join(loaded)}): pass its directory (e.g. --model "
+            "build/models/multilingual-e5-small/q4) or list it in LAMINA_MODELS"
+        )
+    default = settings.default_model if (settings.default_model or "").lower() in names else None
+    return loaded, names[default.lower()] if default else None, None
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
@@ -227,14 +410,20 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     if not args.queue_url:
         raise JobError("no queue: pass --queue-url or set LAMINA_BATCH_QUEUE_URL")
     settings = Settings.from_env()
-    embedder = _load_model(args, settings)
+    try:
+        embedders = _load(args.model or _configured(settings), settings)
+    except UsageError as exc:
+        return _usage(str(exc))
+    names = {name.lower() for name in embedders}
+    default = settings.default_model if (settings.default_model or "").lower() in names else None
     store = S3Objects(args.bucket, endpoint_url=args.endpoint_url, error=JobError)
     queue = SqsQueue(args.queue_url, endpoint_url=_sqs_endpoint(args))
     worker = ChunkWorker(
         store,
-        embedder,
+        embedders,
         max_receive_count=settings.max_receive_count,
         telemetry=get_telemetry(settings),
+        default=default,
     )
     handler = WorkerHandler(worker)
     stats = PollStats()
@@ -290,6 +479,30 @@ def add_jobs_commands(groups: Any) -> None:
     upload.add_argument(
         "--format", choices=["jsonl", "npz"], default="jsonl", help="output format of the parts"
     )
+    upload.add_argument(
+        "--model",
+        help="a served model's name (default: the workers' default model); with --local also "
+        f"a model directory or s3:// store URI (default: $LAMINA_MODELS, $MODEL_URI, "
+        f"{DEFAULT_MODEL})",
+    )
+    upload.add_argument(
+        "--input-type",
+        choices=["query", "passage", "none"],
+        help="the prompt put before each text, for a model that has prompts (e5's "
+        "'passage: '); none: the text as it is (default: passage)",
+    )
+    upload.add_argument(
+        "--long-text",
+        choices=["truncate", "reject", "split"],
+        help="a text over the model's token limit is cut (truncate, the default), refused "
+        "(reject: an error line), or embedded whole in windows (split: texts up to "
+        "LAMINA_MAX_SPLIT_TEXT_CHARS characters)",
+    )
+    upload.add_argument(
+        "--windows",
+        action="store_true",
+        help="with --long-text split: also write one row per window (its character span)",
+    )
     upload.add_argument("--key", help="object name under incoming/ (default: the file's name)")
     upload.add_argument(
         "--timeout", type=float, default=3600, help="seconds to wait for the job (default 3600)"
@@ -316,6 +529,9 @@ def add_jobs_commands(groups: Any) -> None:
     download.add_argument("-o", "--output", help="output file (npz jobs: a directory)")
     download.add_argument("--errors", help="also write the job's errors.jsonl here")
     download.add_argument(
+        "--windows", help="also write the window rows here (a job run with --windows)"
+    )
+    download.add_argument(
         "--partial", action="store_true", help="download what is there before the job is over"
     )
     download.set_defaults(func=_cmd_download)
@@ -329,9 +545,6 @@ def add_jobs_commands(groups: Any) -> None:
     run.add_argument(
         "--workdir", default=str(DEFAULT_WORKDIR), help="--local: the bucket's stand-in"
     )
-    run.add_argument(
-        "--model", help=f"--local: model directory (default: $MODEL_URI, {DEFAULT_MODEL})"
-    )
     run.add_argument("-o", "--output", help="where the vectors go (default: <job id>.jsonl)")
     run.set_defaults(func=_cmd_run)
 
@@ -341,7 +554,12 @@ def add_jobs_commands(groups: Any) -> None:
     worker.add_argument(
         "--queue-url", default=os.environ.get("LAMINA_BATCH_QUEUE_URL"), required=False
     )
-    worker.add_argument("--model", help=f"model directory (default: $MODEL_URI, {DEFAULT_MODEL})")
+    worker.add_argument(
+        "--model",
+        action="append",
+        help="a model directory or s3:// store URI, once per model (default: $LAMINA_MODELS, "
+        f"$MODEL_URI, {DEFAULT_MODEL})",
+    )
     worker.add_argument("--batch-size", type=int, default=10, help="messages per invocation")
     worker.add_argument("--visibility", type=int, default=120, help="visibility timeout (s)")
     worker.add_argument("--retry-delay", type=int, default=1, help="seconds before a retry")

@@ -8,12 +8,14 @@ stays bounded by the queue's capacity, not the input's size.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lamina.batch.handlers import WorkerHandler, chunk_limits
+from lamina.batch.handlers import WorkerHandler, chunk_limits, split_text_limit
 from lamina.batch.jobs import INCOMING_PREFIX, JobManifest, OutputFormat, read_job_manifest
 from lamina.batch.submit import submit_job
 from lamina.batch.worker import ChunkWorker
@@ -37,23 +39,45 @@ class LocalRun:
 def run_local(
     source: Path,
     workdir: Path,
-    embedder: Embedder,
+    embedders: Embedder | Mapping[str, Embedder],
     settings: Settings,
     *,
     telemetry: Telemetry | None = None,
     out: OutputFormat = "jsonl",
+    options: Mapping[str, str] | None = None,
+    default: str | None = None,
     on_progress: Callable[[JobManifest], None] | None = None,
 ) -> LocalRun:
     """Submit ``source`` as a job under ``workdir`` and work it off; returns when the job
-    is over (every chunk done or given up)."""
+    is over (every chunk done or given up).
+
+    ``embedders``: the worker's models (by name); ``default``: the one a job that names
+    none gets (None: LAMINA_DEFAULT_MODEL if it is one of them, else the first);
+    ``options``: the job's options as the S3 metadata spells them (``{"model": ...,
+    "input-type": ..., "long-text": ..., "windows": ...}``). The submit step knows the
+    models here, so a job naming another fails at submit."""
     if not source.is_file():
         raise JobError(f"{source} is not a file")
+    worker_models = (
+        {embedders.manifest.name: embedders} if isinstance(embedders, Embedder) else embedders
+    )
+    served = list(worker_models)
+    if default is None and settings.default_model in served:
+        default = settings.default_model
     store = LocalObjects(workdir, error=JobError)
-    key = INCOMING_PREFIX + source.name
+    # A directory has no object versions: the same content under the same key is the same
+    # job. The key names the options and models, so a run with other ones is another job
+    # (rather than the earlier run's results).
+    identity = json.dumps([out, sorted((options or {}).items()), served, default])
+    key = f"{INCOMING_PREFIX}{hashlib.sha256(identity.encode()).hexdigest()[:8]}/{source.name}"
     store.upload(key, source, content_type="application/octet-stream")
     queue = MemoryQueue(max_receive_count=settings.max_receive_count)
     worker = ChunkWorker(
-        store, embedder, max_receive_count=settings.max_receive_count, telemetry=telemetry
+        store,
+        worker_models,
+        max_receive_count=settings.max_receive_count,
+        telemetry=telemetry,
+        default=default,
     )
     handler = WorkerHandler(worker)
 
@@ -69,7 +93,11 @@ def run_local(
                     key,
                     limits=chunk_limits(settings),
                     max_text_chars=settings.max_text_chars,
+                    max_split_text_chars=split_text_limit(settings),
                     out=out,
+                    options=options,
+                    served=served,
+                    default_model=worker.default,
                 )
             )
         except BaseException as exc:  # reported by the caller's thread

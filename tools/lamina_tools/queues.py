@@ -15,7 +15,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from lamina.batch.queues import Message, WorkQueue
+from lamina.batch.queues import SQS_MAX_BYTES, Message, WorkQueue
+from lamina.errors import JobError
 
 
 @dataclass
@@ -45,6 +46,10 @@ class MemoryQueue(WorkQueue):
         return self.queue_arn
 
     def send(self, bodies: Sequence[str]) -> None:
+        for body in bodies:  # SQS refuses a message over 256 KiB: so does this queue
+            size = len(body.encode("utf-8"))
+            if size > SQS_MAX_BYTES:
+                raise JobError(f"a message of {size} bytes exceeds SQS's limit of {SQS_MAX_BYTES}")
         with self._cond:
             while len(self._held) >= self.capacity:
                 self._cond.wait(0.5)

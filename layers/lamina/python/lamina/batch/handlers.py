@@ -6,12 +6,13 @@ these from settings at cold start and wrap them in Powertools' decorators.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lamina.batch.jobs import INCOMING_PREFIX, JobManifest
 from lamina.batch.queues import WorkQueue
-from lamina.batch.submit import ChunkLimits, s3_event_keys, submit_job
+from lamina.batch.submit import BATCH_MAX_SPLIT_TEXT_CHARS, ChunkLimits, s3_event_keys, submit_job
 from lamina.errors import ConfigurationError, JobError, LaminaError
 from lamina.observability import Telemetry
 from lamina.settings import Settings
@@ -27,14 +28,30 @@ def chunk_limits(settings: Settings) -> ChunkLimits:
     )
 
 
+def split_text_limit(settings: Settings) -> int:
+    """The most characters of one text in a long_text=split job: LAMINA_MAX_SPLIT_TEXT_CHARS
+    if it is set, else BATCH_MAX_SPLIT_TEXT_CHARS (the API's default is lower: it bounds
+    one request's time, where a job's text is bounded by the worker's timeout)."""
+    if "max_split_text_chars" in settings.model_fields_set:
+        return settings.max_split_text_chars
+    return BATCH_MAX_SPLIT_TEXT_CHARS
+
+
 @dataclass
 class SubmitHandler:
-    """S3 ObjectCreated event (incoming/ only) -> one job per new object."""
+    """S3 ObjectCreated event (incoming/ only) -> one job per new object.
+
+    ``served``: the model names the workers hold, if this function knows them (it loads no
+    model): a job naming another then fails at submit. Unknown (None), the worker checks
+    the name and fails the job. A job that names no model gets ``LAMINA_DEFAULT_MODEL``
+    (unset: the first of ``served``, else the worker's default).
+    """
 
     store: ObjectStore
     queue: WorkQueue
     settings: Settings
     telemetry: Telemetry
+    served: Sequence[str] | None = None
 
     def __call__(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         jobs: list[dict[str, object]] = []
@@ -55,6 +72,9 @@ class SubmitHandler:
             version_id=version_id,
             limits=chunk_limits(self.settings),
             max_text_chars=self.settings.max_text_chars,
+            max_split_text_chars=split_text_limit(self.settings),
+            served=self.served,
+            default_model=self.settings.default_model,
         )
         self.telemetry.logger.append_keys(job=manifest.job_id)
         self.telemetry.job_submitted(
@@ -110,23 +130,26 @@ def build_submit_handler(settings: Settings, telemetry: Telemetry) -> SubmitHand
 
 
 def build_worker_handler(settings: Settings, telemetry: Telemetry) -> WorkerHandler:
-    """The worker function's handler: load the model once (cold start), write to the bucket."""
+    """The worker function's handler: load every model once (cold start: LAMINA_MODELS,
+    else MODEL_URI; the default is LAMINA_DEFAULT_MODEL, else the first), write to the
+    bucket."""
     from lamina.batch.worker import ChunkWorker
     from lamina.inference.embedder import OnnxEmbedder
-    from lamina.inference.load import load_model
+    from lamina.inference.load import load_models
     from lamina.storage import S3Objects
 
     if not settings.batch_bucket:
         raise ConfigurationError("LAMINA_BATCH_BUCKET must be set for the worker function")
     try:
-        embedder = load_model(OnnxEmbedder, settings, telemetry)
+        embedders = load_models(OnnxEmbedder, settings, telemetry)
+        worker = ChunkWorker(
+            S3Objects(settings.batch_bucket, error=JobError),
+            embedders,
+            max_receive_count=settings.max_receive_count,
+            telemetry=telemetry,
+            default=settings.default_model,
+        )
     except LaminaError as exc:
         telemetry.model_load_failed(exc)
         raise
-    worker = ChunkWorker(
-        S3Objects(settings.batch_bucket, error=JobError),
-        embedder,
-        max_receive_count=settings.max_receive_count,
-        telemetry=telemetry,
-    )
     return WorkerHandler(worker)

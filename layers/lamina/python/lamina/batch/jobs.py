@@ -2,10 +2,13 @@
 
 Layout under ``jobs/<job_id>/``::
 
-    manifest.json              status, counts, which chunks are done or failed (below)
-    parts/<chunk>.jsonl        {"id", "line", "embedding"} per valid record (or .npz)
+    manifest.json              status, options, counts, which chunks are done or failed
+    parts/<chunk>.jsonl        {"id", "line", "model", "embedding"} per embedded record (or .npz)
+    windows/<chunk>.jsonl      windows=true: one row per window of each record (or .npz)
+    spill/<line>.txt           texts too large for a queue message (the message refers to them)
     errors/input.jsonl         lines the submit step rejected (written by submit)
     errors/chunk-<chunk>.jsonl records of a chunk given up after the last receive
+    errors/refused-<chunk>.jsonl  records of a done chunk the worker refused (long_text=reject)
     errors.jsonl               every rejected record, one per line (written at the end)
     _SUCCESS | _FAILED         written last: the job is over (the final counts inside)
 
@@ -43,6 +46,11 @@ _JOB_ID = re.compile(JOB_ID_PATTERN)
 Status = Literal["submitted", "running", "succeeded", "partially_failed", "failed"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "partially_failed", "failed"})
 OutputFormat = Literal["jsonl", "npz"]
+# The embedder's option types (lamina.inference.embedder.InputType / LongText), spelled
+# again here: the submit function must not import lamina.inference (a unit test checks
+# that both spell the same values).
+InputType = Literal["query", "passage"]
+LongText = Literal["truncate", "reject", "split"]
 
 
 def now_iso() -> str:
@@ -78,12 +86,23 @@ class JobKeys:
         self.success = self.root + "_SUCCESS"
         self.failure = self.root + "_FAILED"
         self.parts = self.root + "parts/"
+        self.windows = self.root + "windows/"
 
     def part(self, chunk: int, fmt: str) -> str:
         return f"{self.parts}{chunk:06d}.{fmt}"
 
+    def window_part(self, chunk: int, fmt: str) -> str:
+        return f"{self.windows}{chunk:06d}.{fmt}"
+
+    def spill(self, line: int) -> str:
+        """The text of the record on ``line``, when it is too large for a queue message."""
+        return f"{self.root}spill/{line:012d}.txt"
+
     def chunk_errors(self, chunk: int) -> str:
         return f"{self.root}errors/chunk-{chunk:06d}.jsonl"
+
+    def refused_errors(self, chunk: int) -> str:
+        return f"{self.root}errors/refused-{chunk:06d}.jsonl"
 
 
 # --------------------------------------------------------------------------------------
@@ -142,16 +161,38 @@ class JobManifest(BaseModel):
     input: InputRef
     output_format: OutputFormat = "jsonl"
     normalize: bool = True
+    # The options (docs/batch.md, "Options"). A manifest written before they existed reads
+    # as what such jobs did: the worker's model, no prompt, truncated, no window rows.
+    model: str | None = Field(
+        default=None,
+        description="The model the job names (null: the worker's default, filled in by the "
+        "first chunk done).",
+    )
+    input_type: InputType | None = Field(
+        default=None, description="The prompt put before each text (null: none)."
+    )
+    long_text: LongText = "truncate"
+    windows: bool = Field(default=False, description="One row per window in windows/ too.")
     submit_done: bool = False
     lines: int | None = Field(default=None, description="Input records (lines; CSV rows).")
     invalid: int = Field(default=0, description="Records the submit step rejected.")
     chunks: int | None = None
+    spilled: int = Field(
+        default=0, description="Texts too large for a queue message, written to spill/."
+    )
     chunks_done: int = 0
     chunks_failed: int = 0
     ok: int = Field(default=0, description="Records with a vector in parts/.")
     chunk_failed_records: int = Field(default=0, description="Records of failed chunks.")
+    refused: int = Field(
+        default=0,
+        description="Records of done chunks the worker refused (long_text=reject: over the "
+        "model's token limit).",
+    )
+    window_rows: int = Field(default=0, description="Rows in windows/ (windows=true).")
     done_bits: str = ""
     failed_bits: str = ""
+    refused_bits: str = ""  # done chunks with an errors/refused-<chunk>.jsonl
     model_versions: list[str] = Field(default_factory=list)
     submitted_at: str = Field(default_factory=now_iso)
     submit_finished_at: str | None = None
@@ -161,15 +202,18 @@ class JobManifest(BaseModel):
     embed_seconds: float = Field(default=0.0, description="Sum of the workers' model time.")
     error: str | None = None
     aborted: bool = Field(
-        default=False, description="The input could not be read at all (fail_job): no chunk."
+        default=False,
+        description="The job could not run at all (fail_job): its input could not be read, "
+        "its options are invalid, or no worker serves its model.",
     )
     finalized: bool = False
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def failed(self) -> int:
-        """Records that got no vector: rejected lines plus the records of failed chunks."""
-        return self.invalid + self.chunk_failed_records
+        """Records that got no vector: rejected lines, the records of failed chunks, and the
+        records the worker refused."""
+        return self.invalid + self.chunk_failed_records + self.refused
 
     @property
     def complete(self) -> bool:
@@ -185,11 +229,11 @@ class JobManifest(BaseModel):
 
     def summary(self) -> dict[str, object]:
         """What status commands and the API show: everything but the bitmaps."""
-        data = self.model_dump(exclude={"done_bits", "failed_bits"})
-        data["output"] = {
-            "parts": JobKeys(self.job_id).parts,
-            "errors": JobKeys(self.job_id).errors,
-        }
+        data = self.model_dump(exclude={"done_bits", "failed_bits", "refused_bits"})
+        keys = JobKeys(self.job_id)
+        data["output"] = {"parts": keys.parts, "errors": keys.errors}
+        if self.windows:
+            data["output"]["windows"] = keys.windows
         return data
 
 
@@ -225,9 +269,19 @@ def update(
 
 
 def chunk_done(
-    store: ObjectStore, job_id: str, chunk: int, records: int, model: str, embed_seconds: float
+    store: ObjectStore,
+    job_id: str,
+    chunk: int,
+    records: int,
+    model: str,
+    embed_seconds: float,
+    *,
+    refused: int = 0,
+    window_rows: int = 0,
 ) -> JobManifest:
-    """Record that ``chunk`` has its part; finalize the job if that completes it."""
+    """Record that ``chunk`` has its part (``records`` rows; ``refused`` more records of it
+    are in ``errors/refused-<chunk>.jsonl``, written before); finalize the job if that
+    completes it. ``model`` is ``name/version``."""
     keys = JobKeys(job_id)
 
     def change(m: JobManifest) -> bool:
@@ -238,14 +292,21 @@ def chunk_done(
         if bit_is_set(m.failed_bits, chunk):  # redriven after it was given up
             m.failed_bits = set_bit(m.failed_bits, chunk, False)
             m.chunks_failed -= 1
-            m.chunk_failed_records -= records
+            m.chunk_failed_records -= records + refused
             m.finalized = False
         m.done_bits = set_bit(m.done_bits, chunk, True)
         m.chunks_done += 1
         m.ok += records
+        if refused:
+            m.refused += refused
+            m.refused_bits = set_bit(m.refused_bits, chunk, True)
+        m.window_rows += window_rows
         m.embed_seconds = round(m.embed_seconds + embed_seconds, 3)
         if model not in m.model_versions:
             m.model_versions.append(model)
+        name = model.rsplit("/", 1)[0]  # none named: the worker's default; else its spelling
+        if m.model is None or m.model.lower() == name.lower():
+            m.model = name
         m.started_at = m.started_at or now_iso()
         if m.status == "submitted" or m.status in TERMINAL:
             m.status = "running"
@@ -338,10 +399,15 @@ def finalize_if_complete(store: ObjectStore, seen: JobManifest) -> JobManifest:
 
 def write_errors(store: ObjectStore, m: JobManifest) -> None:
     """errors.jsonl of ``m``'s chunk states: the submit step's rejected lines, then the
-    records of every failed chunk, in chunk order (streamed through a temporary file)."""
+    records of every failed chunk and those the worker refused in a done one, in chunk
+    order (streamed through a temporary file)."""
     keys = JobKeys(m.job_id)
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as spool:
-        sources = [keys.input_errors] + [keys.chunk_errors(n) for n in set_bits(m.failed_bits)]
+        failed, refused = set(set_bits(m.failed_bits)), set(set_bits(m.refused_bits))
+        sources = [keys.input_errors] + [
+            keys.chunk_errors(n) if n in failed else keys.refused_errors(n)
+            for n in sorted(failed | refused)
+        ]
         for key in sources:
             if store.head(key) is not None:
                 for block in store.stream(key):
@@ -365,7 +431,8 @@ def write_marker(store: ObjectStore, m: JobManifest) -> None:
 
 
 def fail_job(store: ObjectStore, job_id: str, reason: str) -> JobManifest:
-    """The whole job cannot run (its input cannot be read): mark it failed, finalized."""
+    """The whole job cannot run (its input cannot be read, its options are invalid, no
+    worker serves its model): mark it failed, finalized."""
 
     def change(m: JobManifest) -> bool:
         if m.finalized and m.status == "failed":

@@ -165,12 +165,26 @@ class RecordReader:
     once, as a Record or a LineError); it is the job's line count at the end.
     """
 
-    def __init__(self, fmt: str, *, max_line_bytes: int, max_text_chars: int) -> None:
+    def __init__(
+        self,
+        fmt: str,
+        *,
+        max_line_bytes: int,
+        max_text_chars: int,
+        split_text_chars: int | None = None,
+    ) -> None:
+        """``split_text_chars``: the limit long_text=split would allow, named in the error
+        of a text over ``max_text_chars`` (when it is higher)."""
         if fmt not in FORMATS.values():
             raise JobInputError(f"unknown input format {fmt!r}")
         self.fmt = fmt
         self.max_line_bytes = max_line_bytes
         self.max_text_chars = max_text_chars
+        self._hint = (
+            f"; long_text=split accepts up to {split_text_chars}"
+            if split_text_chars is not None and split_text_chars > max_text_chars
+            else ""
+        )
         self.count = 0
         self._ids = IdSet()
 
@@ -238,7 +252,9 @@ class RecordReader:
             return LineError(number, "empty text", record_id)
         if len(text) > self.max_text_chars:
             return LineError(
-                number, f"text has {len(text)} characters (limit {self.max_text_chars})", record_id
+                number,
+                f"text has {len(text)} characters (limit {self.max_text_chars}{self._hint})",
+                record_id,
             )
         return Record(number, record_id, text)
 

@@ -10,20 +10,23 @@ the same parts: nothing is duplicated.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, cast
+from typing import Any, cast, get_args
 
 from pydantic import BaseModel, ConfigDict
 
 from lamina.batch.jobs import (
     InputRef,
+    InputType,
     JobKeys,
     JobManifest,
+    LongText,
     OutputFormat,
     fail_job,
     finalize_if_complete,
@@ -43,22 +46,160 @@ from lamina.batch.records import (
 from lamina.errors import JobError, JobInputError
 from lamina.storage import ObjectStore
 
-# A record must fit in one message; a line this long cannot be a valid record anyway
-# (the text limit is 20,000 characters, 80 kB of UTF-8 at most).
+# The longest physical line read whole (jsonl, txt; each line of a csv row). A text within
+# the 20,000-character limit takes at most 80 kB of UTF-8. With long_text=split a text may
+# be far longer, so the limit grows by SPLIT_BYTES_PER_CHAR per character allowed
+# (LAMINA_MAX_SPLIT_TEXT_CHARS): room for any text under the character limit, even one
+# spelled with \u escapes (12 bytes for a character outside the BMP).
 MAX_LINE_BYTES = 200_000
-# The model reads at most 256 tokens of a text; WordPiece gives fewer tokens than
-# UTF-8 bytes / 3 on real text (English ~ bytes / 4.5, CJK 1 token per 3-byte char).
-MAX_TOKENS_PER_TEXT = 256
+SPLIT_BYTES_PER_CHAR = 12
+# The longest text a long_text=split job accepts unless LAMINA_MAX_SPLIT_TEXT_CHARS is set
+# for the function: more than the API's default, which bounds one request's time, while a
+# job's text is bounded by the worker's timeout (a chunk of its own, docs/batch.md).
+BATCH_MAX_SPLIT_TEXT_CHARS = 200_000
+# The most tokens a model reads of one text: multilingual-e5-small's 512 (MiniLM reads
+# 256). Tokens are estimated without a tokenizer as UTF-8 bytes / 3: more than WordPiece or
+# SentencePiece give on most text (English ~ bytes / 4.5, CJK about 1 per 3-byte character).
+MAX_TOKENS_PER_TEXT = 512
+# long_text=split reads the whole text, in windows that share 32-64 tokens and each add the
+# special tokens and the prompt (up to 26% more tokens than the text has, with MiniLM's
+# 254-token windows), and Hangul under MiniLM's WordPiece (NFD jamo) is ~1.35 tokens per
+# character. On a 150,000-character Korean and English text: 116,271 tokens read by
+# MiniLM, 77,112 by e5; estimated 128,829.
+SPLIT_TOKEN_FACTOR = 1.5
+
+# S3 object metadata (x-amz-meta-lamina-<option>) and the CLI flags (--<option>) that set a
+# job's options; their values and defaults are JobOptions' (docs/batch.md, "Options").
+METADATA_PREFIX = "lamina-"
+OPTION_NAMES = ("output", "model", "input-type", "long-text", "windows")
 OUTPUT_FORMAT_METADATA = "lamina-output"  # x-amz-meta-lamina-output: jsonl | npz
+MODEL_METADATA = "lamina-model"  # a served model's name
+INPUT_TYPE_METADATA = "lamina-input-type"  # query | passage | none
+LONG_TEXT_METADATA = "lamina-long-text"  # truncate | reject | split
+WINDOWS_METADATA = "lamina-windows"  # true | false
+# A batch job embeds documents: passage is the prompt a model with prompts (e5) was
+# trained with for them, and a model without prompts (MiniLM) ignores it.
+DEFAULT_INPUT_TYPE: InputType = "passage"
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # a manifest's name
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
 
-def estimate_tokens(text: str) -> int:
-    """Tokens the model will read from ``text``, estimated without a tokenizer."""
-    return min(MAX_TOKENS_PER_TEXT, len(text.encode("utf-8")) // 3 + 2)
+def estimate_tokens(text: str, *, split: bool = False) -> int:
+    """Tokens the model will read from ``text``, estimated without a tokenizer: at most one
+    window's worth, unless ``split`` (then every window of the text counts)."""
+    tokens = len(text.encode("utf-8")) // 3 + 2
+    if split and tokens > MAX_TOKENS_PER_TEXT:
+        return int(tokens * SPLIT_TOKEN_FACTOR)
+    return min(MAX_TOKENS_PER_TEXT, tokens)
+
+
+class JobOptions(BaseModel):
+    """How a job's records are embedded and written: from the input object's metadata (or
+    the local runner's flags), checked once, recorded in the manifest and every message."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    output_format: OutputFormat = "jsonl"
+    normalize: bool = True
+    model: str | None = None  # None: the worker's default model
+    input_type: InputType | None = DEFAULT_INPUT_TYPE  # None: the text as it is
+    long_text: LongText = "truncate"
+    windows: bool = False
+
+
+def _choice(name: str, value: str, allowed: Sequence[str], problems: list[str]) -> str | None:
+    folded = value.strip().lower()
+    if folded in allowed:
+        return folded
+    problems.append(
+        f"{name} {value!r} is not one of {', '.join(allowed)}"
+        f" (x-amz-meta-{METADATA_PREFIX}{name}, --{name})"
+    )
+    return None
+
+
+def job_options(
+    values: Mapping[str, str],
+    *,
+    normalize: bool = True,
+    served: Sequence[str] | None = None,
+    default_model: str | None = None,
+) -> JobOptions:
+    """The options ``values`` name (option -> value as the metadata spells it, e.g.
+    ``{"model": "multilingual-e5-small", "input-type": "passage"}``); JobInputError naming
+    every bad value. ``served``: the model names the workers hold, when known here (the
+    submit function loads no model): a model is then checked against them (any case) and
+    spelled as they spell it. ``default_model``: the job's model when it names none (else
+    the first of ``served``, else None: the worker's default)."""
+    problems: list[str] = []
+    # An unknown output format falls back to jsonl, as it always has.
+    output = values.get("output", "jsonl").strip().lower()
+    input_type = _choice(
+        "input-type",
+        values.get("input-type", DEFAULT_INPUT_TYPE),
+        [*get_args(InputType), "none"],
+        problems,
+    )
+    long_text = _choice(
+        "long-text", values.get("long-text", "truncate"), get_args(LongText), problems
+    )
+    windows = _choice("windows", values.get("windows", "false"), [*_TRUE, *_FALSE], problems)
+    if windows in _TRUE and long_text not in (None, "split"):
+        problems.append("windows needs long-text split (without it a text is one window)")
+    model = values.get("model", "").strip() or default_model
+    if model is not None:
+        if not MODEL_NAME.fullmatch(model):
+            problems.append(
+                f"model {model!r} is not a model name (a served model's, e.g. "
+                "multilingual-e5-small; a model directory only with lamina jobs run --local)"
+            )
+        elif served is not None:
+            by_name = {name.lower(): name for name in served}
+            if model.lower() in by_name:
+                model = by_name[model.lower()]
+            else:
+                problems.append(
+                    f"model {model!r} is not served by the batch workers; served: "
+                    + ", ".join(repr(name) for name in served)
+                )
+    elif served:
+        model = served[0]
+    if problems:
+        raise JobInputError("invalid job options: " + "; ".join(problems))
+    return JobOptions(
+        output_format=cast(OutputFormat, output if output in ("jsonl", "npz") else "jsonl"),
+        normalize=normalize,
+        model=model,
+        input_type=None if input_type == "none" else cast(InputType, input_type),
+        long_text=cast(LongText, long_text),
+        windows=windows in _TRUE,
+    )
+
+
+def metadata_options(metadata: Mapping[str, str]) -> dict[str, str]:
+    """The job options among an object's user metadata (its ``lamina-<option>`` keys)."""
+    return {
+        name: metadata[METADATA_PREFIX + name]
+        for name in OPTION_NAMES
+        if METADATA_PREFIX + name in metadata
+    }
+
+
+class SpilledText(BaseModel):
+    """In a message, a record's text that did not fit in it: the text is the object
+    ``JobKeys.spill(line)``, derived from the job and the line (a message cannot point
+    anywhere else)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spilled: int  # the text's size in bytes (UTF-8)
 
 
 class ChunkMessage(BaseModel):
-    """The body of one queue message: a chunk of a job, records in input order."""
+    """The body of one queue message: a chunk of a job, records in input order.
+
+    A message without the option fields (sent before they existed) means what it meant
+    then: the worker's default model, no prompt, truncated, no window rows."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -66,7 +207,11 @@ class ChunkMessage(BaseModel):
     chunk: int
     out: OutputFormat = "jsonl"
     normalize: bool = True
-    records: list[tuple[int, RecordId, str]]
+    model: str | None = None
+    input_type: InputType | None = None
+    long_text: LongText = "truncate"
+    windows: bool = False
+    records: list[tuple[int, RecordId, str | SpilledText]]
 
 
 class RecordTooLargeError(JobError):
@@ -81,13 +226,34 @@ class ChunkLimits:
     max_bytes: int = SQS_MAX_BYTES
 
 
-class Chunker:
-    """Groups records into message bodies under the record, token and byte limits."""
+Spill = Callable[[Record], None]
 
-    def __init__(self, job_id: str, out: str, normalize: bool, limits: ChunkLimits) -> None:
+
+class Chunker:
+    """Groups records into message bodies under the record, token and byte limits. The text
+    of a record too large for a message is handed to ``spill`` (which writes it to the job's
+    ``spill/``) and the message carries a ``SpilledText`` in its place."""
+
+    def __init__(
+        self, job_id: str, options: JobOptions, limits: ChunkLimits, spill: Spill | None = None
+    ) -> None:
         self.limits = limits
         self.count = 0
-        self._head = json.dumps({"job": job_id, "chunk": 0, "out": out, "normalize": normalize})
+        self.spilled = 0
+        self._split = options.long_text == "split"
+        self._spill = spill
+        self._head = json.dumps(
+            {
+                "job": job_id,
+                "chunk": 0,
+                "out": options.output_format,
+                "normalize": options.normalize,
+                "model": options.model,
+                "input_type": options.input_type,
+                "long_text": options.long_text,
+                "windows": options.windows,
+            }
+        )
         self._records: list[str] = []
         self._bytes = 0
         self._tokens = 0
@@ -100,8 +266,16 @@ class Chunker:
         """Add a record; returns the previous chunk's body if this record starts a new one."""
         encoded = json.dumps([record.line, record.id, record.text], ensure_ascii=False)
         size = len(encoded.encode("utf-8")) + 1
-        tokens = estimate_tokens(record.text)
+        tokens = estimate_tokens(record.text, split=self._split)
         overhead = len(self._head) + 32
+        if overhead + size > self.limits.max_bytes and self._spill is not None:
+            ref = SpilledText(spilled=len(record.text.encode("utf-8")))
+            spilled = json.dumps([record.line, record.id, ref.model_dump()], ensure_ascii=False)
+            spilled_size = len(spilled.encode("utf-8")) + 1
+            if overhead + spilled_size <= self.limits.max_bytes:  # else: the id is too large
+                self._spill(record)
+                self.spilled += 1
+                encoded, size = spilled, spilled_size
         if overhead + size > self.limits.max_bytes:
             raise RecordTooLargeError(
                 f"record needs {overhead + size} bytes in a queue message"
@@ -129,10 +303,14 @@ class Chunker:
 
 
 def _start(
-    store: ObjectStore, key: str, version_id: str | None, out: OutputFormat | None, normalize: bool
-) -> tuple[JobManifest, bool]:
+    store: ObjectStore,
+    key: str,
+    version_id: str | None,
+    choose: Callable[[Mapping[str, str]], JobOptions],
+) -> tuple[JobManifest, bool, str | None]:
     """The job for the object at ``key`` (created if new); True if it still needs the
-    submit step (False: a duplicate event for a job already submitted)."""
+    submit step (False: a duplicate event for a job already submitted); and why its options
+    are refused, if they are (the job is then created with the defaults, to be failed)."""
     info = store.head(key, version_id)
     if info is None:
         raise JobError(f"input {store.url(key)} does not exist (deleted before it was read?)")
@@ -141,10 +319,12 @@ def _start(
     existing = store.get(keys.manifest)
     if existing is not None:
         manifest = JobManifest.model_validate_json(existing[0])
-        return manifest, not manifest.submit_done
-    chosen = out or info.metadata.get(OUTPUT_FORMAT_METADATA, "jsonl")
-    if chosen not in ("jsonl", "npz"):
-        chosen = "jsonl"  # an unknown option must not lose the job; jsonl is the default
+        return manifest, not manifest.submit_done, None
+    refused = None
+    try:
+        options = choose(info.metadata)
+    except JobInputError as exc:
+        options, refused = JobOptions(), exc.message
     manifest = JobManifest(
         job_id=job_id,
         input=InputRef(
@@ -155,16 +335,32 @@ def _start(
             size=info.size,
             format=FORMATS.get(PurePosixPath(key).suffix.lower(), "unknown"),
         ),
-        output_format=cast(OutputFormat, chosen),
-        normalize=normalize,
+        output_format=options.output_format,
+        normalize=options.normalize,
+        model=options.model,
+        input_type=options.input_type,
+        long_text=options.long_text,
+        windows=options.windows,
     )
     if not store.put(
         keys.manifest, manifest.to_json(), content_type="application/json", if_none_match=True
     ):  # another submit of the same upload won the race: it does the work
         found = store.get(keys.manifest)
         assert found is not None
-        return JobManifest.model_validate_json(found[0]), False
-    return manifest, True
+        return JobManifest.model_validate_json(found[0]), False, None
+    return manifest, True, refused
+
+
+def manifest_options(m: JobManifest) -> JobOptions:
+    """The options a job's manifest records."""
+    return JobOptions(
+        output_format=m.output_format,
+        normalize=m.normalize,
+        model=m.model,
+        input_type=m.input_type,
+        long_text=m.long_text,
+        windows=m.windows,
+    )
 
 
 def submit_job(
@@ -174,25 +370,58 @@ def submit_job(
     *,
     limits: ChunkLimits | None = None,
     max_text_chars: int = 20_000,
+    max_split_text_chars: int = BATCH_MAX_SPLIT_TEXT_CHARS,
     out: OutputFormat | None = None,
     normalize: bool = True,
+    options: Mapping[str, str] | None = None,
+    served: Sequence[str] | None = None,
+    default_model: str | None = None,
     version_id: str | None = None,
 ) -> JobManifest:
     """Read ``key`` (its ``version_id``, if given: the one the S3 event names) from
-    ``store``, queue its chunks, and return the job's manifest."""
+    ``store``, queue its chunks, and return the job's manifest.
+
+    The job's options come from the object's metadata (``x-amz-meta-lamina-<option>``);
+    ``options`` (the same names: ``{"model": ..., "long-text": ...}``) and ``out`` override
+    it; ``served`` and ``default_model`` as in ``job_options``. Invalid options fail the
+    job, its manifest's ``error`` saying why."""
     started = time.perf_counter()
-    manifest, todo = _start(store, key, version_id, out, normalize)
+
+    def choose(metadata: Mapping[str, str]) -> JobOptions:
+        values = metadata_options(metadata) | dict(options or {})
+        if out is not None:
+            values["output"] = out
+        return job_options(values, normalize=normalize, served=served, default_model=default_model)
+
+    manifest, todo, refused = _start(store, key, version_id, choose)
     if not todo:  # submitted already; finish it if that attempt died before finalizing
         return finalize_if_complete(store, manifest)
     job_id = manifest.job_id
     keys = JobKeys(job_id)
+    if refused is not None:
+        return fail_job(store, job_id, refused)
     try:
         fmt = input_format(key)
     except JobInputError as exc:
         return fail_job(store, job_id, exc.message)
 
-    reader = RecordReader(fmt, max_line_bytes=MAX_LINE_BYTES, max_text_chars=max_text_chars)
-    chunker = Chunker(job_id, manifest.output_format, manifest.normalize, limits or ChunkLimits())
+    split = manifest.long_text == "split"
+    reader = RecordReader(
+        fmt,
+        max_line_bytes=MAX_LINE_BYTES
+        + (SPLIT_BYTES_PER_CHAR * max_split_text_chars if split else 0),
+        max_text_chars=max_split_text_chars if split else max_text_chars,
+        split_text_chars=None if split else max_split_text_chars,
+    )
+
+    def spill(record: Record) -> None:
+        store.put(
+            keys.spill(record.line),
+            record.text.encode("utf-8"),
+            content_type="text/plain; charset=utf-8",
+        )
+
+    chunker = Chunker(job_id, manifest_options(manifest), limits or ChunkLimits(), spill)
     rejected = 0
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as spool:
 
@@ -227,6 +456,7 @@ def submit_job(
 
     def done(m: JobManifest) -> bool:
         m.lines, m.invalid, m.chunks = reader.count, rejected, chunker.count
+        m.spilled = chunker.spilled
         m.submit_done = True
         m.submit_finished_at = now_iso()
         m.submit_seconds = seconds

@@ -1,11 +1,18 @@
 """The worker step: one chunk message in, one part out, the job's manifest updated.
 
+The worker holds every model of the deployment (``LAMINA_MODELS``, else ``MODEL_URI``) and
+embeds each chunk with the one its message names (none: the default,
+``LAMINA_DEFAULT_MODEL`` or the first), with the message's options: the input type's
+prompt, what to do with a text over the model's token limit (truncate it; refuse it, a
+per-record error; or split it into windows, and then write a row per window too).
+
 A part's key depends only on the job and the chunk number, so a redelivered message
 rewrites the same object: rows are never duplicated. A chunk that still fails on its
 last receive (``max_receive_count``, the queue's redrive setting) is given up *before*
 the message moves to the dead-letter queue: its records go to the job's errors, so the
 job can finish (partially failed) and ``ok + failed == lines`` holds. Redriving the
-message later (``lamina jobs redrive``) turns the chunk back into a done one.
+message later (``lamina jobs redrive``) turns the chunk back into a done one. A message
+naming a model no worker holds fails its job at once (``fail_job``): no retry can help.
 """
 
 from __future__ import annotations
@@ -13,67 +20,161 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 
-from lamina.batch.jobs import JobKeys, check_job_id, chunk_done, chunk_failed
+from lamina.batch.jobs import (
+    JobKeys,
+    bit_is_set,
+    check_job_id,
+    chunk_done,
+    chunk_failed,
+    fail_job,
+    read_job_manifest,
+)
 from lamina.batch.records import RecordId
-from lamina.batch.submit import ChunkMessage
-from lamina.errors import JobError, JobNotFoundError
-from lamina.inference.embedder import Embedder
+from lamina.batch.submit import ChunkMessage, SpilledText
+from lamina.errors import ConfigurationError, JobError, JobNotFoundError
+from lamina.inference.embedder import Embedder, EmbeddingResult, LongText
 from lamina.observability import MetricName, Telemetry
 from lamina.storage import ObjectStore
 
+Row = tuple[int, RecordId]  # (line, id) of an embedded record
+WindowRow = tuple[int, RecordId, int, int, int, int]  # line, id, window, start, end, tokens
 
-def encode_jsonl(records: Sequence[tuple[int, RecordId, str]], vectors: np.ndarray) -> bytes:
-    """``{"id", "line", "embedding"}`` per record. Floats are written with 9 significant
-    digits, which read back as exactly the same float32 (half the bytes of Python's repr)."""
+
+def _finite(vectors: np.ndarray) -> None:
     if not np.isfinite(vectors).all():
         raise JobError("the model produced non-finite values")
+
+
+def _floats(vectors: np.ndarray) -> list[str]:
+    """Each vector as JSON floats with 9 significant digits, which read back as exactly the
+    same float32 (half the bytes of Python's repr)."""
     template = ",".join(["{:.9g}"] * vectors.shape[1])
+    return [template.format(*vector) for vector in vectors.tolist()]
+
+
+def encode_jsonl(rows: Sequence[Row], vectors: np.ndarray, model: str) -> bytes:
+    """``{"id", "line", "model", "embedding"}`` per record; ``model`` is ``name/version``."""
+    _finite(vectors)
+    tag = json.dumps(model)
     lines = [
         f'{{"id": {json.dumps(record_id, ensure_ascii=False)}, "line": {line}, '
-        f'"embedding": [{template.format(*vector)}]}}\n'
-        for (line, record_id, _), vector in zip(records, vectors.tolist(), strict=True)
+        f'"model": {tag}, "embedding": [{floats}]}}\n'
+        for (line, record_id), floats in zip(rows, _floats(vectors), strict=True)
     ]
     return "".join(lines).encode("utf-8")
 
 
-def encode_npz(records: Sequence[tuple[int, RecordId, str]], vectors: np.ndarray) -> bytes:
-    """An ``.npz`` with ``ids`` (as strings), ``lines`` (int64) and ``embeddings`` (float32)."""
+def encode_npz(rows: Sequence[Row], vectors: np.ndarray, model: str) -> bytes:
+    """An ``.npz`` with ``ids`` (as strings), ``lines`` (int64), ``embeddings`` (float32)
+    and ``model`` (a 0-d string: every row of a part comes from one model)."""
     buffer = io.BytesIO()
     np.savez(
         buffer,
-        ids=np.array([str(record_id) for _, record_id, _ in records]),
-        lines=np.array([line for line, _, _ in records], dtype=np.int64),
+        ids=np.array([str(record_id) for _, record_id in rows], dtype=str),
+        lines=np.array([line for line, _ in rows], dtype=np.int64),
         embeddings=vectors.astype(np.float32, copy=False),
+        model=np.array(model),
+    )
+    return buffer.getvalue()
+
+
+def encode_windows_jsonl(rows: Sequence[WindowRow], vectors: np.ndarray, model: str) -> bytes:
+    """``{"id", "line", "window", "start", "end", "tokens", "model", "embedding"}`` per
+    window: ``text[start:end]`` (characters) is what window ``window`` (0-based) embedded."""
+    _finite(vectors)
+    tag = json.dumps(model)
+    lines = [
+        f'{{"id": {json.dumps(record_id, ensure_ascii=False)}, "line": {line}, '
+        f'"window": {window}, "start": {start}, "end": {end}, "tokens": {tokens}, '
+        f'"model": {tag}, "embedding": [{floats}]}}\n'
+        for (line, record_id, window, start, end, tokens), floats in zip(
+            rows, _floats(vectors), strict=True
+        )
+    ]
+    return "".join(lines).encode("utf-8")
+
+
+def encode_windows_npz(rows: Sequence[WindowRow], vectors: np.ndarray, model: str) -> bytes:
+    """``ids``, ``lines``, ``windows``, ``starts``, ``ends``, ``tokens`` (int64 but ids),
+    ``embeddings`` (float32) and ``model``, one entry per window."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 6
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        ids=np.array([str(record_id) for record_id in columns[1]], dtype=str),
+        lines=np.array(columns[0], dtype=np.int64),
+        windows=np.array(columns[2], dtype=np.int64),
+        starts=np.array(columns[3], dtype=np.int64),
+        ends=np.array(columns[4], dtype=np.int64),
+        tokens=np.array(columns[5], dtype=np.int64),
+        embeddings=vectors.astype(np.float32, copy=False),
+        model=np.array(model),
     )
     return buffer.getvalue()
 
 
 ENCODERS = {"jsonl": encode_jsonl, "npz": encode_npz}
+WINDOW_ENCODERS = {"jsonl": encode_windows_jsonl, "npz": encode_windows_npz}
 CONTENT_TYPES = {"jsonl": "application/x-ndjson", "npz": "application/octet-stream"}
 
 
+def model_id(embedder: Embedder) -> str:
+    """``name/version``: what the manifest's ``model_versions`` and each row say."""
+    return f"{embedder.manifest.name}/{embedder.manifest.version}"
+
+
 class ChunkWorker:
-    """Embeds chunks with one loaded model and writes them to one store."""
+    """Embeds chunks with the models it holds and writes them to one store."""
 
     def __init__(
         self,
         store: ObjectStore,
-        embedder: Embedder,
+        embedders: Embedder | Mapping[str, Embedder],
         *,
         max_receive_count: int,
         telemetry: Telemetry | None = None,
+        default: str | None = None,
     ) -> None:
+        """``embedders``: by name (one embedder: under its manifest name); ``default``: the
+        model of a message that names none (None: the first)."""
+        if isinstance(embedders, Embedder):
+            embedders = {embedders.manifest.name: embedders}
+        if not embedders:
+            raise ConfigurationError("the batch worker has no model")
         self.store = store
-        self.embedder = embedder
+        self.embedders = dict(embedders)
+        self._names = {name.lower(): name for name in self.embedders}
+        chosen = default or next(iter(self.embedders))
+        if chosen.lower() not in self._names:
+            raise ConfigurationError(
+                f"default model {chosen!r} is not among the worker's models: {self.served}"
+            )
+        self.default = self._names[chosen.lower()]
         self.max_receive_count = max_receive_count
         self.telemetry = telemetry
-        self.model = f"{embedder.manifest.name}/{embedder.manifest.version}"
+
+    @property
+    def embedder(self) -> Embedder:
+        """The default model."""
+        return self.embedders[self.default]
+
+    @property
+    def served(self) -> str:
+        return ", ".join(repr(name) for name in self.embedders)
+
+    def resolve(self, model: str | None) -> Embedder | None:
+        """The model a message names (its name, any case), the default for none; None if
+        this worker does not hold it."""
+        if model is None:
+            return self.embedder
+        name = self._names.get(model.lower())
+        return None if name is None else self.embedders[name]
 
     def process(self, body: str, receive_count: int) -> int:
         """Embed one chunk and record it; returns the records written. Raises on failure
@@ -90,34 +191,116 @@ class ChunkWorker:
             raise JobNotFoundError(
                 f"chunk {message.chunk} names job {message.job}, which is not here"
             )
+        embedder = self.resolve(message.model)
+        if embedder is None:
+            self._unknown_model(message)
+            return 0
         try:
-            return self._embed_and_write(message)
+            return self._embed_and_write(message, embedder)
         except Exception as exc:
             if receive_count >= self.max_receive_count:
                 self._give_up(message, receive_count, exc)
             raise
 
-    def _embed_and_write(self, message: ChunkMessage) -> int:
+    def _texts(self, message: ChunkMessage) -> list[str]:
+        """The chunk's texts, a spilled one read back from the job's ``spill/``."""
+        texts: list[str] = []
+        for line, _, text in message.records:
+            if isinstance(text, SpilledText):
+                key = JobKeys(message.job).spill(line)
+                found = self.store.get(key)
+                if found is None or len(found[0]) != text.spilled:
+                    size = "missing" if found is None else f"{len(found[0])} bytes"
+                    raise JobError(
+                        f"the text of line {line} is not at {key} ({size}, expected "
+                        f"{text.spilled} bytes)"
+                    )
+                text = found[0].decode("utf-8")
+            texts.append(text)
+        return texts
+
+    def _embed_and_write(self, message: ChunkMessage, embedder: Embedder) -> int:
+        keys = JobKeys(message.job)
+        texts = self._texts(message)
         start = time.perf_counter()
-        result = self.embedder.embed(
-            [text for _, _, text in message.records], normalize=message.normalize
+        mode: LongText = message.long_text
+        # reject: embed truncated, then refuse the texts that were cut (one pass, no retry).
+        result = embedder.embed(
+            texts,
+            normalize=message.normalize,
+            long_text="truncate" if mode == "reject" else mode,
+            input_type=message.input_type,
         )
         seconds = time.perf_counter() - start
-        data = ENCODERS[message.out](message.records, result.vectors)
+        model = model_id(embedder)
+        kept = [i for i in range(len(texts)) if not (mode == "reject" and result.truncated[i])]
+        refused = len(texts) - len(kept)
+        if refused:
+            reason = (
+                f"text is longer than the model's {embedder.manifest.max_seq_length} tokens "
+                f"({model}; long_text=reject)"
+            )
+            rows = "".join(
+                json.dumps({"line": line, "id": rid, "error": reason}, ensure_ascii=False) + "\n"
+                for i, (line, rid, _) in enumerate(message.records)
+                if result.truncated[i]
+            )
+            self.store.put(
+                keys.refused_errors(message.chunk),
+                rows.encode("utf-8"),
+                content_type="application/x-ndjson",
+            )
+        window_rows = self._write_windows(message, result, model) if message.windows else 0
+        embedded = [(message.records[i][0], message.records[i][1]) for i in kept]
+        data = ENCODERS[message.out](embedded, result.vectors[kept], model)
         self.store.put(
-            JobKeys(message.job).part(message.chunk, message.out),
-            data,
-            content_type=CONTENT_TYPES[message.out],
+            keys.part(message.chunk, message.out), data, content_type=CONTENT_TYPES[message.out]
         )
         chunk_done(
-            self.store, message.job, message.chunk, len(message.records), self.model, seconds
+            self.store,
+            message.job,
+            message.chunk,
+            len(kept),
+            model,
+            seconds,
+            refused=refused,
+            window_rows=window_rows,
         )
         if self.telemetry is not None:
             self.telemetry.stages(result.timings, len(result.token_counts), result.total_tokens)
-            self.telemetry.metrics.add_metric(
-                MetricName.RECORDS_EMBEDDED, "Count", len(message.records)
+            self.telemetry.metrics.add_metric(MetricName.RECORDS_EMBEDDED, "Count", len(kept))
+        return len(kept)
+
+    def _write_windows(self, message: ChunkMessage, result: EmbeddingResult, model: str) -> int:
+        """``windows/<chunk>``: a row per window of every text (split mode); their count."""
+        if result.windows is None:
+            raise JobError("windows were asked for, but the model returned none (not split)")
+        rows: list[WindowRow] = []
+        vectors: list[np.ndarray] = []
+        for (line, record_id, _), windows in zip(message.records, result.windows, strict=True):
+            for index, window in enumerate(windows):
+                rows.append((line, record_id, index, window.start, window.end, window.tokens))
+                vectors.append(window.vector)
+        matrix = np.stack(vectors) if vectors else result.vectors[:0]
+        self.store.put(
+            JobKeys(message.job).window_part(message.chunk, message.out),
+            WINDOW_ENCODERS[message.out](rows, matrix, model),
+            content_type=CONTENT_TYPES[message.out],
+        )
+        return len(rows)
+
+    def _unknown_model(self, message: ChunkMessage) -> None:
+        """A model no worker here holds: no retry can embed the chunk, so the job fails now,
+        with the reason in its manifest (unless this chunk was counted already)."""
+        reason = f"model {message.model!r} is not served by the batch worker; served: {self.served}"
+        current = read_job_manifest(self.store, message.job)
+        if bit_is_set(current.done_bits, message.chunk) or current.aborted:
+            return
+        fail_job(self.store, message.job, reason)
+        if self.telemetry is not None:
+            self.telemetry.logger.error(
+                "job failed: unknown model", extra={"job": message.job, "reason": reason}
             )
-        return len(message.records)
 
     def _give_up(self, message: ChunkMessage, receive_count: int, exc: Exception) -> None:
         reason = f"chunk {message.chunk} failed {receive_count} times: {type(exc).__name__}: {exc}"
