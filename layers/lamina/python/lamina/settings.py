@@ -127,7 +127,8 @@ class Settings(BaseModel):
     chunk_token_budget: int = Field(
         default=65_536,
         ge=256,
-        description="Most estimated tokens in one chunk (bytes / 3 per text, capped at 256).",
+        description="Most estimated tokens in one chunk (UTF-8 bytes / 3 per text, capped at "
+        "512, the longest model limit; a split text counts all its windows).",
     )
     max_receive_count: int = Field(
         default=5,
