@@ -98,8 +98,10 @@ def measure(
         ms = 1e3 * _best_of(repeats, split_one)
         split[label] = SplitCost(len(document), len(windows), result.token_counts[0], ms)
         retrieval[label] = {name: evaluate(load_dataset(name), model_embed(model)) for name in SETS}
+    e5_dir = models[e5_label]
+    root = Path(__file__).resolve().parents[2]
     return MultilingualResults(
-        model_dir=str(models[e5_label]),
+        model_dir=str(e5_dir.relative_to(root) if e5_dir.is_relative_to(root) else e5_dir),
         texts_per_s=texts_per_s,
         split=split,
         retrieval=retrieval,

@@ -91,7 +91,8 @@ class Stack:
         return done
 
     def containers(self) -> set[str]:
-        """Ids of the containers SAM CLI started for the function (running or not)."""
+        """Ids of the containers SAM CLI started for any function (running or not):
+        `start-api --warm-containers EAGER` starts one per API function, not only ours."""
         out = self.run(
             self.engine,
             "ps",
@@ -99,7 +100,7 @@ class Stack:
             "-q",
             "--no-trunc",
             "--filter",
-            f"label=sam.cli.function.name={FUNCTION}",
+            "label=sam.cli.function.name",
         ).stdout
         return set(out.split())
 
