@@ -162,3 +162,46 @@ def test_lambda_entry_flushes_metrics_only_when_enabled(
     else:
         assert emf == []
         assert not [w for w in caught if "metrics" in str(w.message).lower()]
+
+
+def test_several_models_label_each_request_with_the_model_that_answered(
+    metrics: Metrics, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A function with several models: a request's metrics carry the model it picked; the
+    next request starts again from the default model's dimensions."""
+    from types import SimpleNamespace
+
+    from lamina.api.app import create_app
+    from lamina.api.lambda_entry import lambda_handler
+    from lamina.settings import Settings
+
+    t = telemetry(metrics, enabled=True)
+    default = SimpleNamespace(name="all-MiniLM-L6-v2", version="1-int8")
+    other = SimpleNamespace(name="multilingual-e5-small", version="1-q4")
+    t.serving(default, default=True)
+    app = create_app(Settings(), t, title="probe", description="probe")
+
+    @app.get("/e5")
+    async def e5() -> dict[str, str]:
+        t.serving(other)
+        t.stages(StageTimings(1.0, 1.0, 1.0), items=1, tokens=3)
+        return {}
+
+    @app.get("/plain")
+    async def plain() -> dict[str, str]:
+        t.stages(StageTimings(1.0, 1.0, 1.0), items=1, tokens=3)
+        return {}
+
+    handler = lambda_handler(app, t)
+    names = []
+    for path in ("/e5", "/plain"):
+        capsys.readouterr()
+        assert handler(api_event("http", "GET", path), LambdaContext())["statusCode"] == 200
+        emf = [
+            json.loads(line)
+            for line in capsys.readouterr().out.splitlines()
+            if '"InferenceTime"' in line
+        ]
+        assert len(emf) == 1, emf
+        names.append((emf[0]["ModelName"], emf[0]["ModelVersion"]))
+    assert names == [("multilingual-e5-small", "1-q4"), ("all-MiniLM-L6-v2", "1-int8")]

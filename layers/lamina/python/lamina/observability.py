@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Protocol
@@ -92,6 +92,25 @@ class Telemetry:
     # under cProfile: docs/performance.md, "Cold start and the cost of a request") and still
     # print them every 100 values.
     metrics_enabled: bool = True
+    # A function with several models (the embedding function): its default model's
+    # dimensions, restored at the start of every request (``request_started``).
+    _default_dimensions: dict[str, str] = field(default_factory=dict)
+
+    def serving(self, manifest: ModelIdentity, *, default: bool = False) -> None:
+        """The rest of this request's metrics carry ``manifest``'s name and version as
+        dimensions (a function with several models calls it when a request picks one);
+        ``default``: also every later request's, until one picks another model."""
+        dimensions = {"ModelName": manifest.name, "ModelVersion": manifest.version}
+        if default:
+            self._default_dimensions.clear()
+            self._default_dimensions.update(dimensions)
+        if self.metrics_enabled:
+            self.metrics.set_default_dimensions(**dimensions)
+
+    def request_started(self) -> None:
+        """A new request: back to the default model's dimensions (several models only)."""
+        if self._default_dimensions and self.metrics_enabled:
+            self.metrics.set_default_dimensions(**self._default_dimensions)
 
     def model_loaded(self, manifest: ModelIdentity, load_ms: float, *, only: bool = True) -> None:
         """Record a cold-start model load.

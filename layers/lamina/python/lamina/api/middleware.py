@@ -83,6 +83,7 @@ class RequestGuard:
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         self.telemetry.logger.set_correlation_id(request_id)
+        self.telemetry.request_started()
         request = Request(scope)
         began = time.perf_counter()
         started = False

@@ -267,6 +267,8 @@ class ChunkWorker:
             window_rows=window_rows,
         )
         if self.telemetry is not None:
+            if len(self.embedders) > 1:
+                self.telemetry.serving(embedder.manifest)
             self.telemetry.stages(result.timings, len(result.token_counts), result.total_tokens)
             self.telemetry.metrics.add_metric(MetricName.RECORDS_EMBEDDED, "Count", len(kept))
         return len(kept)

@@ -58,6 +58,9 @@ class EmbeddingService:
                 f"({', '.join(self.embedders)})"
             )
         self.default_name = self._by_id[default.lower()]
+        if len(self.embedders) > 1:
+            # Metrics carry the model that answered (the default until a request picks one).
+            telemetry.serving(self.embedder.manifest, default=True)
 
     @classmethod
     def load(cls, settings: Settings, telemetry: Telemetry) -> EmbeddingService:
@@ -100,6 +103,8 @@ class EmbeddingService:
         input_type: InputType | None = None,
     ) -> EmbeddingResult:
         """Embed texts already checked against the limits; ``param`` names them in errors."""
+        if len(self.embedders) > 1:
+            self.telemetry.serving(embedder.manifest)
         try:
             result = embedder.embed(
                 texts, normalize=normalize, long_text=long_text, input_type=input_type
