@@ -253,3 +253,43 @@ def test_classifiers_publish_and_serve_from_the_store(
     assert out["status"] == 200, out
     probabilities = out["body"]["outputs"][1]["data"]  # type: ignore[index]
     assert probabilities[1] > 0.5
+
+
+def test_multilingual_model_beside_minilm_from_the_store(
+    cli: Cli, endpoint: str, fp32_dir: Path, e5_dir: Path, tmp_path: Path
+) -> None:
+    """multilingual-e5-small goes through the store like any model, and the embedding
+    function serves it from an s3:// alias beside a baked MiniLM (LAMINA_MODELS)."""
+    ok(cli("publish", str(e5_dir), "--name", "multilingual-e5-small", "--version", "1"))
+    ok(cli("promote", "multilingual-e5-small", "1", "--alias", "production"))
+    stored = json.loads(ok(cli("describe", "multilingual-e5-small@production")))
+    assert stored["digest"] == open_model_dir(e5_dir).digest
+    root = Path(__file__).resolve().parents[2]
+    models = f"{fp32_dir},s3://{BUCKET}/models/multilingual-e5-small@production"
+    env = subprocess_env(endpoint) | {
+        "LAMINA_MODEL_CACHE_DIR": str(tmp_path / "cache"),
+        "LAMINA_MODELS": models,
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+    body = {"texts": ["김치찌개", "된장찌개"], "model": "multilingual-e5-small"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            SERVE_FROM_STORE,
+            "functions.embed.app",
+            "/api/v1/embed-batch",
+            json.dumps(body),
+        ],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["status"] == 200, out
+    assert out["body"]["model"] == "multilingual-e5-small"
+    kimchi, doenjang = out["body"]["embeddings"]
+    assert sum(a * b for a, b in zip(kimchi, doenjang, strict=True)) < 0.97  # told apart
