@@ -6,6 +6,7 @@ can be checked against what the code emits.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncGenerator, Generator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -105,12 +106,18 @@ class Telemetry:
             self._default_dimensions.clear()
             self._default_dimensions.update(dimensions)
         if self.metrics_enabled:
-            self.metrics.set_default_dimensions(**dimensions)
+            self._switch_dimensions(dimensions)
 
     def request_started(self) -> None:
         """A new request: back to the default model's dimensions (several models only)."""
         if self._default_dimensions and self.metrics_enabled:
-            self.metrics.set_default_dimensions(**self._default_dimensions)
+            self._switch_dimensions(self._default_dimensions)
+
+    def _switch_dimensions(self, dimensions: dict[str, str]) -> None:
+        # Replacing a dimension is the point here; Powertools warns on every replacement.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Dimension .* has already been added")
+            self.metrics.set_default_dimensions(**dimensions)
 
     def model_loaded(self, manifest: ModelIdentity, load_ms: float, *, only: bool = True) -> None:
         """Record a cold-start model load.
