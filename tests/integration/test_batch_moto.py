@@ -562,7 +562,12 @@ def test_a_job_without_options_is_embedded_as_before(
 
 
 def test_a_150000_character_document_in_split_mode_with_windows(
-    aws: Aws, submit: SubmitHandler, embedder: Embedder, e5: Embedder, telemetry: Telemetry
+    aws: Aws,
+    submit: SubmitHandler,
+    embedder: Embedder,
+    e5: Embedder,
+    telemetry: Telemetry,
+    tmp_path: Path,
 ) -> None:
     """A 150,000-character Korean and English document (265 kB of UTF-8: over the line
     limit without split, and over SQS's 256 KiB, which moto enforces): spilled to the job's
@@ -605,6 +610,16 @@ def test_a_150000_character_document_in_split_mode_with_windows(
     expected = e5.embed([texts["note"]], input_type="passage").vectors[0]
     np.testing.assert_array_equal(rows[1].embedding, expected)
     np.testing.assert_array_equal(note.embedding, expected)
+    # `lamina jobs download --windows`: every window row, in input order, in one file.
+    from lamina_tools.jobs_cli import download_windows
+
+    out = tmp_path / "long.windows.jsonl"
+    written = download_windows(aws.store, m, out)
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert written == len(lines) == m.window_rows
+    assert [(r["id"], r["window"], r["start"], r["end"], r["tokens"]) for r in lines] == [
+        (w.id, w.window, w.start, w.end, w.tokens) for w in windows
+    ]
 
 
 def test_an_unknown_model_fails_the_job_clearly(
