@@ -611,7 +611,7 @@ def test_a_150000_character_document_in_split_mode_with_windows(
     np.testing.assert_array_equal(rows[1].embedding, expected)
     np.testing.assert_array_equal(note.embedding, expected)
     # `lamina jobs download --windows`: every window row, in input order, in one file.
-    from lamina_tools.jobs_cli import download_windows
+    from lamina_tools.results import download_windows
 
     out = tmp_path / "long.windows.jsonl"
     written = download_windows(aws.store, m, out)

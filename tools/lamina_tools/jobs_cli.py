@@ -192,7 +192,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from lamina_tools.results import download
+    from lamina_tools.results import download, download_windows
 
     store = _s3(args)
     out = Path(args.output or f"{args.job_id}.jsonl")
@@ -215,7 +215,7 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from lamina_tools.results import download
+    from lamina_tools.results import download, download_windows
 
     source = Path(args.file)
     try:
@@ -270,79 +270,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _stem(path: Path) -> str:
     return path.name.removesuffix(".jsonl")
-
-
-def download_windows(
-    store: ObjectStore,
-    m: JobManifest,
-    out: Path,
-    *,
-    progress: Callable[[str, int, int], None] | None = None,
-) -> int:
-    """Write a job's window rows (``windows/``, in input order) to ``out``: the parts
-    concatenated (jsonl), or a directory (npz) with ``embeddings.npy`` and ``windows.jsonl``
-    (``{"id", "line", "window", "start", "end", "tokens"}`` per row of it). JobError if the
-    rows do not add up to the manifest's ``window_rows``."""
-    import io
-
-    import numpy as np
-
-    from lamina.batch.jobs import JobKeys
-
-    suffix = "." + m.output_format
-    parts = [info for info in store.list(JobKeys(m.job_id).windows) if info.key.endswith(suffix)]
-    total = sum(info.size for info in parts)
-    rows = done = 0
-    if m.output_format == "jsonl":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("wb") as sink:
-            for info in parts:
-                for block in store.stream(info.key):
-                    sink.write(block)
-                    rows += block.count(b"\n")
-                    done += len(block)
-                    if progress is not None:
-                        progress(str(out), done, total)
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        shapes = []  # a first pass for the shapes: the output is allocated once
-        for info in parts:
-            with np.load(io.BytesIO(b"".join(store.stream(info.key)))) as part:
-                shapes.append(part["embeddings"].shape)
-        rows = sum(shape[0] for shape in shapes)
-        dim = shapes[0][1] if shapes else 0
-        matrix = np.lib.format.open_memmap(
-            out / "embeddings.npy", mode="w+", dtype=np.float32, shape=(rows, dim)
-        )
-        at = 0
-        with (out / "windows.jsonl").open("w", encoding="utf-8") as index:
-            for info in parts:
-                with np.load(io.BytesIO(b"".join(store.stream(info.key)))) as part:
-                    block = part["embeddings"]
-                    matrix[at : at + len(block)] = block
-                    at += len(block)
-                    columns = zip(
-                        part["ids"].tolist(),
-                        part["lines"].tolist(),
-                        part["windows"].tolist(),
-                        part["starts"].tolist(),
-                        part["ends"].tolist(),
-                        part["tokens"].tolist(),
-                        strict=True,
-                    )
-                    for record_id, line, window, start, end, tokens in columns:
-                        row = {"id": record_id, "line": line, "window": window}
-                        row |= {"start": start, "end": end, "tokens": tokens}
-                        index.write(json.dumps(row, ensure_ascii=False) + "\n")
-                done += info.size
-                if progress is not None:
-                    progress(str(out), done, total)
-        matrix.flush()
-    if m.finalized and rows != m.window_rows:
-        raise JobError(
-            f"job {m.job_id}: windows/ holds {rows} rows but the manifest says {m.window_rows}"
-        )
-    return rows
 
 
 def _is_location(model: str) -> bool:

@@ -4,7 +4,9 @@ JSONL parts are concatenated as they are (already in input order: chunks follow 
 and parts are named by chunk number). NPZ parts are merged into ``embeddings.npy``
 (written through a memory map, one part in memory at a time) and ``ids.jsonl``.
 The row count is checked against the manifest's ``ok``: a download never silently
-returns fewer (or more) vectors than the job says it produced.
+returns fewer (or more) vectors than the job says it produced. A split job's window rows
+(``windows/``) download the same way, with ``windows.jsonl`` as the npz index and the
+manifest's ``window_rows`` as the count.
 """
 
 from __future__ import annotations
@@ -21,9 +23,22 @@ from lamina.storage import ObjectInfo, ObjectStore
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 
 
-def part_objects(store: ObjectStore, m: JobManifest) -> list[ObjectInfo]:
+# An npz part's index columns: the JSON key of each row -> the part's array.
+ROW_COLUMNS = {"id": "ids", "line": "lines"}
+WINDOW_COLUMNS = {
+    **ROW_COLUMNS,
+    "window": "windows",
+    "start": "starts",
+    "end": "ends",
+    "tokens": "tokens",
+}
+
+
+def part_objects(store: ObjectStore, m: JobManifest, prefix: str | None = None) -> list[ObjectInfo]:
+    """The job's parts (``parts/``, or ``prefix``) in the job's output format, in order."""
     suffix = "." + m.output_format
-    return [info for info in store.list(JobKeys(m.job_id).parts) if info.key.endswith(suffix)]
+    keys = prefix or JobKeys(m.job_id).parts
+    return [info for info in store.list(keys) if info.key.endswith(suffix)]
 
 
 def download(
@@ -55,6 +70,27 @@ def download(
     return m
 
 
+def download_windows(
+    store: ObjectStore, m: JobManifest, out: Path, *, progress: Progress | None = None
+) -> int:
+    """Write a job's window rows (``windows/``, in input order) to ``out``, as ``download``
+    writes its vectors (npz: ``embeddings.npy`` and ``windows.jsonl``, a row of
+    ``{"id", "line", "window", "start", "end", "tokens"}`` per vector); the rows written.
+    JobError if they do not add up to the manifest's ``window_rows``."""
+    parts = part_objects(store, m, JobKeys(m.job_id).windows)
+    total = sum(info.size for info in parts)
+    rows = (
+        _write_npz(store, parts, out, total, progress, "windows.jsonl", WINDOW_COLUMNS)
+        if m.output_format == "npz"
+        else _write_jsonl(store, parts, out, total, progress)
+    )
+    if m.finalized and rows != m.window_rows:
+        raise JobError(
+            f"job {m.job_id}: windows/ holds {rows} rows but the manifest says {m.window_rows}"
+        )
+    return rows
+
+
 def _write_jsonl(
     store: ObjectStore, parts: list[ObjectInfo], out: Path, total: int, progress: Progress | None
 ) -> int:
@@ -76,8 +112,16 @@ def _write_jsonl(
 
 
 def _write_npz(
-    store: ObjectStore, parts: list[ObjectInfo], out: Path, total: int, progress: Progress | None
+    store: ObjectStore,
+    parts: list[ObjectInfo],
+    out: Path,
+    total: int,
+    progress: Progress | None,
+    index: str = "ids.jsonl",
+    columns: dict[str, str] = ROW_COLUMNS,
 ) -> int:
+    """The parts' vectors in ``out/embeddings.npy``, a JSON row of ``columns`` per vector in
+    ``out/<index>``."""
     import numpy as np
 
     out.mkdir(parents=True, exist_ok=True)
@@ -92,17 +136,15 @@ def _write_npz(
         out / "embeddings.npy", mode="w+", dtype=np.float32, shape=(rows, dim)
     )
     at = done = 0
-    with (out / "ids.jsonl").open("w", encoding="utf-8") as ids:
+    with (out / index).open("w", encoding="utf-8") as rows_out:
         for info in parts:
             with np.load(io.BytesIO(_read(store, info.key)), allow_pickle=False) as part:
                 block = part["embeddings"]
                 matrix[at : at + len(block)] = block
-                for record_id, line in zip(
-                    part["ids"].tolist(), part["lines"].tolist(), strict=True
-                ):
-                    ids.write(
-                        json.dumps({"id": record_id, "line": line}, ensure_ascii=False) + "\n"
-                    )
+                values = [part[array].tolist() for array in columns.values()]
+                for row in zip(*values, strict=True):
+                    record = dict(zip(columns, row, strict=True))
+                    rows_out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 at += len(block)
             done += info.size
             if progress is not None:
