@@ -108,6 +108,7 @@ def create_app(
         telemetry=telemetry,
         max_body_bytes=settings.max_body_bytes,
         binary_types=binary_types,
+        routes=app.router.routes,
     )
     return app
 

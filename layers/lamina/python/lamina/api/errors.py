@@ -133,9 +133,13 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return error_response(
-        request, exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None)
-    )
+    headers = getattr(exc, "headers", None)
+    message = str(exc.detail)
+    if exc.status_code == 404:
+        message = f"no route {request.url.path} (GET /openapi.json lists the routes)"
+    elif exc.status_code == 405 and headers and headers.get("Allow"):
+        message = f"{request.method} is not allowed on {request.url.path}; use {headers['Allow']}"
+    return error_response(request, exc.status_code, code, message, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

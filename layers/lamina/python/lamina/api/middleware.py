@@ -2,8 +2,14 @@
 
 - a request id (API Gateway's, else the caller's X-Request-ID, else a new one) as the
   log correlation id and the X-Request-ID response header;
+- routing first: a request that no route takes (404) or that names a route's path with
+  another method (405 with ``Allow``) goes to the router untouched, so a wrong method is
+  never answered with a content-type or size error;
 - JSON only: a POST/PUT/PATCH with another content type gets 415, except the media types
-  an app accepts as a raw body (``binary_types``: the image classifier's PNG and JPEG);
+  an app accepts as a raw body (``binary_types``: the image classifier's PNG and JPEG).
+  Under ``/v2`` (the Open Inference Protocol) the content type is not checked: the protocol
+  does not require one (tritonclient and the kserve client send none), and the route tells
+  JSON from the binary tensor extension by its ``Inference-Header-Content-Length`` header;
 - a body limit, checked on Content-Length and again while reading (413);
 - any unexpected exception becomes a 500 with the fixed error body, never a stack trace;
 - every request records its latency (and 5xx responses a ServerErrors count);
@@ -20,9 +26,10 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lamina.api.errors import error_response
+from lamina.api.errors import error_response, is_oip_path
 from lamina.observability import Telemetry
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -70,11 +77,21 @@ class RequestGuard:
         telemetry: Telemetry,
         max_body_bytes: int,
         binary_types: frozenset[str] = frozenset(),
+        routes: list[BaseRoute] | None = None,
     ) -> None:
         self.app = app
         self.telemetry = telemetry
         self.max_body_bytes = max_body_bytes
         self.binary_types = binary_types
+        # The app's routes (the same list object: routes added later are seen).
+        self.routes = routes
+
+    def _routed(self, scope: Scope) -> bool:
+        """Whether a route takes this request as it is (path and method); without the
+        app's routes, assume one does."""
+        if self.routes is None:
+            return True
+        return any(route.matches(scope)[0] is Match.FULL for route in self.routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -129,10 +146,11 @@ class RequestGuard:
 
     async def _check_body(self, scope: Scope, receive: Receive, request: Request) -> Any:
         """Return a response to send instead of the app's, or None; buffer the body."""
-        if scope["method"] not in _BODY_METHODS:
+        if scope["method"] not in _BODY_METHODS or not self._routed(scope):
             return None
         media = media_type(_header(scope, b"content-type"))
-        if not (_is_json(media) or media in self.binary_types):
+        checked = not is_oip_path(scope["path"])
+        if checked and not (_is_json(media) or media in self.binary_types):
             accepted = ", ".join(["application/json", *sorted(self.binary_types)])
             return error_response(
                 request,
