@@ -32,7 +32,7 @@ BUILDERS := tools/lamina_tools/models
 .DEFAULT_GOAL := help
 include infra/local/local.mk
 
-.PHONY: help install sam-cli model models serve serve-classify serve-image serve-onnx test test-unit test-integration lint format typecheck batch-local \
+.PHONY: help install sam-cli clients model models serve serve-classify serve-image serve-onnx test test-unit test-integration lint format typecheck batch-local \
         validate bench golden pr clean
 
 help:  ## list targets
@@ -53,6 +53,18 @@ $(SAM): | $(INSTALLED)
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli
 
 sam-cli: $(SAM)  ## install SAM CLI in its own venv (.venv-sam; its pins clash with ours)
+
+# The protocol clients the contract tests run against live servers (schemathesis,
+# tritonclient, kserve, huggingface_hub, LangChain, openai): their own venv, their own pins.
+CLIENTS_VENV ?= .venv-clients
+CLIENTS := $(CLIENTS_VENV)/.installed
+$(CLIENTS): tests/clients/requirements.txt
+	$(PYTHON) -m venv $(CLIENTS_VENV)
+	$(CLIENTS_VENV)/bin/pip install --quiet --upgrade pip
+	$(CLIENTS_VENV)/bin/pip install --quiet -r tests/clients/requirements.txt
+	touch $@
+
+clients: $(CLIENTS)  ## install the third-party protocol clients the contract tests use (.venv-clients)
 
 # Exit 3 = a variant failed its quality gate and was not written, but another passed:
 # the build said which and why (stderr, build-report.json); the README's commands go on
@@ -100,13 +112,13 @@ serve-onnx: $(SPAM) $(DIGITS)  ## Open Inference Protocol (/v2) API: spam detect
 		POWERTOOLS_METRICS_DISABLED=$${POWERTOOLS_METRICS_DISABLED:-true} \
 		$(BIN)/uvicorn functions.onnx.app:app --host $(HOST) --port $(PORT)
 
-test: $(MODELS) $(SAM)  ## run the whole test suite
+test: $(MODELS) $(SAM) $(CLIENTS)  ## run the whole test suite
 	$(BIN)/pytest
 
 test-unit: $(INSTALLED)  ## unit tests only (no model needed)
 	$(BIN)/pytest tests/unit
 
-test-integration: $(MODELS)  ## tests against the real model and a live server
+test-integration: $(MODELS) $(CLIENTS)  ## tests against the real model and a live server
 	$(BIN)/pytest tests/integration
 
 lint: $(INSTALLED) $(SAM)  ## ruff, import contracts (pyproject.toml), cfn-lint, sam validate --lint
