@@ -1,40 +1,87 @@
-"""Routes of the embedding function. Logic lives in lamina.api.embeddings (and jobs).
+"""Routes of the embedding function. Logic lives in lamina.api.embeddings (and jobs, tei).
 
-Routes are `async def` on purpose: each runs the model inline on the event loop instead of
-hopping to a worker thread (docs/performance.md, "Smaller findings", says what a hop costs).
-One Lambda process serves one request at a time, and ONNX Runtime parallelizes inside a run.
+Three protocols over the same models: the seed API (/api/v1), OpenAI's (/v1/embeddings) and
+Hugging Face Text Embeddings Inference's (POST /embed, POST /, GET /info). Every embedding
+route answers with TEI's timing headers and the model's name, version and fingerprint, and
+takes ``x-expect-model-fingerprint`` (409 when another model would answer): ``answer``.
+
+Routes are `async def` on purpose: on Lambda each runs the model inline on the event loop
+instead of hopping to a worker thread (docs/performance.md, "Smaller findings", says what a
+hop costs); one Lambda process serves one request at a time, and ONNX Runtime parallelizes
+inside a run. The local server (LAMINA_COALESCE=true, `make serve`) runs them in worker
+threads instead, so that requests arriving together share one model run.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Query
+import anyio
+from fastapi import Depends, Header, Query, Response
 
 from lamina.api.app import model_app
+from lamina.api.errors import TEI_PATHS_STATE
+from lamina.api.embeddings import call
 from lamina.api.embeddings import schemas as s
 from lamina.api.embeddings.service import EmbeddingService
 from lamina.api.jobs import service as jobs
 from lamina.api.jobs.schemas import JobStatusResponse
+from lamina.api.schemas import HealthResponse
+from lamina.api.tei import service as tei
+from lamina.api.tei.schemas import TEI_ERROR_SCHEMA, TeiEmbedRequest, TeiInfo
 
 served = model_app(
     EmbeddingService,
     title="lamina embeddings",
     description="Text embeddings from ONNX models (one or several; `model` picks one): the "
-    "seed API (/api/v1), an OpenAI-compatible API (/v1) and a health check.",
+    "seed API (/api/v1), an OpenAI-compatible API (/v1), Hugging Face Text Embeddings "
+    "Inference's API (/embed, /info) and a health check.",
 )
 app = served.app
 Service = Annotated[EmbeddingService, Depends(served.slot.dep)]
+Expect = Annotated[
+    str | None,
+    Header(
+        alias=call.EXPECT_HEADER,
+        pattern="^[0-9a-fA-F]{64}$",
+        description="The fingerprint (sha256) of the model the caller expects; 409 "
+        "model_mismatch when another model would answer.",
+    ),
+]
+COMPUTED = {200: {"description": "Successful Response", "headers": call.RESPONSE_HEADERS}}
+_COALESCE: bool = bool(getattr(served.settings, "coalesce", False))
+_limiter: anyio.CapacityLimiter | None = None
+T = TypeVar("T")
 
 
-@app.post("/api/v1/embed", tags=["embeddings"])
-async def embed(req: s.EmbedRequest, service: Service) -> s.EmbedResponse:
-    return service.embed(req)
+async def answer(response: Response, expect: str | None, fn: Callable[..., T], *args: Any) -> T:
+    """Run a service call with its account (headers, fingerprint check): inline, or in a
+    worker thread when the local server coalesces requests."""
+    global _limiter
+    account = call.begin(expect)
+    if _COALESCE:
+        if _limiter is None:  # made on the event loop; as many threads as clients waiting
+            _limiter = anyio.CapacityLimiter(max(served.settings.max_batch_items, 256))
+        result = await anyio.to_thread.run_sync(lambda: fn(*args), limiter=_limiter)
+    else:
+        result = fn(*args)
+    response.headers.update(account.headers())
+    return result
 
 
-@app.post("/api/v1/embed-batch", tags=["embeddings"])
-async def embed_batch(req: s.EmbedBatchRequest, service: Service) -> s.EmbedBatchResponse:
-    return service.embed_batch(req)
+@app.post("/api/v1/embed", tags=["embeddings"], responses=COMPUTED)
+async def embed(
+    req: s.EmbedRequest, service: Service, response: Response, expect: Expect = None
+) -> s.EmbedResponse:
+    return await answer(response, expect, service.embed, req)
+
+
+@app.post("/api/v1/embed-batch", tags=["embeddings"], responses=COMPUTED)
+async def embed_batch(
+    req: s.EmbedBatchRequest, service: Service, response: Response, expect: Expect = None
+) -> s.EmbedBatchResponse:
+    return await answer(response, expect, service.embed_batch, req)
 
 
 @app.get("/api/v1/model-info", tags=["ops"])
@@ -48,26 +95,83 @@ async def model_info(
     return service.model_info(model)
 
 
-@app.post("/api/v1/similarity", tags=["embeddings"])
-async def similarity(req: s.SimilarityRequest, service: Service) -> s.SimilarityResponse:
-    return service.similarity(req)
+@app.post("/api/v1/similarity", tags=["embeddings"], responses=COMPUTED)
+async def similarity(
+    req: s.SimilarityRequest, service: Service, response: Response, expect: Expect = None
+) -> s.SimilarityResponse:
+    return await answer(response, expect, service.similarity, req)
 
 
-@app.post("/api/v1/tokenize", tags=["embeddings"])
-async def tokenize(req: s.TokenizeRequest, service: Service) -> s.TokenizeResponse:
-    return service.tokenize(req)
+@app.post("/api/v1/tokenize", tags=["embeddings"], responses=COMPUTED)
+async def tokenize(
+    req: s.TokenizeRequest, service: Service, response: Response, expect: Expect = None
+) -> s.TokenizeResponse:
+    return await answer(response, expect, service.tokenize, req)
 
 
-@app.post("/v1/embeddings", tags=["openai"])
+@app.post("/v1/embeddings", tags=["openai"], responses=COMPUTED)
 async def openai_embeddings(
-    req: s.OpenAIEmbeddingsRequest, service: Service
+    req: s.OpenAIEmbeddingsRequest, service: Service, response: Response, expect: Expect = None
 ) -> s.OpenAIEmbeddingsResponse:
-    return service.openai_embeddings(req)
+    return await answer(response, expect, service.openai_embeddings, req)
 
 
 @app.get("/v1/models", tags=["openai"])
 async def openai_models(service: Service) -> s.OpenAIModelList:
     return service.openai_models()
+
+
+# --- Hugging Face Text Embeddings Inference (TEI) -------------------------------------------
+
+TEI_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {
+        "description": description,
+        "content": {"application/json": {"schema": TEI_ERROR_SCHEMA}},
+    }
+    for code, description in {
+        400: "Invalid JSON.",
+        404: "Unknown model.",
+        409: "Another model than x-expect-model-fingerprint names would answer.",
+        413: "Body over the configured limit.",
+        415: "Body is not JSON.",
+        422: "Input failed validation.",
+        500: "Unexpected server error.",
+        503: "The model is not loaded.",
+    }.items()
+}
+
+
+async def _tei_embed(
+    req: TeiEmbedRequest, service: Service, response: Response, expect: Expect = None
+) -> list[list[float]]:
+    """TEI's /embed: one vector per input, in order; TEI's error body on failure."""
+    return await answer(response, expect, tei.embed, service, req)
+
+
+setattr(app.state, TEI_PATHS_STATE, tei.TEI_PATHS)  # their errors have TEI's body
+for path in ("/embed", "/"):
+    app.add_api_route(
+        path,
+        _tei_embed,
+        methods=["POST"],
+        tags=["tei"],
+        responses={**COMPUTED, **TEI_ERRORS},
+        response_model=list[list[float]],
+        name=f"tei_embed{path.replace('/', '_')}",
+        summary="Embed (TEI)",
+    )
+
+
+@app.get("/", tags=["tei"], responses=TEI_ERRORS)
+async def tei_health(service: Service) -> HealthResponse:
+    """TEI's GET / (its health check, where clients of an endpoint probe): as /health."""
+    return service.health()
+
+
+@app.get("/info", tags=["tei"], responses=TEI_ERRORS)
+async def tei_info(service: Service) -> TeiInfo:
+    """TEI's /info: the default model and this deployment's limits."""
+    return tei.info(service)
 
 
 @app.get("/api/v1/jobs/{job_id}", tags=["jobs"])

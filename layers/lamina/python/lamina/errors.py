@@ -114,6 +114,12 @@ class ModelNotFoundError(LaminaError):
     code = "model_not_found"
 
 
+class ModelMismatchError(LaminaError):
+    """The caller expects another model (by fingerprint) than the one that would answer."""
+
+    code = "model_mismatch"
+
+
 class JobError(LaminaError):
     """A batch job cannot be submitted, read or run (bad input file, storage or queue error)."""
 

@@ -30,6 +30,7 @@ from lamina.errors import (
     JobNotFoundError,
     LaminaError,
     ModelLoadError,
+    ModelMismatchError,
     ModelNotFoundError,
     ModelUnavailableError,
     StorageError,
@@ -41,6 +42,7 @@ STATUS_BY_ERROR: dict[type[LaminaError], int] = {
     ImageTooLargeError: 413,
     TensorError: 400,  # the Open Inference Protocol answers a bad request with 400
     ModelNotFoundError: 404,
+    ModelMismatchError: 409,  # the model that would answer is not the one the caller expects
     ModelLoadError: 503,
     ModelUnavailableError: 503,
     ConfigurationError: 500,
@@ -73,6 +75,9 @@ def error_response(
     request_id = getattr(request.state, "request_id", None) if request is not None else None
     if request is not None and is_oip_path(request.url.path):
         return JSONResponse({"error": message}, status_code=status, headers=headers)
+    if request is not None and request.url.path in _tei_paths(request):
+        body = {"error": message, "error_type": _tei_error_type(status)}
+        return JSONResponse(body, status_code=status, headers=headers)
     body = ErrorBody(
         error=ErrorDetail(
             type="invalid_request_error" if status < 500 else "server_error",
@@ -86,6 +91,24 @@ def error_response(
 
 
 OIP_PREFIX = "/v2"
+# The app state's attribute naming the paths that speak Hugging Face TEI's API: their errors
+# have TEI's body, {"error": "...", "error_type": "validation"} (the embedding function).
+TEI_PATHS_STATE = "tei_paths"
+
+
+def _tei_paths(request: Request) -> frozenset[str]:
+    app = request.scope.get("app")
+    paths = getattr(getattr(app, "state", None), TEI_PATHS_STATE, None)
+    return paths if isinstance(paths, frozenset) else frozenset()
+
+
+def _tei_error_type(status: int) -> str:
+    """TEI's error_type for a status (router/src/lib.rs ErrorType)."""
+    if status == 429:
+        return "overloaded"
+    if status == 503:
+        return "unhealthy"
+    return "validation" if status < 500 else "backend"
 
 
 def is_oip_path(path: str) -> bool:

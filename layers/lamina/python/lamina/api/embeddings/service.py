@@ -6,12 +6,14 @@ Routes in ``functions/embed/app.py`` call one method each.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import numpy as np
 
 from lamina.api import schemas as common
+from lamina.api.embeddings import call
 from lamina.api.embeddings import schemas as s
 from lamina.api.schemas import InputType, LongText
 from lamina.api.validation import check_text, check_texts
@@ -58,6 +60,8 @@ class EmbeddingService:
                 f"({', '.join(self.embedders)})"
             )
         self.default_name = self._by_id[default.lower()]
+        # Each model's fingerprint (sha256 over its files), once: every answer carries it.
+        self.fingerprints = {name: e.manifest.digest for name, e in self.embedders.items()}
         if len(self.embedders) > 1:
             # Metrics carry the model that answered (the default until a request picks one).
             telemetry.serving(self.embedder.manifest, default=True)
@@ -77,10 +81,9 @@ class EmbeddingService:
         return self.default_name
 
     def resolve(self, model: str | None) -> Embedder:
-        """The embedder a request names (name or upstream id, any case), else the default."""
-        if model is None:
-            return self.embedder
-        name = self._by_id.get(model.lower())
+        """The embedder a request names (name or upstream id, any case), else the default;
+        409 when the request expects another model's fingerprint (``call``)."""
+        name = self.default_name if model is None else self._by_id.get(model.lower())
         if name is None:
             raise ModelNotFoundError(
                 f"model {model!r} is not served here; served: "
@@ -88,11 +91,13 @@ class EmbeddingService:
                 + " (GET /v1/models)",
                 param="model",
             )
-        return self.embedders[name]
+        embedder = self.embedders[name]
+        call.answered_by(embedder.manifest, self.fingerprints[name])
+        return embedder
 
     # --- core ---------------------------------------------------------------------------
 
-    def _embed(
+    def embed_texts(
         self,
         embedder: Embedder,
         texts: Sequence[str],
@@ -105,6 +110,7 @@ class EmbeddingService:
         """Embed texts already checked against the limits; ``param`` names them in errors."""
         if len(self.embedders) > 1:
             self.telemetry.serving(embedder.manifest)
+        began = time.perf_counter()
         try:
             result = embedder.embed(
                 texts, normalize=normalize, long_text=long_text, input_type=input_type
@@ -112,7 +118,11 @@ class EmbeddingService:
         except TextTooLongError as exc:
             exc.param = param if param == "text" else f"{param}[{exc.index}]"
             raise
-        self.telemetry.stages(result.timings, len(result.token_counts), result.total_tokens)
+        timings = result.timings
+        # What the call took beyond its own stages: waiting for a coalesced run (local server).
+        waited = (time.perf_counter() - began) * 1e3 - timings.total_ms
+        call.record(texts, result.total_tokens, timings, max(waited, 0.0))
+        self.telemetry.stages(timings, len(result.token_counts), result.total_tokens)
         return result
 
     # --- seed API -----------------------------------------------------------------------
@@ -121,7 +131,7 @@ class EmbeddingService:
         embedder = self.resolve(req.model)
         mode = long_text_mode(req)
         check_text(req.text, self.settings, "text", split=mode == "split")
-        result = self._embed(
+        result = self.embed_texts(
             embedder,
             [req.text],
             "text",
@@ -135,7 +145,7 @@ class EmbeddingService:
         embedder = self.resolve(req.model)
         mode = long_text_mode(req)
         check_texts(req.texts, self.settings, "texts", split=mode == "split")
-        result = self._embed(
+        result = self.embed_texts(
             embedder,
             req.texts,
             "texts",
@@ -192,8 +202,8 @@ class EmbeddingService:
                 param="candidates",
             )
         # A model with prompts embeds the query as a query and the candidates as passages.
-        query = self._embed(embedder, [req.query], "query", input_type="query").vectors[0]
-        candidates = self._embed(
+        query = self.embed_texts(embedder, [req.query], "query", input_type="query").vectors[0]
+        candidates = self.embed_texts(
             embedder, req.candidates, "candidates", input_type="passage"
         ).vectors
         scores = candidates @ query
@@ -277,7 +287,9 @@ class EmbeddingService:
             )
         mode = req.long_text or "truncate"
         check_texts(texts, self.settings, "input", split=mode == "split")
-        result = self._embed(embedder, texts, "input", long_text=mode, input_type=req.input_type)
+        result = self.embed_texts(
+            embedder, texts, "input", long_text=mode, input_type=req.input_type
+        )
         return self.openai_response(result, req.dimensions, req.encoding_format, embedder)
 
     def openai_response(
