@@ -21,10 +21,10 @@ import anyio
 from fastapi import Depends, Header, Query, Response
 
 from lamina.api.app import model_app
-from lamina.api.errors import TEI_PATHS_STATE
 from lamina.api.embeddings import call
 from lamina.api.embeddings import schemas as s
 from lamina.api.embeddings.service import EmbeddingService
+from lamina.api.errors import TEI_PATHS_STATE
 from lamina.api.jobs import service as jobs
 from lamina.api.jobs.schemas import JobStatusResponse
 from lamina.api.schemas import HealthResponse
@@ -49,7 +49,9 @@ Expect = Annotated[
         "model_mismatch when another model would answer.",
     ),
 ]
-COMPUTED = {200: {"description": "Successful Response", "headers": call.RESPONSE_HEADERS}}
+COMPUTED: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Successful Response", "headers": call.RESPONSE_HEADERS}
+}
 _COALESCE: bool = bool(getattr(served.settings, "coalesce", False))
 _limiter: anyio.CapacityLimiter | None = None
 T = TypeVar("T")

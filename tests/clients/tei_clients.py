@@ -42,7 +42,7 @@ def main(url: str) -> dict[str, Any]:
     lc = OpenAIEmbeddings(
         model="all-MiniLM-L6-v2",
         base_url=f"{url}/v1",
-        api_key="unused",  # type: ignore[arg-type]
+        api_key="unused",
         check_embedding_ctx_length=False,  # send the texts; the server tokenizes
     )
     out["lc_documents"] = lc.embed_documents(["김치찌개", "The quick brown fox"])

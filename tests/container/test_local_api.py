@@ -7,6 +7,7 @@ does.
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 import time
@@ -18,6 +19,7 @@ import openai
 import pytest
 
 from tests.container.conftest import MEASUREMENTS, LocalApi
+from tests.live import run_client
 
 pytestmark = pytest.mark.slow
 
@@ -109,6 +111,26 @@ def test_openai_client(local_api: LocalApi) -> None:
         f"{local_api.url}/api/v1/embed-batch", json={"texts": SEED_TEXTS}, timeout=TIMEOUT
     ).json()
     np.testing.assert_allclose(vectors, np.asarray(seed["embeddings"]), atol=1e-6)
+
+
+def test_tei_clients_through_the_gateway(local_api: LocalApi) -> None:
+    """huggingface_hub and LangChain, unchanged, through the HTTP API's TEI routes (POST /,
+    POST /embed, GET /info), and the model headers survive the gateway."""
+    done = run_client("tei_clients.py", local_api.url)
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout)
+    seed = httpx.post(
+        f"{local_api.url}/api/v1/embed-batch",
+        json={"texts": ["김치찌개", "The quick brown fox"]},
+        timeout=TIMEOUT,
+    )
+    np.testing.assert_allclose(np.asarray(got["hf_batch"]), seed.json()["embeddings"], atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(got["lc_documents"]), seed.json()["embeddings"], atol=1e-6
+    )
+    info = httpx.get(f"{local_api.url}/info", timeout=TIMEOUT).json()
+    assert seed.headers["x-model-fingerprint"] == info["model_sha"]
+    assert int(seed.headers["x-compute-tokens"]) > 0
 
 
 def test_warm_latency(local_api: LocalApi) -> None:

@@ -76,8 +76,8 @@ def error_response(
     if request is not None and is_oip_path(request.url.path):
         return JSONResponse({"error": message}, status_code=status, headers=headers)
     if request is not None and request.url.path in _tei_paths(request):
-        body = {"error": message, "error_type": _tei_error_type(status)}
-        return JSONResponse(body, status_code=status, headers=headers)
+        tei_body = {"error": message, "error_type": _tei_error_type(status)}
+        return JSONResponse(tei_body, status_code=status, headers=headers)
     body = ErrorBody(
         error=ErrorDetail(
             type="invalid_request_error" if status < 500 else "server_error",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from lamina import __version__
 from lamina.api.embeddings.service import EmbeddingService
+from lamina.api.schemas import InputType, LongText
 from lamina.api.tei.schemas import TeiEmbedRequest, TeiInfo, TeiModelType, TeiPooling
 from lamina.api.validation import check_texts
 from lamina.errors import InvalidInputError
@@ -24,7 +25,7 @@ def embed(service: EmbeddingService, req: TeiEmbedRequest) -> list[list[float]]:
     texts = [req.inputs] if isinstance(req.inputs, str) else req.inputs
     if not texts:
         raise InvalidInputError("inputs is an empty list", param="inputs")
-    input_type = None
+    input_type: InputType | None = None
     if req.prompt_name is not None:
         prompts = embedder.manifest.prompts or {}
         if req.prompt_name not in prompts:
@@ -34,13 +35,13 @@ def embed(service: EmbeddingService, req: TeiEmbedRequest) -> list[list[float]]:
                 f"{embedder.manifest.name} (its prompts: {names})",
                 param="prompt_name",
             )
-        input_type = req.prompt_name
+        input_type = req.prompt_name  # a key of the model's prompts
     if req.dimensions is not None and req.dimensions > embedder.dim:
         raise InvalidInputError(
             f"dimensions must be at most {embedder.dim} for {embedder.manifest.name}",
             param="dimensions",
         )
-    mode = "truncate" if req.truncate is None or req.truncate else "reject"
+    mode: LongText = "truncate" if req.truncate is None or req.truncate else "reject"
     check_texts(texts, service.settings, "inputs")
     result = service.embed_texts(
         embedder,
@@ -48,7 +49,7 @@ def embed(service: EmbeddingService, req: TeiEmbedRequest) -> list[list[float]]:
         "inputs",
         normalize=req.normalize,
         long_text=mode,
-        input_type=input_type,  # type: ignore[arg-type]  # checked against the prompts above
+        input_type=input_type,
     )
     vectors = result.vectors
     if req.dimensions is not None and req.dimensions < embedder.dim:
