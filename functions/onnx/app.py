@@ -4,6 +4,10 @@ Any ONNX model directory is served by its graph's signature (``LAMINA_MODELS``: 
 comma-separated, each under its manifest's name; else ``MODEL_URI``). Logic lives in
 lamina.api.oip.service.OipService. Routes are ``async def``, like the embedding function's: the
 model runs inline on the event loop, one request per Lambda process.
+
+``infer`` reads its body itself: JSON with any Content-Type or none (tritonclient sends
+none), or the binary tensor data extension (``Inference-Header-Content-Length``;
+lamina.api.oip.binary). The OpenAPI document says so (lamina.api.oip.openapi).
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.responses import Response
 
 from lamina.api.app import model_app
 from lamina.api.middleware import request_id
+from lamina.api.oip.binary import BINARY_MEDIA_TYPE, HEADER, encode_response, parse_request
+from lamina.api.oip.openapi import oip_openapi
 from lamina.api.oip.schemas import (
-    InferenceRequest,
     InferenceResponse,
     ModelMetadataResponse,
     ModelReadyResponse,
@@ -32,6 +38,7 @@ served = model_app(
     "server and model metadata, health, and inference on typed tensors.",
 )
 app = served.app
+app.openapi = oip_openapi(app.openapi)  # type: ignore[method-assign]
 Service = Annotated[OipService, Depends(served.slot.dep)]
 MODEL = "/v2/models/{name}"
 VERSIONED = "/v2/models/{name}/versions/{version}"
@@ -76,15 +83,20 @@ async def model_version_ready(name: str, version: str, service: Service) -> Mode
     return service.model_ready(name, version)
 
 
-@app.post(f"{MODEL}/infer", tags=["oip"], response_model_exclude_none=True)
-async def infer(
-    name: str, req: InferenceRequest, request: Request, service: Service
-) -> InferenceResponse:
-    return service.infer(name, None, req, request_id(request))
+async def _infer(service: OipService, name: str, version: str | None, request: Request) -> Response:
+    parsed = parse_request(await request.body(), request.headers.get(HEADER))
+    response, raw = service.infer(name, version, parsed, request_id(request))
+    body, length = encode_response(response, raw)
+    if length is None:
+        return Response(body, media_type="application/json")
+    return Response(body, media_type=BINARY_MEDIA_TYPE, headers={HEADER: str(length)})
 
 
-@app.post(f"{VERSIONED}/infer", tags=["oip"], response_model_exclude_none=True)
-async def infer_version(
-    name: str, version: str, req: InferenceRequest, request: Request, service: Service
-) -> InferenceResponse:
-    return service.infer(name, version, req, request_id(request))
+@app.post(f"{MODEL}/infer", tags=["oip"], response_model=InferenceResponse)
+async def infer(name: str, request: Request, service: Service) -> Response:
+    return await _infer(service, name, None, request)
+
+
+@app.post(f"{VERSIONED}/infer", tags=["oip"], response_model=InferenceResponse)
+async def infer_version(name: str, version: str, request: Request, service: Service) -> Response:
+    return await _infer(service, name, version, request)

@@ -90,7 +90,7 @@ def test_server_metadata(client: Any) -> None:
     from lamina import __version__
 
     body = client.get("/v2").json()
-    assert body == {"name": "lamina", "version": __version__, "extensions": []}
+    assert body == {"name": "lamina", "version": __version__, "extensions": ["binary_tensor_data"]}
 
 
 def test_health(client: Any, spam_manifest: Manifest) -> None:
@@ -345,3 +345,569 @@ def test_through_lambda_http_api_event(oip_app: Any, lambda_context: LambdaConte
     assert body["model_name"] == SPAM
     assert body["id"] == event["requestContext"]["requestId"]
     assert body["outputs"][0]["data"] == [0]
+
+
+# --- the binary tensor data extension -----------------------------------------------------
+# What tritonclient and the kserve client send by default: no Content-Type, an
+# Inference-Header-Content-Length header, the JSON request, then each input's raw bytes.
+
+HEADER = "Inference-Header-Content-Length"
+
+
+def binary_body(request: dict[str, Any], *chunks: bytes) -> tuple[bytes, dict[str, str]]:
+    """A binary-extension request: the JSON header, then ``chunks``; its headers (no
+    Content-Type, as tritonclient sends)."""
+    text = json.dumps(request).encode()
+    return text + b"".join(chunks), {HEADER: str(len(text))}
+
+
+def binary_input(
+    name: str, array: np.ndarray, datatype: str, shape: list[int] | None = None
+) -> tuple[dict[str, Any], bytes]:
+    """A request tensor with its data as raw bytes (little-endian; BYTES length-prefixed),
+    of ``array``'s shape unless ``shape`` says another."""
+    if datatype == "BYTES":
+        raw = b"".join(len(s).to_bytes(4, "little") + s for s in (v.encode() for v in array.flat))
+    else:
+        raw = array.astype(array.dtype.newbyteorder("<")).tobytes()
+    tensor = {
+        "name": name,
+        "datatype": datatype,
+        "shape": list(array.shape) if shape is None else shape,
+        "parameters": {"binary_data_size": len(raw)},
+    }
+    return tensor, raw
+
+
+NUMPY = {"BOOL": "?", "INT64": "<i8", "FP32": "<f4", "FP16": "<f2"}
+
+
+def read_binary(response: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A binary response, read as the protocol says (independently of lamina's code): the
+    JSON header and each output's values, from its data or its bytes."""
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/octet-stream"
+    length = int(response.headers[HEADER.lower()])
+    header = json.loads(response.content[:length])
+    rest = response.content[length:]
+    values: dict[str, Any] = {}
+    offset = 0
+    for output in header["outputs"]:
+        if "data" in output:
+            values[output["name"]] = output["data"]
+            continue
+        size = output["parameters"]["binary_data_size"]
+        chunk, offset = rest[offset : offset + size], offset + size
+        if output["datatype"] == "BYTES":
+            items, at = [], 0
+            while at < len(chunk):
+                n = int.from_bytes(chunk[at : at + 4], "little")
+                items.append(chunk[at + 4 : at + 4 + n].decode())
+                at += 4 + n
+            values[output["name"]] = np.array(items, dtype=object).reshape(output["shape"])
+        else:
+            array = np.frombuffer(chunk, dtype=NUMPY[output["datatype"]])
+            values[output["name"]] = array.reshape(output["shape"])
+    assert offset == len(rest)  # every byte accounted for
+    return header, values
+
+
+def test_binary_inputs_and_outputs_match_json(client: Any) -> None:
+    messages = generate(40, HELD_OUT_SEED)
+    rows = np.array([features(text) for text, _ in messages], dtype=np.float32)
+    as_json = client.post(f"/v2/models/{SPAM}/infer", json=spam_request(rows.tolist())).json()
+    tensor, raw = binary_input("features", rows, "FP32")
+    body, headers = binary_body(
+        {"id": "b1", "inputs": [tensor], "parameters": {"binary_data_output": True}}, raw
+    )
+    response = client.post(f"/v2/models/{SPAM}/infer", content=body, headers=headers)
+    header, values = read_binary(response)
+    assert header["id"] == "b1"
+    assert [o["parameters"] for o in header["outputs"]] == [
+        {"binary_data_size": 8 * len(rows)},
+        {"binary_data_size": 4 * 2 * len(rows)},
+    ]
+    assert all("data" not in o for o in header["outputs"])
+    assert values["label"].tolist() == as_json["outputs"][0]["data"]
+    np.testing.assert_array_equal(
+        values["probabilities"].reshape(-1), np.array(as_json["outputs"][1]["data"], np.float32)
+    )
+
+
+def test_each_output_chooses_binary_or_json(client: Any) -> None:
+    tensor, raw = binary_input("features", np.array([[9, 0, 1, 0, 0]], np.float32), "FP32")
+    request = {
+        "inputs": [tensor],
+        "parameters": {"binary_data_output": True},
+        "outputs": [
+            {"name": "probabilities"},
+            {"name": "label", "parameters": {"binary_data": False}},
+        ],
+    }
+    body, headers = binary_body(request, raw)
+    header, values = read_binary(
+        client.post(f"/v2/models/{SPAM}/infer", content=body, headers=headers)
+    )
+    assert [o["name"] for o in header["outputs"]] == ["probabilities", "label"]
+    assert "data" in header["outputs"][1]
+    assert "parameters" not in header["outputs"][1]
+    assert values["probabilities"].shape == (1, 2)
+    # Binary inputs, no binary output asked for: a plain JSON answer.
+    body, headers = binary_body({"inputs": [tensor]}, raw)
+    response = client.post(f"/v2/models/{SPAM}/infer", content=body, headers=headers)
+    assert response.headers["content-type"] == "application/json"
+    assert HEADER.lower() not in response.headers
+    assert response.json()["outputs"][0]["data"] == values["label"]
+
+
+def test_json_without_content_type(client: Any) -> None:
+    """tritonclient sends its JSON requests with no Content-Type."""
+    body = json.dumps(spam_request([[10, 0, 0, 0, 0]])).encode()
+    response = client.post(f"/v2/models/{SPAM}/infer", content=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"][0]["name"] == "label"
+
+
+@pytest.fixture(scope="module")
+def codec_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A graph over the datatypes whose bytes are special: BOOL (one byte), BYTES
+    (length-prefixed), FP16; an input of unknown rank; an output that is NaN for some
+    finite inputs (the square root of a negative number)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from lamina.models.manifest import SourceInfo, file_entry, write_manifest
+
+    def value(name: str, elem: int, shape: list[Any] | None) -> Any:
+        return helper.make_tensor_value_info(name, elem, shape)
+
+    graph = helper.make_graph(
+        [
+            helper.make_node("Not", ["flag"], ["not_flag"]),
+            helper.make_node("Identity", ["text"], ["text_out"]),
+            helper.make_node("Identity", ["half"], ["half_out"]),
+            helper.make_node("Identity", ["any"], ["any_out"]),
+            helper.make_node("Sqrt", ["x"], ["sqrt_x"]),
+        ],
+        "codec",
+        [
+            value("flag", TensorProto.BOOL, ["n"]),
+            value("text", TensorProto.STRING, ["n"]),
+            value("half", TensorProto.FLOAT16, ["n"]),
+            value("any", TensorProto.FLOAT, None),
+            value("x", TensorProto.FLOAT, ["n"]),
+        ],
+        [
+            value("not_flag", TensorProto.BOOL, ["n"]),
+            value("text_out", TensorProto.STRING, ["n"]),
+            value("half_out", TensorProto.FLOAT16, ["n"]),
+            value("any_out", TensorProto.FLOAT, None),
+            value("sqrt_x", TensorProto.FLOAT, ["n"]),
+        ],
+    )
+    # Not onnx.checker'd: it wants a shape on every graph input, ONNX Runtime does not.
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    root = tmp_path_factory.mktemp("codec")
+    onnx.save_model(model, str(root / "model.onnx"))
+    source = SourceInfo(model_id="test/codec", package="lamina", package_version="0", license="MIT")
+    manifest = Manifest(
+        name="codec",
+        version="1",
+        task="generic",
+        variant="fp32",
+        quantization="none",
+        opset=17,
+        source=source,
+        files=[file_entry(root, "model.onnx")],
+        created_at="2026-01-01T00:00:00+00:00",
+    )
+    write_manifest(root, manifest)
+    return root
+
+
+@pytest.fixture(scope="module")
+def codec_client(codec_dir: Path) -> Iterator[Any]:
+    """The function on the codec model alone. Powertools' metrics are one object per
+    process: a one-model app makes its model every later metric's default dimension, so
+    the defaults are put back for the tests that follow."""
+    from aws_lambda_powertools import Metrics
+    from fastapi.testclient import TestClient
+
+    metrics = Metrics()
+    before = dict(metrics.default_dimensions)
+    app = import_app("functions.onnx.app", {"LAMINA_MODELS": str(codec_dir)}, keep=False)
+    metrics.clear_default_dimensions()
+    metrics.set_default_dimensions(**before)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+CODEC_INPUTS = {
+    "flag": (np.array([True, False, True]), "BOOL"),
+    "text": (np.array(["héllo", "", "세계"], dtype=object), "BYTES"),
+    "half": (np.array([0.5, -2.0, 65504.0], np.float16), "FP16"),
+    "any": (np.arange(24, dtype=np.float32).reshape(2, 3, 4), "FP32"),
+    "x": (np.array([0.0, 4.0, 9.0], np.float32), "FP32"),
+}
+
+
+def codec_request(**change: tuple[Any, ...]) -> tuple[bytes, dict[str, str]]:
+    """The codec model's binary request; ``change``: name=(array, datatype[, shape])."""
+    tensors, chunks = [], []
+    for name, given in {**CODEC_INPUTS, **change}.items():
+        tensor, raw = binary_input(name, *given)
+        tensors.append(tensor)
+        chunks.append(raw)
+    return binary_body({"inputs": tensors, "parameters": {"binary_data_output": True}}, *chunks)
+
+
+def test_binary_datatypes_round_trip(codec_client: Any) -> None:
+    body, headers = codec_request()
+    header, values = read_binary(
+        codec_client.post("/v2/models/codec/infer", content=body, headers=headers)
+    )
+    assert [(o["name"], o["datatype"]) for o in header["outputs"]] == [
+        ("not_flag", "BOOL"),
+        ("text_out", "BYTES"),
+        ("half_out", "FP16"),
+        ("any_out", "FP32"),
+        ("sqrt_x", "FP32"),
+    ]
+    assert values["not_flag"].tolist() == [False, True, False]
+    assert values["text_out"].tolist() == ["héllo", "", "세계"]
+    assert values["half_out"].tolist() == [0.5, -2.0, 65504.0]
+    np.testing.assert_array_equal(values["any_out"], CODEC_INPUTS["any"][0])
+    assert values["sqrt_x"].tolist() == [0.0, 2.0, 3.0]
+    # The same request as JSON gives the same values.
+    as_json = {
+        "inputs": [
+            {"name": n, "datatype": d, "shape": list(a.shape), "data": a.reshape(-1).tolist()}
+            for n, (a, d) in CODEC_INPUTS.items()
+        ]
+    }
+    outputs = codec_client.post("/v2/models/codec/infer", json=as_json).json()["outputs"]
+    assert {o["name"]: o["data"] for o in outputs} == {
+        name: np.asarray(v).reshape(-1).tolist() for name, v in values.items()
+    }
+
+
+def spam_binary(**change: Any) -> tuple[dict[str, Any], bytes]:
+    """A one-row binary spam request's JSON header and bytes, with ``change`` on the tensor."""
+    tensor, raw = binary_input("features", np.array([[1, 0, 0, 0, 0]], np.float32), "FP32")
+    return {"inputs": [{**tensor, **change}]}, raw
+
+
+def _header(request: dict[str, Any]) -> str:
+    return str(len(json.dumps(request).encode()))
+
+
+_SPAM_REQ, _SPAM_RAW = spam_binary()
+_NAN = np.array([[1, np.nan, 0, 0, 0]], np.float32).tobytes()
+_INF = np.array([[1, 0, -np.inf, 0, 0]], np.float32).tobytes()
+
+# (model, request, raw bytes after it, header value or None to compute it, status, words)
+BAD_BINARY: list[Any] = [
+    pytest.param(
+        SPAM,
+        _SPAM_REQ,
+        _SPAM_RAW,
+        "abc",
+        ["Inference-Header-Content-Length", "'abc'"],
+        id="header-not-a-number",
+    ),
+    pytest.param(SPAM, _SPAM_REQ, _SPAM_RAW, "-5", ["non-negative integer"], id="header-negative"),
+    pytest.param(SPAM, _SPAM_REQ, _SPAM_RAW, "99999", ["99999", "only"], id="header-beyond-body"),
+    pytest.param(
+        SPAM,
+        _SPAM_REQ,
+        _SPAM_RAW,
+        "10",
+        ["first 10 bytes", "not a valid JSON"],
+        id="header-mid-json",
+    ),
+    pytest.param(SPAM, _SPAM_REQ, _SPAM_RAW, "0", ["first 0 bytes"], id="header-zero"),
+    pytest.param(
+        SPAM,
+        _SPAM_REQ,
+        _SPAM_RAW + b"\0" * 4,
+        None,
+        ["24 bytes", "add up to 20"],
+        id="bytes-left-over",
+    ),
+    pytest.param(
+        SPAM,
+        _SPAM_REQ,
+        _SPAM_RAW[:12],
+        None,
+        ["'features'", "binary_data_size 20", "only 12"],
+        id="bytes-missing",
+    ),
+    pytest.param(
+        SPAM,
+        spam_binary(parameters={"binary_data_size": 16})[0],
+        _SPAM_RAW[:16],
+        None,
+        ["'features'", "16 bytes", "needs 20"],
+        id="size-wrong-for-shape",
+    ),
+    pytest.param(
+        SPAM,
+        spam_binary(parameters={"binary_data_size": "20"})[0],
+        _SPAM_RAW,
+        None,
+        ["'features'", "non-negative integer"],
+        id="size-a-string",
+    ),
+    pytest.param(
+        SPAM,
+        spam_binary(parameters={"binary_data_size": True})[0],
+        _SPAM_RAW,
+        None,
+        ["'features'", "non-negative integer"],
+        id="size-a-bool",
+    ),
+    pytest.param(
+        SPAM,
+        spam_binary(data=[1, 0, 0, 0, 0])[0],
+        _SPAM_RAW,
+        None,
+        ["'features'", "both"],
+        id="data-and-bytes",
+    ),
+    pytest.param(
+        SPAM, spam_binary(parameters={})[0], b"", None, ["'features'", "no data"], id="no-data"
+    ),
+    pytest.param(
+        SPAM,
+        spam_binary(datatype="FP64", parameters={"binary_data_size": 40})[0],
+        _SPAM_RAW * 2,
+        None,
+        ["'features'", "FP64", "FP32"],
+        id="wrong-datatype",
+    ),
+    pytest.param(
+        SPAM,
+        spam_binary(shape=[1, 4], parameters={"binary_data_size": 16})[0],
+        _SPAM_RAW[:16],
+        None,
+        ["'features'", "dimension 1"],
+        id="wrong-shape",
+    ),
+    pytest.param(
+        SPAM,
+        spam_binary(shape=[2**40, 5])[0],
+        _SPAM_RAW,
+        None,
+        ["'features'", "needs 21990232555520"],
+        id="huge-shape",
+    ),
+    pytest.param(
+        SPAM,
+        spam_binary(shape=[1] * 65)[0],
+        _SPAM_RAW,
+        None,
+        ["'features'", "rank 65"],
+        id="rank-65",
+    ),
+    pytest.param(SPAM, spam_binary()[0], _NAN, None, ["'features'", "nan", "finite"], id="nan"),
+    pytest.param(
+        SPAM, spam_binary()[0], _INF, None, ["'features'", "-inf", "finite"], id="infinity"
+    ),
+    pytest.param(
+        SPAM,
+        {**_SPAM_REQ, "parameters": {"binary_data_output": "yes"}},
+        _SPAM_RAW,
+        None,
+        ["binary_data_output", "true or false"],
+        id="binary-data-output-not-bool",
+    ),
+    pytest.param(
+        SPAM,
+        {**_SPAM_REQ, "outputs": [{"name": "label", "parameters": {"binary_data": 1}}]},
+        _SPAM_RAW,
+        None,
+        ["binary_data", "true or false"],
+        id="binary-data-not-bool",
+    ),
+    pytest.param(
+        SPAM,
+        spam_binary(parameters={"shared_memory_region": "r0"})[0],
+        b"",
+        None,
+        ["'features'", "shared-memory"],
+        id="shared-memory",
+    ),
+    pytest.param(
+        SPAM,
+        {**_SPAM_REQ, "outputs": [{"name": "label", "parameters": {"classification": 1}}]},
+        _SPAM_RAW,
+        None,
+        ["'label'", "classification"],
+        id="classification",
+    ),
+]
+
+
+@pytest.mark.parametrize(("model", "request_", "raw", "header", "words"), BAD_BINARY)
+def test_bad_binary_requests_are_400(
+    client: Any,
+    model: str,
+    request_: dict[str, Any],
+    raw: bytes,
+    header: str | None,
+    words: list[str],
+) -> None:
+    body = json.dumps(request_).encode() + raw
+    headers = {HEADER: header if header is not None else _header(request_)}
+    assert_oip_error(
+        client.post(f"/v2/models/{model}/infer", content=body, headers=headers), 400, *words
+    )
+
+
+def test_binary_size_without_the_header_is_400(client: Any) -> None:
+    request, _ = spam_binary()
+    response = client.post(f"/v2/models/{SPAM}/infer", content=json.dumps(request).encode())
+    assert_oip_error(response, 400, "'features'", "no Inference-Header-Content-Length")
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        pytest.param(
+            {"flag": (np.array([1, 0, 2], np.uint8), "BOOL")},
+            ["'flag'", "byte 2", "0 or 1"],
+            id="bool-byte-2",
+        ),
+        pytest.param(
+            {"half": (np.array([1, np.nan, 0], np.float16), "FP16")},
+            ["'half'", "finite"],
+            id="fp16-nan",
+        ),
+        pytest.param(
+            {"any": (np.ones(1, np.float32), "FP32", [1] * 65)},
+            ["'any'", "rank 65", "at most 64"],
+            id="unknown-rank-65",
+        ),
+        pytest.param(
+            {"x": (np.array([1.0, -1.0, 4.0], np.float32), "FP32")},
+            ["'sqrt_x'", "NaN"],
+            id="nan-producing-input",
+        ),
+    ],
+)
+def test_bad_codec_requests_are_400(
+    codec_client: Any, change: dict[str, Any], words: list[str]
+) -> None:
+    body, headers = codec_request(**change)
+    assert_oip_error(
+        codec_client.post("/v2/models/codec/infer", content=body, headers=headers), 400, *words
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        pytest.param(b"\x05\0\0\0abc", ["'text'", "says 5 bytes"], id="length-beyond-data"),
+        pytest.param(b"\x01\0", ["'text'", "no 4-byte length"], id="truncated-length"),
+        pytest.param(b"\x02\0\0\0\xff\xfe", ["'text'", "not UTF-8"], id="not-utf8"),
+        pytest.param(b"\x01\0\0\0a" * 4, ["'text'", "goes on after its 3"], id="too-many-elements"),
+        pytest.param(
+            b"\x01\0\0\0a" * 2, ["'text'", "2 BYTES elements", "needs 3"], id="too-few-elements"
+        ),
+    ],
+)
+def test_bad_bytes_tensors_are_400(codec_client: Any, raw: bytes, words: list[str]) -> None:
+    tensors, chunks = [], []
+    for name, (array, datatype) in CODEC_INPUTS.items():
+        tensor, data = binary_input(name, array, datatype)
+        if name == "text":
+            data = raw
+            tensor["parameters"]["binary_data_size"] = len(raw)
+        tensors.append(tensor)
+        chunks.append(data)
+    body, headers = binary_body({"inputs": tensors}, *chunks)
+    assert_oip_error(
+        codec_client.post("/v2/models/codec/infer", content=body, headers=headers), 400, *words
+    )
+
+
+SPAM_JSON = json.dumps(features_tensor())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(SPAM_JSON.replace("[1, 0, 0, 0, 0]", "[NaN, 0, 0, 0, 0]"), id="json-nan"),
+        pytest.param(
+            SPAM_JSON.replace("[1, 0, 0, 0, 0]", "[1, -Infinity, 0, 0, 0]"), id="json-inf"
+        ),
+        pytest.param(json.dumps(features_tensor(shape=[1] * 65, data=[1])), id="json-rank-65"),
+        pytest.param("[]", id="json-not-an-object"),
+        pytest.param("", id="empty"),
+        pytest.param(
+            json.dumps(
+                {
+                    "inputs": [
+                        {
+                            "name": "features",
+                            "datatype": "FP32",
+                            "shape": [1, 5],
+                            "data": [1, 0, 0, 0, 0],
+                            "parameters": [],
+                        }
+                    ]
+                }
+            ),
+            id="parameters-not-an-object",
+        ),
+    ],
+)
+def test_bad_json_requests_are_400(client: Any, body: str) -> None:
+    """Whatever the body, a 400 with the protocol's error body, never a 422 or a 500."""
+    assert_oip_error(client.post(f"/v2/models/{SPAM}/infer", content=body.encode()), 400)
+
+
+def test_binary_through_lambda_http_api_event(oip_app: Any, lambda_context: LambdaContext) -> None:
+    """An HTTP API (payload v2) delivers a body that is not text base64-encoded, with
+    ``isBase64Encoded``; the binary answer goes back base64-encoded too (Mangum does so for
+    a non-text Content-Type), which API Gateway decodes for the client."""
+    from functions.onnx.handler import handler
+
+    rows = np.array(
+        [features("lol ok see you at 5pm"), features("WIN a FREE iPhone now!!! www.x.example")],
+        np.float32,
+    )
+    tensor, raw = binary_input("features", rows, "FP32")
+    body, headers = binary_body(
+        {"inputs": [tensor], "parameters": {"binary_data_output": True}}, raw
+    )
+    event = api_event("http", "POST", f"/v2/models/{SPAM}/infer")
+    event["headers"] = {HEADER.lower(): headers[HEADER]}  # no Content-Type, as tritonclient
+    event["body"] = base64.b64encode(body).decode()
+    event["isBase64Encoded"] = True
+    response = handler(event, lambda_context)
+    assert response["statusCode"] == 200, response
+    assert response["isBase64Encoded"] is True
+    assert response["headers"]["content-type"] == "application/octet-stream"
+    answer = base64.b64decode(response["body"])
+    length = int(response["headers"][HEADER.lower()])
+    header = json.loads(answer[:length])
+    assert header["id"] == event["requestContext"]["requestId"]
+    label = np.frombuffer(answer[length : length + 16], "<i8")
+    assert label.tolist() == [0, 1]
+
+
+def test_json_without_content_type_through_lambda(
+    oip_app: Any, lambda_context: LambdaContext
+) -> None:
+    """JSON with no Content-Type, passed as text (not base64): a JSON answer."""
+    from functions.onnx.handler import handler
+
+    rows = [features("lol ok see you at 5pm"), features("WIN a FREE iPhone now!!! www.x.example")]
+    event = api_event("http", "POST", f"/v2/models/{SPAM}/infer", spam_request(rows))
+    event["headers"] = {}
+    response = handler(event, lambda_context)
+    assert response["statusCode"] == 200, response
+    assert response["isBase64Encoded"] is False
+    assert json.loads(response["body"])["outputs"][0]["data"] == [0, 1]

@@ -5,13 +5,18 @@ variable dimension); nothing else about the model is assumed. Its lifecycle is e
 lamina model's (``lamina.inference.lifecycle``):
 
 - preprocess checks every request tensor against the signature and converts it to numpy
-  with the model's exact dtype. Every refusal is a ``TensorError`` (400) whose message names
-  the input and says why, with ``param`` ``inputs[i]`` or ``outputs[i]``: ONNX Runtime's own
-  errors are terse and name no input, and a value it would silently wrap or truncate (300
-  in UINT8, 1.5 in INT64) must not reach it;
+  with the model's exact dtype, from JSON values or from the raw bytes of the binary tensor
+  data extension (little-endian, row-major; BOOL one byte 0 or 1; BYTES elements a 4-byte
+  little-endian length and the bytes, UTF-8). Every refusal is a ``TensorError`` (400)
+  whose message names the input and says why, with ``param`` ``inputs[i]`` or
+  ``outputs[i]``: ONNX Runtime's own errors are terse and name no input, and a value it
+  would silently wrap or truncate (300 in UINT8, 1.5 in INT64), a NaN or an infinity, a
+  byte count that does not match the shape, or a rank numpy cannot hold must not reach it;
 - inference runs the requested outputs (all of them by default);
-- postprocess turns each output into a typed tensor with flat row-major data of plain
-  Python values (FP16 as floats, BYTES as str), ready for JSON.
+- postprocess turns each output into a typed tensor: flat row-major data of plain Python
+  values (FP16 as floats, BYTES as str), ready for JSON, or the raw bytes of the binary
+  extension. An output with a NaN or an infinity is refused (400): neither JSON nor the
+  protocol's clients expect one, and it comes from inputs the model cannot handle.
 
 A graph with a type the protocol cannot carry as JSON (bfloat16, sequences, maps) still
 loads: its metadata shows ONNX Runtime's type name, and a request that needs it fails with a
@@ -49,6 +54,9 @@ __all__ = [
     "OutputTensor",
     "TensorSpec",
 ]
+
+# The most dimensions a tensor may have (numpy's limit: a larger rank cannot be built).
+MAX_RANK = 64
 
 # ONNX Runtime type -> Open Inference Protocol datatype.
 DATATYPES: dict[str, str] = {
@@ -123,12 +131,15 @@ class TensorSpec:
 
 @dataclass(frozen=True)
 class InputTensor:
-    """A request tensor: ``data`` is row-major, flat or nested to match ``shape``."""
+    """A request tensor: ``data`` is row-major, flat or nested to match ``shape``; or
+    ``raw``, its bytes in the binary tensor data extension's layout (then ``data`` is
+    ignored)."""
 
     name: str
     datatype: str
     shape: Sequence[int]
-    data: Sequence[Any]
+    data: Sequence[Any] = ()
+    raw: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -142,7 +153,17 @@ class OutputTensor:
     name: str
     datatype: str
     shape: list[int]
-    data: list[Any]  # flat, row-major: bool, int, float or str
+    array: np.ndarray = dataclasses.field(repr=False, compare=False)
+
+    @property
+    def data(self) -> list[Any]:
+        """Flat, row-major plain values: bool, int, float or str."""
+        return _values(self.array)
+
+    def raw(self) -> bytes:
+        """The binary tensor data extension's bytes: little-endian, row-major; BOOL one
+        byte each; BYTES a 4-byte little-endian length and the UTF-8 bytes per element."""
+        return _raw(self.array, self.datatype)
 
 
 @dataclass(frozen=True)
@@ -275,10 +296,17 @@ class OnnxModel(InferenceModel[InferRequest, _Feeds, _Ran, InferResult]):
         return _Ran(inputs.outputs, list(ran), inputs.items)
 
     def postprocess(self, raw: _Ran) -> InferResult:
-        outputs = [
-            OutputTensor(spec.name, spec.datatype, [int(d) for d in array.shape], _values(array))
-            for spec, array in zip(raw.outputs, raw.arrays, strict=True)
-        ]
+        outputs: list[OutputTensor] = []
+        for index, (spec, array) in enumerate(zip(raw.outputs, raw.arrays, strict=True)):
+            if spec.datatype in _FLOATS and not np.isfinite(array).all():
+                raise TensorError(
+                    f"{self.name} gave NaN or infinite values in output {spec.name!r} for these "
+                    "inputs; check that they are in the range the model was made for",
+                    param=f"outputs[{index}]",
+                )
+            outputs.append(
+                OutputTensor(spec.name, spec.datatype, [int(d) for d in array.shape], array)
+            )
         return InferResult(outputs, raw.items, StageTimings())
 
     def infer(self, request: InferRequest) -> InferResult:
@@ -344,6 +372,8 @@ def _to_array(tensor: InputTensor, spec: TensorSpec, where: str) -> np.ndarray:
             param=where,
         )
     shape = _check_shape(tensor, spec, where)
+    if tensor.raw is not None:
+        return _from_bytes(tensor.raw, shape, spec.datatype, name, where)
     flat = _flatten(tensor.data, shape, name, where)
     expected = math.prod(shape)
     if len(flat) != expected:
@@ -359,6 +389,11 @@ def _check_shape(tensor: InputTensor, spec: TensorSpec, where: str) -> list[int]
     shape = list(tensor.shape)
     if not all(type(d) is int for d in shape):
         raise TensorError(f"input {name!r} has shape {shape}: sizes must be integers", param=where)
+    if len(shape) > MAX_RANK:
+        raise TensorError(
+            f"input {name!r} has rank {len(shape)}; a tensor has at most {MAX_RANK} dimensions",
+            param=where,
+        )
     if any(d < 0 for d in shape):
         raise TensorError(
             f"input {name!r} has a negative size in its shape {shape}; send the actual sizes "
@@ -479,6 +514,10 @@ def _convert(values: list[Any], datatype: str, name: str, where: str) -> np.ndar
             index = _first(values, lambda v: type(v) is float or abs(v) <= sys.float_info.max)
             assert index is not None
             raise _bad_value(name, where, index, values[index], datatype, "in range") from None
+        finite = np.isfinite(wide)
+        if not finite.all():
+            index = int(np.flatnonzero(~finite)[0])
+            raise _bad_value(name, where, index, values[index], datatype, "a finite number")
         with np.errstate(over="ignore"):
             array = wide.astype(dtype)
         overflow = np.flatnonzero(np.isinf(array) & np.isfinite(wide))
@@ -500,6 +539,83 @@ def _convert(values: list[Any], datatype: str, name: str, where: str) -> np.ndar
     return np.array(ints, dtype=dtype)
 
 
+def _from_bytes(raw: bytes, shape: list[int], datatype: str, name: str, where: str) -> np.ndarray:
+    """Binary tensor data -> numpy of the exact dtype, refusing a byte count that does not
+    match the shape, a BOOL byte other than 0 or 1, a NaN or infinity, BYTES that are not
+    UTF-8 (ONNX Runtime's string tensors hold text)."""
+    count = math.prod(shape)
+    if datatype == "BYTES":
+        return np.array(_bytes_elements(raw, shape, name, where), dtype=object).reshape(shape)
+    dtype = NUMPY_DTYPES[datatype]
+    needed = count * dtype.itemsize
+    if len(raw) != needed:
+        raise TensorError(
+            f"input {name!r} has {len(raw)} bytes of binary data, its shape {shape} of "
+            f"{datatype} needs {needed} ({dtype.itemsize} per value)",
+            param=where,
+        )
+    if datatype == "BOOL":
+        octets = np.frombuffer(raw, dtype=np.uint8)
+        bad = np.flatnonzero(octets > 1)
+        if bad.size:
+            index = int(bad[0])
+            raise TensorError(
+                f"input {name!r}: byte {int(octets[index])} at index {index} (row-major) is "
+                "not a BOOL (0 or 1)",
+                param=where,
+            )
+        return octets.astype(np.bool_).reshape(shape)
+    array = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype)
+    if datatype in _FLOATS:
+        finite = np.isfinite(array)
+        if not finite.all():
+            index = int(np.flatnonzero(~finite)[0])
+            raise _bad_value(name, where, index, array[index].item(), datatype, "a finite number")
+    return array.reshape(shape)
+
+
+def _bytes_elements(raw: bytes, shape: list[int], name: str, where: str) -> list[str]:
+    """The elements of a binary BYTES tensor: each a 4-byte little-endian length, then that
+    many bytes of UTF-8; exactly as many as ``shape`` holds, filling ``raw``."""
+    count = math.prod(shape)
+    elements: list[str] = []
+    offset = 0
+    while offset < len(raw):
+        if len(elements) == count:
+            raise TensorError(
+                f"input {name!r}: binary data goes on after its {count} BYTES elements "
+                f"({len(raw) - offset} bytes left at byte {offset})",
+                param=where,
+            )
+        if offset + 4 > len(raw):
+            raise TensorError(
+                f"input {name!r}: BYTES element {len(elements)} at byte {offset} has no "
+                "4-byte length",
+                param=where,
+            )
+        size = int.from_bytes(raw[offset : offset + 4], "little")
+        start, offset = offset + 4, offset + 4 + size
+        if offset > len(raw):
+            raise TensorError(
+                f"input {name!r}: BYTES element {len(elements)} says {size} bytes, only "
+                f"{len(raw) - start} are left",
+                param=where,
+            )
+        try:
+            elements.append(raw[start:offset].decode("utf-8"))
+        except UnicodeDecodeError:
+            raise TensorError(
+                f"input {name!r}: BYTES element {len(elements)} is not UTF-8 text",
+                param=where,
+            ) from None
+    if len(elements) != count:
+        raise TensorError(
+            f"input {name!r} has {len(elements)} BYTES elements, its shape {shape} needs {count}",
+            param=where,
+        )
+    return elements
+
+
 # --- numpy -> response tensor -----------------------------------------------------------
 
 
@@ -509,3 +625,16 @@ def _values(array: np.ndarray) -> list[Any]:
     if flat.dtype == object or flat.dtype.kind in "SU":
         return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in flat]
     return list(flat.tolist())
+
+
+def _raw(array: np.ndarray, datatype: str) -> bytes:
+    """The binary tensor data extension's bytes of an output."""
+    if datatype == "BYTES":
+        parts: list[bytes] = []
+        for value in array.reshape(-1):
+            data = value if isinstance(value, bytes) else str(value).encode("utf-8")
+            parts.append(len(data).to_bytes(4, "little"))
+            parts.append(data)
+        return b"".join(parts)
+    dtype = NUMPY_DTYPES[datatype]
+    return np.ascontiguousarray(array, dtype=dtype.newbyteorder("<")).tobytes()

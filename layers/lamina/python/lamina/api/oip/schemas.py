@@ -9,7 +9,23 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 SERVER_NAME = "lamina"
 PLATFORM = "onnxruntime_onnx"  # what Triton calls an ONNX Runtime model
 
-_PARAMETERS = "Free-form parameters (protocol extensions); lamina accepts and ignores them."
+_PARAMETERS = (
+    "Free-form parameters (protocol extensions). lamina reads those of the binary tensor data "
+    "extension and ignores the others."
+)
+_INPUT_PARAMETERS = (
+    "Free-form parameters. `binary_data_size` (integer): this input's data is that many raw "
+    "bytes after the JSON header (binary tensor data extension); lamina ignores the others."
+)
+_OUTPUT_PARAMETERS = (
+    "Free-form parameters. `binary_data` (boolean): return this output as raw bytes after "
+    "the JSON header (binary tensor data extension), overriding the request's "
+    "`binary_data_output`; lamina ignores the others."
+)
+_REQUEST_PARAMETERS = (
+    "Free-form parameters. `binary_data_output` (boolean): return every output as raw "
+    "bytes unless its own `binary_data` says otherwise; lamina ignores the others."
+)
 
 
 # --- protocol models --------------------------------------------------------------------
@@ -27,7 +43,7 @@ class MetadataTensor(BaseModel):
 class ServerMetadataResponse(BaseModel):
     name: str = Field(description="The server's name.")
     version: str = Field(description="The server's version (lamina's).")
-    extensions: list[str] = Field(description="Protocol extensions supported (none).")
+    extensions: list[str] = Field(description="Protocol extensions supported: binary_tensor_data.")
 
 
 class ServerLiveResponse(BaseModel):
@@ -57,9 +73,11 @@ class RequestInput(BaseModel):
     name: str = Field(description="The model input it feeds.")
     shape: list[StrictInt] = Field(description="The tensor's actual sizes (no -1).")
     datatype: str = Field(description="The model input's datatype, e.g. FP32.")
-    parameters: dict[str, Any] | None = Field(default=None, description=_PARAMETERS)
-    data: list[Any] = Field(
-        description="Values in row-major order, flat or nested to match the shape."
+    parameters: dict[str, Any] | None = Field(default=None, description=_INPUT_PARAMETERS)
+    data: list[Any] | None = Field(
+        default=None,
+        description="Values in row-major order, flat or nested to match the shape; absent "
+        "when `parameters.binary_data_size` gives them as binary data.",
     )
 
 
@@ -67,14 +85,14 @@ class RequestOutput(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     name: str = Field(description="An output of the model to return.")
-    parameters: dict[str, Any] | None = Field(default=None, description=_PARAMETERS)
+    parameters: dict[str, Any] | None = Field(default=None, description=_OUTPUT_PARAMETERS)
 
 
 class InferenceRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     id: str | None = Field(default=None, description="Echoed in the response.")
-    parameters: dict[str, Any] | None = Field(default=None, description=_PARAMETERS)
+    parameters: dict[str, Any] | None = Field(default=None, description=_REQUEST_PARAMETERS)
     inputs: list[RequestInput] = Field(description="One tensor per model input.")
     outputs: list[RequestOutput] | None = Field(
         default=None, description="Outputs to return, in this order; absent: all of them."
@@ -85,8 +103,14 @@ class ResponseOutput(BaseModel):
     name: str = Field(description="The output's name.")
     shape: list[int] = Field(description="The tensor's sizes.")
     datatype: str = Field(description="The output's datatype.")
-    parameters: dict[str, Any] | None = Field(default=None, description=_PARAMETERS)
-    data: list[Any] = Field(description="Values, flat, row-major.")
+    parameters: dict[str, Any] | None = Field(
+        default=None,
+        description="`binary_data_size`: the output is that many raw bytes after the JSON "
+        "header, in the order of the outputs (binary tensor data extension).",
+    )
+    data: list[Any] | None = Field(
+        default=None, description="Values, flat, row-major; absent for a binary output."
+    )
 
 
 class InferenceResponse(BaseModel):
@@ -95,6 +119,14 @@ class InferenceResponse(BaseModel):
     id: str = Field(description="The request's id, else the X-Request-ID of this request.")
     parameters: dict[str, Any] | None = Field(default=None, description=_PARAMETERS)
     outputs: list[ResponseOutput] = Field(description="The requested outputs, in order.")
+
+
+class OipError(BaseModel):
+    """The protocol's error body, every error under /v2."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: str = Field(description="What went wrong, for a human; names the input at fault.")
 
 
 class ServedModel(BaseModel):

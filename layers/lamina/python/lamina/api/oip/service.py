@@ -2,8 +2,10 @@
 
 ``OipService`` serves one or more model directories (``LAMINA_MODELS``, else
 ``MODEL_URI``), each under its manifest's name and version; the protocol's request and
-response models are in ``lamina.api.oip.schemas``. No HTTP here: ``functions/onnx/app.py``
-maps one route to one method.
+response models are in ``lamina.api.oip.schemas``, the binary tensor data extension's body
+in ``lamina.api.oip.binary``, the OpenAPI document's protocol parts in
+``lamina.api.oip.openapi``. No HTTP here: ``functions/onnx/app.py`` maps one route to one
+method.
 
 Endpoints (routes in the function):
 
@@ -14,10 +16,15 @@ Endpoints (routes in the function):
 - ``POST /v2/models/{name}[/versions/{version}]/infer``.
 
 Errors under ``/v2`` have the protocol's body, ``{"error": "<message>"}`` (lamina.api.errors):
-a tensor that does not match the signature is a 400 naming the input, an unknown model or
-version a 404, models that failed to load a 503. JSON has no NaN or infinity: such output
-values are sent as null. The binary tensor and shared-memory extensions are not supported
-(``extensions`` is empty); a request's ``parameters`` are accepted and ignored.
+a malformed body or a tensor that does not match the signature is a 400 naming the input
+(never a 422), an unknown model or version a 404, a body over the limit a 413, models that
+failed to load a 503. NaN and infinity are refused, in inputs and in outputs (400): JSON
+cannot carry them and clients do not expect them.
+
+The binary tensor data extension is supported, both ways (``extensions`` lists
+``binary_tensor_data``): inputs as raw bytes after the JSON header, outputs too when asked
+(``binary_data`` / ``binary_data_output``). The shared-memory and classification extensions
+are not: their parameters are refused; other ``parameters`` are accepted and ignored.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import uuid
 from collections.abc import Mapping
 
 from lamina import __version__
+from lamina.api.oip.binary import ParsedRequest, binary_outputs
 from lamina.api.oip.schemas import (
     PLATFORM,
     SERVER_NAME,
@@ -52,10 +60,12 @@ from lamina.models.manifest import Manifest
 from lamina.observability import Telemetry
 from lamina.settings import Settings
 
+EXTENSIONS = ["binary_tensor_data"]
+
 
 def server_metadata() -> ServerMetadataResponse:
     """Answerable with or without models: it describes the server."""
-    return ServerMetadataResponse(name=SERVER_NAME, version=__version__, extensions=[])
+    return ServerMetadataResponse(name=SERVER_NAME, version=__version__, extensions=EXTENSIONS)
 
 
 def _metadata(specs: list[TensorSpec]) -> list[MetadataTensor]:
@@ -114,26 +124,55 @@ class OipService:
         self,
         name: str,
         version: str | None,
-        req: InferenceRequest,
+        parsed: ParsedRequest | InferenceRequest,
         request_id: str | None = None,
-    ) -> InferenceResponse:
+    ) -> tuple[InferenceResponse, list[bytes]]:
+        """The response and the binary data of its binary outputs, in order (none: all JSON)."""
+        if isinstance(parsed, InferenceRequest):
+            parsed = ParsedRequest(parsed, [None] * len(parsed.inputs))
+        req = parsed.request
         model = self.model(name, version)
         result = model.infer(
             InferRequest(
-                inputs=[InputTensor(t.name, t.datatype, t.shape, t.data) for t in req.inputs],
+                inputs=[
+                    InputTensor(t.name, t.datatype, t.shape, t.data or (), raw)
+                    for t, raw in zip(req.inputs, parsed.raw, strict=True)
+                ],
                 outputs=[o.name for o in req.outputs] if req.outputs else None,
             )
         )
         self._record(model.manifest, result)
-        return InferenceResponse(
+        outputs: list[ResponseOutput] = []
+        raw_outputs: list[bytes] = []
+        binary = binary_outputs(req, [o.name for o in result.outputs])
+        for output, as_bytes in zip(result.outputs, binary, strict=True):
+            if as_bytes:
+                data = output.raw()
+                raw_outputs.append(data)
+                outputs.append(
+                    ResponseOutput(
+                        name=output.name,
+                        shape=output.shape,
+                        datatype=output.datatype,
+                        parameters={"binary_data_size": len(data)},
+                    )
+                )
+            else:
+                outputs.append(
+                    ResponseOutput(
+                        name=output.name,
+                        shape=output.shape,
+                        datatype=output.datatype,
+                        data=output.data,
+                    )
+                )
+        response = InferenceResponse(
             model_name=model.name,
             model_version=model.manifest.version,
             id=req.id or request_id or uuid.uuid4().hex,
-            outputs=[
-                ResponseOutput(name=o.name, shape=o.shape, datatype=o.datatype, data=o.data)
-                for o in result.outputs
-            ],
+            outputs=outputs,
         )
+        return response, raw_outputs
 
     def health(self) -> OipHealthResponse:
         return OipHealthResponse(
