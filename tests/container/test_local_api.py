@@ -19,7 +19,7 @@ import openai
 import pytest
 
 from tests.container.conftest import MEASUREMENTS, LocalApi
-from tests.live import run_client
+from tests.live import ROOT, run_client
 
 pytestmark = pytest.mark.slow
 
@@ -161,3 +161,26 @@ def test_warm_latency(local_api: LocalApi) -> None:
         MEASUREMENTS["sam local start-api: warm invocation Duration (REPORT), ms"] = (
             f"median {statistics.median(durations):.1f} (n={len(durations)})"
         )
+
+
+def test_tritonclient_binary_tensors_through_the_gateway(local_api: LocalApi) -> None:
+    """NVIDIA's tritonclient, default options (no Content-Type, binary tensors both ways),
+    through the HTTP API's /v2 routes to the ONNX function's image (the spam detector): the
+    binary body reaches the function base64-encoded and the binary answer comes back whole."""
+    import onnxruntime as ort
+
+    from tests.integration.test_oip_clients import as_array
+
+    done = run_client("oip_tritonclient.py", local_api.url.removeprefix("http://"), "spam-detector")
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["server_metadata"]["extensions"] == ["binary_tensor_data"]
+    case = got["cases"]["spam_binary"]
+    assert all("binary_data_size" in o["parameters"] for o in case["response"]["outputs"])
+    session = ort.InferenceSession(
+        str(ROOT / "build/models/spam-detector/model.onnx"), providers=["CPUExecutionProvider"]
+    )
+    names = [o.name for o in session.get_outputs()]
+    expected = session.run(names, {"features": as_array(case["inputs"]["features"])})
+    for name, want in zip(names, expected, strict=True):
+        np.testing.assert_array_equal(as_array(case["outputs"][name]), want, err_msg=name)
