@@ -91,11 +91,13 @@ $(E5): $(BUILDERS)/e5.py | $(INSTALLED)
 models: $(MODELS)  ## every model: both embedding models, intent and digits classifiers, spam detector
 
 # Both embedding models; requests pick one with `model`, the others get LAMINA_DEFAULT_MODEL
-# (default: the first, all-MiniLM-L6-v2). LAMINA_MODELS=... serves exactly those.
+# (default: the first, all-MiniLM-L6-v2). LAMINA_MODELS=... serves exactly those. Requests that
+# arrive together share model runs (LAMINA_COALESCE; =false serves them one at a time).
 serve: $(MODEL) $(E5)  ## run the embedding API (both models) on http://$(HOST):$(PORT) (PORT=... to change)
 	@uri=$(SERVED_MODEL) || exit 1; e5=$$($(BIN)/lamina models pick $(E5_DIR)) || exit 1; \
 	models=$${LAMINA_MODELS:-$$uri,$$e5}; echo "serving $$models"; \
 	LAMINA_MODELS=$$models POWERTOOLS_METRICS_DISABLED=$${POWERTOOLS_METRICS_DISABLED:-true} \
+		LAMINA_COALESCE=$${LAMINA_COALESCE:-true} \
 		exec $(BIN)/uvicorn functions.embed.app:app --host $(HOST) --port $(PORT)
 
 # The other functions' local servers (same PORT/HOST), each on its built model.

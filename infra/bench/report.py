@@ -21,6 +21,8 @@ from infra.bench.batch_results import (
     cost,
     cut,
 )
+from infra.bench.concurrency import ConcurrencyResults
+from infra.bench.concurrency import section as concurrency_section
 from infra.bench.limits import (
     GUIDE_MEMORY_MB,
     CpuPeak,
@@ -161,6 +163,7 @@ class Results:
     gate: GateMetrics | None = None  # the production variant vs fp32, the build's gate
     serialization: Serialization | None = None
     multilingual: MultilingualResults | None = None
+    concurrency: ConcurrencyResults | None = None  # many clients against a local server
 
 
 @dataclass(frozen=True)
@@ -1010,6 +1013,8 @@ def markdown(r: Results) -> str:
         sections.append(
             multilingual_section(r.multilingual, f"{r.machine.cpu}; {r.machine.cpu_flags}")
         )
+    if r.concurrency is not None:
+        sections.append(concurrency_section(r.concurrency))
     sections = [section for section in sections if section]
     if r.batch is not None:
         sections.append(batch_section(r.batch, with_chart=True))

@@ -23,7 +23,10 @@ everybody (the CPUs available: ``torch.set_num_threads`` and ONNX Runtime's intr
 6. Batch jobs (``infra.bench.batch``, in a fresh process, last): a 20,000-line job through
    the batch pipeline against the raw model on the same texts, peak memory of the submit
    step and of a worker, and the cost per million embeddings on Lambda.
-7. Targets (PASS/FAIL, issue 7): see ``infra.bench.report.targets``.
+7. Concurrent clients (``infra.bench.concurrency``, in a fresh process): 200 clients against a
+   local uvicorn server of the served variant, one request at a time vs coalescing
+   (``LAMINA_COALESCE=true``): latency p50/p95/p99, throughput, errors, the server's peak RSS.
+8. Targets (PASS/FAIL, issue 7): see ``infra.bench.report.targets``.
 
 Writes docs/benchmarks.md, docs/benchmarks.png and docs/benchmarks-batch.png. Exits 0 when
 everything ran (a missed target is reported as FAIL, not an error) and 2 with a message when
@@ -32,7 +35,8 @@ something cannot run.
 Environment: MODEL_DIR (default build/models/all-MiniLM-L6-v2, holding fp32/ and int8/);
 BENCH_CORPUS_SIZE, BENCH_REPEATS, BENCH_REQUESTS, BENCH_WARMUP, BENCH_COLD_RUNS and BENCH_OUT
 (default docs) for quicker trial runs; LAMINA_BENCH_BATCH_LINES (0 skips the batch jobs) and the
-other LAMINA_BENCH_BATCH_* variables of ``infra.bench.batch``.
+other LAMINA_BENCH_BATCH_* variables of ``infra.bench.batch``; BENCH_CONCURRENCY_SECONDS (timed
+seconds per server, default 60) and the other BENCH_CONCURRENCY_* of ``infra.bench.concurrency``.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ from typing import TypeVar
 
 from infra.bench.batch import run_in_child
 from infra.bench.batch_results import BatchConfig, BatchResults
+from infra.bench.concurrency import picked_model
+from infra.bench.concurrency import run_in_child as concurrency_in_child
 from infra.bench.corpus import CorpusText, corpus_entries
 from infra.bench.env import apply_quiet_env, child_env
 from infra.bench.limits import ModelShape, cpu_peak, gemm_ceiling
@@ -488,6 +494,10 @@ def run(config: Config) -> Results:
         "single-text latency", lambda: measure_latency(contenders, config, corpus, threads)
     )
     serialization = phases.run("serialization", lambda: measure_serialization(config, threads))
+    concurrency = phases.run(
+        "concurrent clients",
+        lambda: concurrency_in_child(picked_model(config.model_dir), threads),
+    )
     multilingual = phases.run(
         "multilingual model",
         lambda: measure_multilingual(
@@ -529,6 +539,7 @@ def run(config: Config) -> Results:
         gate=gate.measure(tp[TP_INT8_ONE].vectors, tp[TP_FP32_ONE].vectors),
         serialization=serialization,
         multilingual=multilingual,
+        concurrency=concurrency,
     )
 
 

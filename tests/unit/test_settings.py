@@ -29,6 +29,9 @@ def test_reads_every_variable_from_the_table() -> None:
         "LAMINA_MAX_IMAGE_PIXELS": "1000000",
         "LAMINA_DEFAULT_MODEL": "multilingual-e5-small",
         "LAMINA_MAX_SPLIT_TEXT_CHARS": "150000",
+        "LAMINA_COALESCE": "true",
+        "LAMINA_COALESCE_MAX_TEXTS": "32",
+        "LAMINA_COALESCE_MAX_CHARS": "10000",
     }
     assert set(env) == set(ENV_VARS.values())
     settings = Settings.from_env(env)
@@ -47,6 +50,8 @@ def test_reads_every_variable_from_the_table() -> None:
     assert settings.max_receive_count == 3
     assert settings.default_model == "multilingual-e5-small"
     assert settings.max_split_text_chars == 150_000
+    assert settings.coalesce
+    assert (settings.coalesce_max_texts, settings.coalesce_max_chars) == (32, 10_000)
 
 
 def test_defaults_outside_lambda() -> None:

@@ -30,6 +30,9 @@ ENV_VARS: dict[str, str] = {
     "batch_token_budget": "LAMINA_BATCH_TOKEN_BUDGET",
     "max_run_batch": "LAMINA_MAX_RUN_BATCH",
     "intra_op_threads": "LAMINA_INTRA_OP_THREADS",
+    "coalesce": "LAMINA_COALESCE",
+    "coalesce_max_texts": "LAMINA_COALESCE_MAX_TEXTS",
+    "coalesce_max_chars": "LAMINA_COALESCE_MAX_CHARS",
     "batch_bucket": "LAMINA_BATCH_BUCKET",
     "batch_queue_url": "LAMINA_BATCH_QUEUE_URL",
     "chunk_max_records": "LAMINA_CHUNK_MAX_RECORDS",
@@ -114,6 +117,24 @@ class Settings(BaseModel):
     max_run_batch: int = Field(default=64, ge=1, description="Most texts in one ONNX run.")
     intra_op_threads: int = Field(
         default=0, ge=0, description="ONNX Runtime intra-op threads; 0 = the CPUs available."
+    )
+    coalesce: bool = Field(
+        default=False,
+        description="Embed concurrent requests of the same options together, in one model "
+        "call (lamina.inference.coalesce): for a server that takes many requests at once "
+        "(`make serve`). Off in Lambda: one request per sandbox, nothing to coalesce.",
+    )
+    coalesce_max_texts: int = Field(
+        default=64,
+        ge=1,
+        description="With LAMINA_COALESCE: most texts of concurrent requests in one model call "
+        "(a single larger request still runs, alone).",
+    )
+    coalesce_max_chars: int = Field(
+        default=32_768,
+        ge=1,
+        description="With LAMINA_COALESCE: most characters of concurrent requests' texts in one "
+        "model call (about one LAMINA_BATCH_TOKEN_BUDGET of English text).",
     )
     batch_bucket: str | None = Field(
         default=None, description="Bucket of batch jobs (incoming/ and jobs/); unset: no jobs."

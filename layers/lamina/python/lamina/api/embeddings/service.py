@@ -68,8 +68,23 @@ class EmbeddingService:
 
     @classmethod
     def load(cls, settings: Settings, telemetry: Telemetry) -> EmbeddingService:
-        """Cold start: load and warm every model (LAMINA_MODELS, else MODEL_URI) once."""
-        return cls(load_models(OnnxEmbedder, settings, telemetry), settings, telemetry)
+        """Cold start: load and warm every model (LAMINA_MODELS, else MODEL_URI) once.
+
+        With LAMINA_COALESCE, concurrent requests to a model share its calls
+        (lamina.inference.coalesce)."""
+        embedders: dict[str, Embedder] = dict(load_models(OnnxEmbedder, settings, telemetry))
+        if settings.coalesce:
+            from lamina.inference.coalesce import CoalescingEmbedder
+
+            embedders = {
+                name: CoalescingEmbedder(
+                    embedder,
+                    max_texts=settings.coalesce_max_texts,
+                    max_chars=settings.coalesce_max_chars,
+                )
+                for name, embedder in embedders.items()
+            }
+        return cls(embedders, settings, telemetry)
 
     @property
     def embedder(self) -> Embedder:
