@@ -52,7 +52,7 @@ Expect = Annotated[
 COMPUTED: dict[int | str, dict[str, Any]] = {
     200: {"description": "Successful Response", "headers": call.RESPONSE_HEADERS}
 }
-_COALESCE: bool = bool(getattr(served.settings, "coalesce", False))
+_COALESCE: bool = served.settings.coalesce
 _limiter: anyio.CapacityLimiter | None = None
 T = TypeVar("T")
 
@@ -64,7 +64,7 @@ async def answer(response: Response, expect: str | None, fn: Callable[..., T], *
     account = call.begin(expect)
     if _COALESCE:
         if _limiter is None:  # made on the event loop; as many threads as clients waiting
-            _limiter = anyio.CapacityLimiter(max(served.settings.max_batch_items, 256))
+            _limiter = anyio.CapacityLimiter(call.concurrent_requests(served.settings))
         result = await anyio.to_thread.run_sync(lambda: fn(*args), limiter=_limiter)
     else:
         result = fn(*args)

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from infra.bench.env import apply_quiet_env, child_env
+from infra.bench.env import apply_quiet_env, child_env, cpu_info
 from infra.bench.measure import REPO_ROOT, BenchError, _machine_cpu_seconds
 
 APP = "functions.embed.app:app"
@@ -335,7 +335,6 @@ def measure_server(
 
 
 def measure(config: Config) -> ConcurrencyResults:
-    from infra.bench.run import cpu_info
 
     texts = short_texts()
     runs, answers = [], []

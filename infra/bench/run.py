@@ -58,7 +58,7 @@ from infra.bench.batch_results import BatchConfig, BatchResults
 from infra.bench.concurrency import picked_model
 from infra.bench.concurrency import run_in_child as concurrency_in_child
 from infra.bench.corpus import CorpusText, corpus_entries
-from infra.bench.env import apply_quiet_env, child_env
+from infra.bench.env import apply_quiet_env, child_env, cpu_info
 from infra.bench.limits import ModelShape, cpu_peak, gemm_ceiling
 from infra.bench.measure import (
     REPO_ROOT,
@@ -207,25 +207,6 @@ def check_prerequisites(config: Config) -> Path:
     if not (REPO_ROOT / "functions" / "embed" / "handler.py").is_file():
         raise BenchError("functions/embed/handler.py is missing: run from the lamina repository")
     return reference_model_dir()
-
-
-CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile", "amx_int8", "asimd")
-
-
-def cpu_info() -> tuple[str, str]:
-    """The CPU's model name and which of CPU_FLAGS it has (from /proc/cpuinfo)."""
-    model, flags = platform.processor() or platform.machine(), set[str]()
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return model, "unknown"
-    for line in lines:
-        key, _, value = line.partition(":")
-        if key.strip() == "model name":
-            model = value.strip()
-        elif key.strip() in ("flags", "Features"):
-            flags.update(value.split())
-    return model, ", ".join(f for f in CPU_FLAGS if f in flags) or "none of " + ", ".join(CPU_FLAGS)
 
 
 def machine(threads: int, load_start: tuple[float, float, float]) -> Machine:

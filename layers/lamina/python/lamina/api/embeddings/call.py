@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from lamina.errors import ModelMismatchError
 from lamina.inference.lifecycle import StageTimings
 from lamina.models.manifest import Manifest
+from lamina.settings import Settings
 
 EXPECT_HEADER = "x-expect-model-fingerprint"
 
@@ -68,6 +69,15 @@ class Call:
             out["x-model-version"] = self.manifest.version
             out["x-model-fingerprint"] = self.fingerprint
         return out
+
+
+def concurrent_requests(settings: Settings) -> int:
+    """How many requests one process works on at once: 1 on Lambda (one per sandbox); with
+    LAMINA_COALESCE (the local server) as many as its worker threads, enough for every
+    caller of the largest coalesced group to wait at once."""
+    if not settings.coalesce:
+        return 1
+    return max(settings.max_batch_items, settings.coalesce_max_texts, 256)
 
 
 def begin(expect_fingerprint: str | None) -> Call:

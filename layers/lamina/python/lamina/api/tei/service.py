@@ -9,6 +9,7 @@ response headers) as the seed and OpenAI routes. Errors under these paths have T
 from __future__ import annotations
 
 from lamina import __version__
+from lamina.api.embeddings import call
 from lamina.api.embeddings.service import EmbeddingService
 from lamina.api.schemas import InputType, LongText
 from lamina.api.tei.schemas import TeiEmbedRequest, TeiInfo, TeiModelType, TeiPooling
@@ -70,7 +71,7 @@ def info(service: EmbeddingService) -> TeiInfo:
         model_dtype=manifest.variant,
         served_model_name=manifest.name,
         model_type=TeiModelType(embedding=TeiPooling(pooling=text.pooling)),
-        max_concurrent_requests=1,
+        max_concurrent_requests=call.concurrent_requests(settings),
         max_input_length=text.max_seq_length,
         max_batch_tokens=settings.batch_token_budget,
         max_client_batch_size=settings.max_batch_items,
