@@ -56,7 +56,9 @@ async def classify_image(
     top_k: Annotated[
         int | None,
         Query(
-            ge=1, description=f"Raw image bodies only: labels to return (default {DEFAULT_TOP_K})."
+            ge=1,
+            description=f"Raw image bodies only: labels to return (default {DEFAULT_TOP_K}). "
+            "With a JSON body it is a 422 (send top_k in the body).",
         ),
     ] = None,
 ) -> ClassifyImageResponse:

@@ -242,7 +242,7 @@ BAD_INPUTS: list[tuple[str, str, Any, dict[str, str] | None, int, str]] = [
         {"input": [], "model": "all-MiniLM-L6-v2"},
         None,
         422,
-        "invalid_input",
+        "validation_error",
     ),
     (
         "openai bad format",
@@ -261,6 +261,92 @@ BAD_INPUTS: list[tuple[str, str, Any, dict[str, str] | None, int, str]] = [
         "invalid_input",
     ),
     ("unknown path", "/api/v1/nothing", {"text": "a"}, None, 404, "not_found"),
+    # Found by schemathesis (tests/integration/test_contract.py): the schema now says so too.
+    ("truncate 0", "/api/v1/embed", {"text": "a", "truncate": 0}, None, 422, "validation_error"),
+    (
+        "normalize as a string",
+        "/api/v1/embed",
+        {"text": "a", "normalize": "true"},
+        None,
+        422,
+        "validation_error",
+    ),
+    # U+001F and U+3000 are whitespace to str.isspace, and to the documented pattern.
+    ("separators only", "/api/v1/embed", {"text": "\x1f\u3000"}, None, 422, "empty_text"),
+    ("blank in batch", "/api/v1/embed-batch", {"texts": ["a", "\u2028"]}, None, 422, "empty_text"),
+    (
+        "blank query",
+        "/api/v1/similarity",
+        {"query": " ", "candidates": ["b"]},
+        None,
+        422,
+        "empty_text",
+    ),
+    ("blank tokenize", "/api/v1/tokenize", {"text": "\t"}, None, 422, "empty_text"),
+    (
+        "truncate contradicts long_text",
+        "/api/v1/embed",
+        {"text": "a", "truncate": True, "long_text": "reject"},
+        None,
+        422,
+        "invalid_input",
+    ),
+    (
+        "similarity top_k fraction",
+        "/api/v1/similarity",
+        {"query": "a", "candidates": ["b"], "top_k": 2.5},
+        None,
+        422,
+        "validation_error",
+    ),
+    (
+        "similarity top_k string",
+        "/api/v1/similarity",
+        {"query": "a", "candidates": ["b"], "top_k": "3"},
+        None,
+        422,
+        "validation_error",
+    ),
+    (
+        "similarity query and candidates over the limit",
+        "/api/v1/similarity",
+        {"query": "a", "candidates": ["x"] * 256},
+        None,
+        422,
+        "invalid_input",
+    ),
+    (
+        "openai dimensions 0",
+        "/v1/embeddings",
+        {"input": "a", "model": "all-MiniLM-L6-v2", "dimensions": 0},
+        None,
+        422,
+        "validation_error",
+    ),
+    (
+        "openai dimensions true",
+        "/v1/embeddings",
+        {"input": "a", "model": "all-MiniLM-L6-v2", "dimensions": True},
+        None,
+        422,
+        "validation_error",
+    ),
+    (
+        "openai blank input",
+        "/v1/embeddings",
+        {"input": ["a", " "], "model": "all-MiniLM-L6-v2"},
+        None,
+        422,
+        "empty_text",
+    ),
+    (
+        "openai user not a string",
+        "/v1/embeddings",
+        {"input": "a", "model": "all-MiniLM-L6-v2", "user": 7},
+        None,
+        422,
+        "validation_error",
+    ),
 ]
 
 
@@ -283,6 +369,36 @@ def test_bad_input_gets_clear_4xx(
     assert error["message"]
     assert error["type"] == "invalid_request_error"
     assert error["request_id"] == response.headers["x-request-id"]
+
+
+def test_integral_floats_are_integers(client: Any) -> None:
+    """JSON Schema's integer includes 2.0, so the server takes it as 2."""
+    body = {"query": "a", "candidates": ["b", "c", "d"], "top_k": 2.0}
+    response = client.post("/api/v1/similarity", json=body)
+    assert response.status_code == 200, response.text
+    assert len(response.json()["results"]) == 2
+
+
+def test_openapi_states_the_limits(client: Any) -> None:
+    """The document carries this deployment's limits (settings), as the server applies them."""
+    from lamina.api.schemas import NON_BLANK
+    from lamina.settings import Settings
+
+    limits = Settings()
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    text = schemas["EmbedRequest"]["properties"]["text"]
+    assert (text["minLength"], text["pattern"]) == (1, NON_BLANK)
+    assert text["maxLength"] == limits.max_split_text_chars
+    texts = schemas["EmbedBatchRequest"]["properties"]["texts"]
+    assert (texts["minItems"], texts["maxItems"]) == (1, limits.max_batch_items)
+    assert texts["items"]["maxLength"] == limits.max_split_text_chars
+    similarity = schemas["SimilarityRequest"]["properties"]
+    assert similarity["query"]["maxLength"] == limits.max_text_chars
+    assert similarity["candidates"]["maxItems"] == limits.max_batch_items - 1
+    assert similarity["top_k"]["minimum"] == 1
+    assert schemas["TokenizeRequest"]["properties"]["text"]["maxLength"] == limits.max_text_chars
+    assert schemas["EmbedRequest"]["properties"]["truncate"]["type"] == "boolean"
+    assert "x-lamina-limits" not in json.dumps(schemas)
 
 
 def test_wrong_method_is_405_json(client: Any) -> None:

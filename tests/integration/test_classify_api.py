@@ -94,6 +94,17 @@ def test_top_k_is_capped_at_the_labels(client: Any) -> None:
         ({"text": 5}, "text"),
         ({"text": "hi", "top_k": 0}, "top_k"),
         ({"text": "hi", "colour": "red"}, "colour"),
+        # Found by schemathesis (tests/integration/test_contract.py) or stated by the schema:
+        ({"text": "hi", "top_k": 2.5}, "top_k"),
+        ({"text": "hi", "top_k": "3"}, "top_k"),
+        ({"text": "hi", "top_k": -487921}, "top_k"),
+        ({"text": "hi", "truncate": 0}, "truncate"),
+        ({"text": None, "texts": ["a"]}, "text"),
+        ({"texts": None, "text": "a"}, "texts"),
+        ({"text": "\x1f\u3000"}, "text"),
+        ({"texts": ["ok", "\x85"]}, "texts[1]"),
+        ({"texts": ["x"] * 257}, "texts"),
+        ({"text": "x" * 20_001}, "text"),
     ],
 )
 def test_bad_requests_are_422_naming_the_field(
@@ -194,12 +205,60 @@ def test_zero_shot_label_embeddings_stay_cached(classify_module: Any, client: An
             "hypothesis_template",
         ),
         ({"text": "x", "labels": ["a"], "temperature": 0}, "validation_error", "temperature"),
+        # Found by schemathesis: 5e-324 made the softmax NaN (a 500); the range is 0.001..10.
+        ({"text": "x", "labels": ["a"], "temperature": 5e-324}, "validation_error", "temperature"),
+        ({"text": "x", "labels": ["a"], "temperature": 10.5}, "validation_error", "temperature"),
+        ({"text": "x", "labels": ["a"], "temperature": "1"}, "validation_error", "temperature"),
+        ({"text": "x", "labels": ["a"], "multi_label": 0}, "validation_error", "multi_label"),
+        ({"text": "x", "labels": ["a", "\x1f"]}, "empty_text", "labels[1]"),
+        ({"text": "x", "labels": ["x"] * 257}, "too_many_items", "labels"),
+        (
+            {"text": "x", "labels": ["a"], "hypothesis_template": None},
+            "validation_error",
+            "hypothesis_template",
+        ),
+        (
+            {"text": "x", "labels": ["a"], "hypothesis_template": "{}" + "x" * 20_000},
+            "text_too_many_chars",
+            "hypothesis_template",
+        ),
     ],
 )
 def test_zero_shot_bad_requests(client: Any, body: dict[str, Any], code: str, param: str) -> None:
     r = client.post("/api/v1/classify/zero-shot", json=body)
     assert r.status_code == 422, r.text
     assert (r.json()["error"]["code"], r.json()["error"]["param"]) == (code, param)
+
+
+@pytest.mark.parametrize("temperature", [0.001, 0.05, 1, 10])
+def test_zero_shot_scores_are_finite_at_every_temperature(client: Any, temperature: float) -> None:
+    body = {"text": "My card was stolen", "labels": ["bank", "banking", "travel"]}
+    r = client.post("/api/v1/classify/zero-shot", json={**body, "temperature": temperature})
+    assert r.status_code == 200, r.text
+    scores = [label["score"] for label in r.json()["labels"]]
+    assert all(0 <= score <= 1 for score in scores)
+    assert sum(scores) == pytest.approx(1)
+
+
+def test_openapi_states_the_limits(client: Any) -> None:
+    from lamina.api.schemas import NON_BLANK
+    from lamina.settings import Settings
+
+    limits = Settings()
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    classify = schemas["ClassifyRequest"]
+    assert classify["oneOf"] == [{"required": ["text"]}, {"required": ["texts"]}]
+    text = classify["properties"]["text"]
+    assert (text["type"], text["minLength"], text["pattern"]) == ("string", 1, NON_BLANK)
+    assert text["maxLength"] == limits.max_text_chars
+    assert classify["properties"]["texts"]["maxItems"] == limits.max_batch_items
+    zero_shot = schemas["ZeroShotRequest"]["properties"]
+    assert (zero_shot["temperature"]["minimum"], zero_shot["temperature"]["maximum"]) == (
+        0.001,
+        10,
+    )
+    assert zero_shot["labels"]["uniqueItems"] is True
+    assert zero_shot["hypothesis_template"]["pattern"] == r"\{\}"
 
 
 def test_model_info_states_source_and_evaluation(client: Any) -> None:

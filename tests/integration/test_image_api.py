@@ -206,12 +206,44 @@ def test_gif_body_is_415(client: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "body", [{}, {"image": "AAAA", "images": ["AAAA"]}, {"top_k": 3}, {"images": []}]
+    "body",
+    [
+        {},
+        {"image": "AAAA", "images": ["AAAA"]},
+        {"top_k": 3},
+        {"images": []},
+        # Found by schemathesis or stated by the schema (tests/integration/test_contract.py):
+        {"image": None, "images": ["AAAA"]},
+        {"images": None, "image": "AAAA"},
+        {"image": "AAAA", "top_k": 2.5},
+        {"image": "AAAA", "top_k": True},
+        {"image": "AAAA", "top_k": "3"},
+        {"image": "AAAA", "top_k": 0},
+        {"image": 5},
+    ],
 )
-def test_exactly_one_of_image_and_images(client: Any, body: dict[str, Any]) -> None:
+def test_bad_json_requests_are_422(client: Any, body: dict[str, Any]) -> None:
     response = client.post(ROUTE, json=body)
     assert response.status_code == 422
     assert error_of(response)["code"] == "validation_error"
+
+
+def test_integral_float_top_k_is_an_integer(client: Any, split: Split) -> None:
+    """JSON Schema's integer includes 3.0, so the server takes it as 3."""
+    response = client.post(ROUTE, json={"image": b64(render_digit(split.test_x[0])), "top_k": 3.0})
+    assert response.status_code == 200, response.text
+    assert len(response.json()["predictions"][0]) == 3
+
+
+def test_openapi_states_the_limits(client: Any) -> None:
+    from lamina.settings import Settings
+
+    spec = client.get("/openapi.json").json()
+    body = spec["paths"][ROUTE]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["oneOf"] == [{"required": ["image"]}, {"required": ["images"]}]
+    assert body["properties"]["images"]["maxItems"] == Settings().max_batch_items
+    assert body["properties"]["image"]["type"] == "string"  # not nullable
+    assert body["properties"]["top_k"]["minimum"] == 1
 
 
 def test_too_many_images(client: Any, image_app: Any) -> None:

@@ -16,8 +16,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from lamina import __version__
-from lamina.api.errors import ErrorBody, install_error_handlers
+from lamina.api.errors import ErrorBody, install_error_handlers, is_oip_path
 from lamina.api.middleware import RequestGuard
+from lamina.api.schemas import apply_limits
 from lamina.api.slot import ServiceSlot
 from lamina.observability import Telemetry, get_telemetry
 from lamina.settings import Settings, get_settings
@@ -28,7 +29,8 @@ SCHEMA_REF = "#/components/schemas/{model}"
 ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "Invalid JSON.",
     404: "Unknown model or path.",
-    413: "Body over the configured limit.",
+    413: "Body over the configured limit (LAMINA_MAX_BODY_BYTES; the image classifier: also "
+    "an image over LAMINA_MAX_IMAGE_PIXELS).",
     415: "Body is not JSON.",
     422: "Input failed validation; `param` names the field.",
     500: "Unexpected server error.",
@@ -65,9 +67,39 @@ def error_schemas() -> dict[str, Any]:
     return schemas
 
 
-def _with_error_schemas(generate: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+# Under /v2 (the Open Inference Protocol) an error is the protocol's own body, and a request
+# that fails validation is a 400, never a 422 (``lamina.api.errors``).
+OIP_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "OipError",
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string", "description": "What went wrong, for a human."}},
+}
+
+
+def _oip_error_responses(document: dict[str, Any]) -> None:
+    """The /v2 routes' error answers as they are sent: the app-wide ErrorBody replaced by the
+    protocol's body, and no 422 (those requests are 400s there)."""
+    error_ref = SCHEMA_REF.format(model=ErrorBody.__name__)
+    for path, operations in document.get("paths", {}).items():
+        if not is_oip_path(path):
+            continue
+        for operation in operations.values():
+            responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
+            if responses.get("422") == ERROR_RESPONSES[422]:
+                del responses["422"]
+            for response in responses.values():
+                for content in response.get("content", {}).values():
+                    if content.get("schema") == {"$ref": error_ref}:
+                        content["schema"] = OIP_ERROR_SCHEMA
+
+
+def _document(
+    generate: Callable[[], dict[str, Any]], settings: Settings
+) -> Callable[[], dict[str, Any]]:
     """FastAPI's OpenAPI document (``generate``, cached by FastAPI) with ErrorBody's schemas
-    among the components, sorted by name as FastAPI sorts them."""
+    among the components, sorted by name as FastAPI sorts them, this deployment's limits
+    written in (``lamina.api.schemas.apply_limits``) and the /v2 routes' errors as sent."""
 
     def openapi() -> dict[str, Any]:
         document = generate()
@@ -76,6 +108,8 @@ def _with_error_schemas(generate: Callable[[], dict[str, Any]]) -> Callable[[], 
             merged = {**error_schemas(), **schemas}
             schemas.clear()
             schemas.update(sorted(merged.items()))
+            apply_limits(document, settings)
+            _oip_error_responses(document)
         return document
 
     return openapi
@@ -101,7 +135,7 @@ def create_app(
         redoc_url=None,  # /docs (Swagger UI) and /openapi.json only: fewer routes to deploy
         swagger_ui_oauth2_redirect_url=None,
     )
-    app.openapi = _with_error_schemas(app.openapi)  # type: ignore[method-assign]
+    app.openapi = _document(app.openapi, settings)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.add_middleware(
         RequestGuard,

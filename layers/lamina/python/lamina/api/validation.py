@@ -1,11 +1,21 @@
-"""Checks of request texts against the deployment's limits (from Settings)."""
+"""Checks of request texts against the deployment's limits (from Settings).
+
+The OpenAPI document states the same limits (``lamina.api.schemas``: ``NON_BLANK``,
+``Text``, ``SplitText``, ``BATCH``), so a schema-valid text passes these checks unless a
+limit the schema cannot state applies (the characters of all texts together with split).
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
+from lamina.api.schemas import NON_BLANK
 from lamina.errors import InvalidInputError
 from lamina.settings import Settings
+
+# The documented pattern itself: a text is empty exactly when the document says it is.
+_NON_BLANK = re.compile(NON_BLANK)
 
 
 class TooManyItemsError(InvalidInputError):
@@ -47,7 +57,7 @@ def check_texts(
 
 
 def check_text(text: str, settings: Settings, param: str, *, split: bool = False) -> None:
-    if not text.strip():
+    if _NON_BLANK.search(text) is None:  # i.e. not text.strip(): only whitespace, or nothing
         raise EmptyTextError(f"{param} is empty or only whitespace", param=param)
     limit = settings.max_split_text_chars if split else settings.max_text_chars
     if len(text) > limit:

@@ -114,15 +114,29 @@ class ZeroShotClassifier(
         return _Embedded(inputs.request, vectors[0], labels)
 
     def postprocess(self, raw: _Embedded) -> list[ZeroShotScore]:
-        similarities = (raw.labels @ raw.text).astype(np.float64)
+        # A NaN similarity (a degenerate vector) counts as 0: no NaN or inf ever leaves here.
+        similarities = np.nan_to_num(
+            (raw.labels @ raw.text).astype(np.float64), nan=0.0, posinf=1.0, neginf=-1.0
+        )
         if raw.request.multi_label:
             scores = np.clip(similarities, 0.0, 1.0)
         else:
-            logits = similarities / raw.request.temperature
-            exp = np.exp(logits - logits.max())
-            scores = exp / exp.sum()
+            scores = softmax(similarities, raw.request.temperature)
         order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
         return [
             ZeroShotScore(raw.request.labels[i], float(scores[i]), float(similarities[i]))
             for i in order
         ]
+
+
+def softmax(values: np.ndarray, temperature: float) -> np.ndarray:
+    """softmax(values / temperature), safe for any finite values and positive temperature:
+    the largest value is subtracted before dividing, so every exponent is <= 0 (no overflow;
+    a tiny temperature gives -inf, whose exponent is 0) and the largest scores exp(0) = 1,
+    so the sum is at least 1 (no 0/0)."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, not {temperature}")
+    with np.errstate(over="ignore", under="ignore"):  # -inf and 0 are the intended results
+        exp = np.exp((values - values.max()) / temperature)
+    result: np.ndarray = exp / exp.sum()
+    return result

@@ -4,33 +4,54 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    field_validator,
+    model_validator,
+)
 
 from lamina.api import schemas as s
 
 DEFAULT_TOP_K = 5
 ZERO_SHOT_TEMPERATURE = 0.05
+# The softmax temperature's range: below MIN the scores of a tie would be all that differs
+# (and 5e-324 made the softmax NaN); above MAX every label scores the same.
+MIN_TEMPERATURE = 1e-3
+MAX_TEMPERATURE = 10.0
+
 
 # --- request and response models --------------------------------------------------------
 
 
 class ClassifyRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=s.exactly_one("text", "texts"))
 
-    text: StrictStr | None = Field(
-        default=None, description="One text (send text or texts).", examples=["Hi, who are you?"]
+    text: s.Text | None = Field(
+        default=None,
+        json_schema_extra=s.without_null(),
+        description="One text (send exactly one of text and texts). Not empty or only "
+        "whitespace; at most LAMINA_MAX_TEXT_CHARS characters.",
+        examples=["Hi, who are you?"],
     )
-    texts: list[StrictStr] | None = Field(
-        default=None, min_length=1, description="Several texts, answered in order."
+    texts: Annotated[list[s.Text], Field(min_length=1)] | None = Field(
+        default=None,
+        description="Several texts, answered in order: at most LAMINA_MAX_BATCH_ITEMS.",
+        examples=[["Hi, who are you?", "What is the weather tomorrow?"]],
+        json_schema_extra=s.without_null(**s.BATCH),
     )
-    top_k: int | None = Field(
+    top_k: s.PositiveInt | None = Field(
         default=DEFAULT_TOP_K,
-        ge=1,
         description="How many labels per text, most likely first (capped at the number of "
         "labels); null: every label. Confidences are over all labels, so the full list sums "
         "to 1.",
     )
-    truncate: bool = s.TRUNCATE
+    truncate: StrictBool = s.TRUNCATE
+
+    _not_null = field_validator("text", "texts", mode="before")(s.not_null)
 
     @model_validator(mode="after")
     def _one_of(self) -> ClassifyRequest:
@@ -52,24 +73,33 @@ class ClassifyResponse(BaseModel):
 class ZeroShotRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: StrictStr = Field(description="The text to label.", examples=["My card was stolen"])
-    labels: list[StrictStr] = Field(
-        min_length=1,
-        description="Candidate labels (distinct), in any words.",
-        examples=[["banking", "travel", "cooking"]],
+    text: s.Text = Field(
+        description="The text to label: not empty or only whitespace; at most "
+        "LAMINA_MAX_TEXT_CHARS characters.",
+        examples=["My card was stolen"],
     )
-    multi_label: bool = Field(
+    labels: list[s.Text] = Field(
+        min_length=1,
+        description="Candidate labels, distinct (422 duplicate_label), in any words: at most "
+        "LAMINA_MAX_BATCH_ITEMS, each like `text`.",
+        examples=[["banking", "travel", "cooking"]],
+        json_schema_extra={"uniqueItems": True, **s.BATCH},
+    )
+    multi_label: StrictBool = Field(
         default=False,
         description="false: the labels compete, scores are a softmax over them and sum to 1. "
         "true: each label is scored on its own (its cosine similarity, clipped to 0..1).",
     )
-    hypothesis_template: StrictStr = Field(
+    hypothesis_template: s.TemplateText = Field(
         default="{}",
-        description="How a label is phrased before it is embedded; {} is the label, e.g. "
-        "'This text is about {}.'",
+        description="How a label is phrased before it is embedded; {} is the label (every {} "
+        "is replaced), e.g. 'This text is about {}.'; at most LAMINA_MAX_TEXT_CHARS "
+        "characters.",
     )
-    temperature: Annotated[float, Field(gt=0, le=10)] = Field(
+    temperature: StrictFloat = Field(
         default=ZERO_SHOT_TEMPERATURE,
+        ge=MIN_TEMPERATURE,
+        le=MAX_TEMPERATURE,
         description="Softmax temperature over cosine similarities (single-label only).",
     )
 

@@ -83,6 +83,7 @@ class ClassifyService:
                 "hypothesis_template must contain {} where the label goes",
                 param="hypothesis_template",
             )
+        check_text(req.hypothesis_template, self.settings, "hypothesis_template")
         seen: dict[str, int] = {}
         for index, label in enumerate(req.labels):
             if label in seen:

@@ -3,11 +3,25 @@ OpenAI-compatible /v1); every field is described for OpenAPI."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from lamina.api.schemas import INPUT_TYPE, LONG_TEXT, MODEL, TRUNCATE, Input, InputType, LongText
+from lamina.api.schemas import (
+    BATCH,
+    INPUT_TYPE,
+    LONG_TEXT,
+    MODEL,
+    SPLIT_TEXT,
+    TRUNCATE,
+    Input,
+    InputType,
+    LongText,
+    PositiveInt,
+    SplitText,
+    Text,
+    limits,
+)
 
 NORMALIZE = Field(default=True, description="L2-normalize each vector (unit length).")
 
@@ -15,18 +29,42 @@ NORMALIZE = Field(default=True, description="L2-normalize each vector (unit leng
 # --- seed API (/api/v1) -----------------------------------------------------------------
 
 
+# truncate and long_text together must agree (else 422 invalid_input, param long_text):
+# truncate=true with long_text reject or split, or truncate=false with long_text=truncate,
+# is a contradiction (``lamina.api.embeddings.service.long_text_mode``).
+CONTRADICTIONS: dict[str, Any] = {
+    "not": {
+        "anyOf": [
+            {
+                "required": ["truncate", "long_text"],
+                "properties": {
+                    "truncate": {"const": True},
+                    "long_text": {"enum": ["reject", "split"]},
+                },
+            },
+            {
+                "required": ["truncate", "long_text"],
+                "properties": {"truncate": {"const": False}, "long_text": {"const": "truncate"}},
+            },
+        ]
+    }
+}
+
+
 class TextOptions(Input):
     """The options every embedding request shares."""
 
+    model_config = ConfigDict(json_schema_extra=CONTRADICTIONS)
+
     model: StrictStr | None = MODEL
     input_type: InputType | None = INPUT_TYPE
-    normalize: bool = NORMALIZE
-    truncate: bool = TRUNCATE
+    normalize: StrictBool = NORMALIZE
+    truncate: StrictBool = TRUNCATE
     long_text: LongText | None = LONG_TEXT
 
 
 class EmbedRequest(TextOptions):
-    text: StrictStr = Field(description="Text to embed.", examples=["갈비탕"])
+    text: SplitText = Field(description=f"Text to embed. {SPLIT_TEXT}", examples=["갈비탕"])
 
 
 class EmbedResponse(BaseModel):
@@ -46,8 +84,12 @@ class EmbedResponse(BaseModel):
 
 
 class EmbedBatchRequest(TextOptions):
-    texts: list[StrictStr] = Field(
-        min_length=1, description="Texts to embed, in order.", examples=[["갈비탕", "김치찌개"]]
+    texts: list[SplitText] = Field(
+        min_length=1,
+        description="Texts to embed, in order: at most LAMINA_MAX_BATCH_ITEMS (this document's "
+        f"maxItems). Each: {SPLIT_TEXT}",
+        examples=[["갈비탕", "김치찌개"]],
+        json_schema_extra=BATCH,
     )
 
 
@@ -67,12 +109,21 @@ class EmbedBatchResponse(BaseModel):
 
 class SimilarityRequest(Input):
     model: StrictStr | None = MODEL
-    query: StrictStr = Field(
+    query: Text = Field(
         description="The text to compare against the candidates (embedded as a query: with "
-        "the model's query prompt, if it has one; the candidates with its passage prompt)."
+        "the model's query prompt, if it has one; the candidates with its passage prompt).",
+        examples=["김치찌개 레시피"],
     )
-    candidates: list[StrictStr] = Field(min_length=1, description="Texts to rank.")
-    top_k: int = Field(default=10, ge=1, description="How many best candidates to return.")
+    candidates: list[Text] = Field(
+        min_length=1,
+        description="Texts to rank: with the query, at most LAMINA_MAX_BATCH_ITEMS texts.",
+        examples=[["김치찌개: 김치와 돼지고기로 끓인 찌개", "된장찌개: 된장을 풀어 끓인 찌개"]],
+        json_schema_extra=limits(maxItems=("max_batch_items", -1)),
+    )
+    top_k: PositiveInt = Field(
+        default=10,
+        description="How many best candidates to return (at most the number of candidates).",
+    )
 
 
 class ScoredCandidate(BaseModel):
@@ -89,7 +140,7 @@ class SimilarityResponse(BaseModel):
 class TokenizeRequest(Input):
     model: StrictStr | None = MODEL
     input_type: InputType | None = INPUT_TYPE
-    text: StrictStr = Field(description="Text to tokenize.")
+    text: Text = Field(description="Text to tokenize.", examples=["갈비탕"])
 
 
 class TokenizeResponse(BaseModel):
@@ -152,15 +203,26 @@ class ModelInfoResponse(BaseModel):
 class OpenAIEmbeddingsRequest(Input):
     model_config = ConfigDict(extra="ignore")  # OpenAI clients may send fields we do not use
 
-    input: StrictStr | list[StrictStr] = Field(description="A text or a list of texts.")
-    model: StrictStr = Field(description="Model id, as listed by GET /v1/models.")
+    input: SplitText | Annotated[list[SplitText], Field(min_length=1, json_schema_extra=BATCH)] = (
+        Field(
+            description="A text or a list of texts (at most LAMINA_MAX_BATCH_ITEMS). Each: "
+            + SPLIT_TEXT,
+            examples=["갈비탕"],
+        )
+    )
+    model: StrictStr = Field(
+        description="Model id, as listed by GET /v1/models (404 model_not_found otherwise).",
+        examples=["all-MiniLM-L6-v2"],
+    )
     encoding_format: Literal["float", "base64"] = Field(
         default="float", description="float: JSON numbers; base64: little-endian float32 bytes."
     )
-    dimensions: int | None = Field(
-        default=None, ge=1, description="Keep only the first N dimensions (re-normalized)."
+    dimensions: PositiveInt | None = Field(
+        default=None,
+        description="Keep only the first N dimensions (re-normalized); at most the model's "
+        "dimension (`dim` in GET /api/v1/model-info; more is a 422 naming dimensions).",
     )
-    user: str | None = Field(default=None, description="Accepted and ignored.")
+    user: StrictStr | None = Field(default=None, description="Accepted and ignored.")
     # Extensions (the openai client sends them with extra_body={...}).
     input_type: InputType | None = INPUT_TYPE
     long_text: LongText | None = LONG_TEXT

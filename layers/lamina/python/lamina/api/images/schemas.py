@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
 from lamina.api import schemas as s
 from lamina.models.manifest import EvaluationReport, ImageSpec
@@ -18,23 +25,29 @@ BASE64_IMAGE = (
 
 
 class ClassifyImageRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=s.exactly_one("image", "images"))
 
     image: StrictStr | None = Field(
-        default=None, description=f"One image. {BASE64_IMAGE} Send this or `images`."
-    )
-    images: list[StrictStr] | None = Field(
         default=None,
-        min_length=1,
-        description=f"Several images, answered in order. Each: {BASE64_IMAGE} "
-        "Send this or `image`; at most the deployment's LAMINA_MAX_BATCH_ITEMS.",
+        json_schema_extra=s.without_null(),
+        description=f"One image. {BASE64_IMAGE} Send exactly one of this and `images`. Not "
+        "an image, or not PNG or JPEG: 422 invalid_image; more than LAMINA_MAX_IMAGE_PIXELS "
+        "pixels: 413 image_too_large.",
     )
-    top_k: int = Field(
+    images: Annotated[list[StrictStr], Field(min_length=1)] | None = Field(
+        default=None,
+        description=f"Several images, answered in order. Each: {BASE64_IMAGE} "
+        "Send exactly one of this and `image`; at most the deployment's "
+        "LAMINA_MAX_BATCH_ITEMS (this document's maxItems).",
+        json_schema_extra=s.without_null(**s.BATCH),
+    )
+    top_k: s.PositiveInt = Field(
         default=DEFAULT_TOP_K,
-        ge=1,
         description="How many labels to return per image, most likely first; capped at the "
         "number of labels (a larger value returns them all).",
     )
+
+    _not_null = field_validator("image", "images", mode="before")(s.not_null)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ClassifyImageRequest:

@@ -1,0 +1,153 @@
+"""Schemathesis hooks of the contract test (tests/integration/test_contract.py): loaded by the
+schemathesis CLI in .venv-clients (``hooks`` in schemathesis.toml), never by pytest.
+
+One extra check, ``lamina_schema_valid_rejections``, that runs beside every built-in one:
+a schema-valid request (a positive case) that gets a 4xx must be one of the rejections the
+OpenAPI documents describe but JSON Schema cannot state; anything else is a failure, even
+where the built-in ``positive_data_acceptance`` lets the status through (schemathesis.toml
+explains why it lets 404, 413 and 422 through). Each entry says why the rejection is
+legitimate, and where the request shows whether it is, the check asks the request.
+
+The limits it needs are the server's: the harness starts the server with them and passes
+them here in the environment (``LAMINA_CONTRACT_MAX_TEXT_CHARS``...).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import schemathesis
+
+MAX_TEXT_CHARS = int(os.environ.get("LAMINA_CONTRACT_MAX_TEXT_CHARS", "20000"))
+MAX_SPLIT_TEXT_CHARS = int(os.environ.get("LAMINA_CONTRACT_MAX_SPLIT_TEXT_CHARS", "50000"))
+# The shortest text that can be over a model's token limit (256 for MiniLM, 512 for e5; a
+# character is at most two tokens with either tokenizer): anything shorter rejected as
+# text_too_long is a bug, not a limit.
+MIN_CHARS_OVER_TOKEN_LIMIT = 100
+
+Body = Any
+Rule = Callable[[Body, dict[str, Any]], bool]
+
+
+def _texts(body: Body, *fields: str) -> list[str]:
+    out: list[str] = []
+    for field in fields:
+        value = body.get(field) if isinstance(body, dict) else None
+        if isinstance(value, str):
+            out.append(value)
+        elif isinstance(value, list):
+            out.extend(v for v in value if isinstance(v, str))
+    return out
+
+
+def _split(body: Body) -> bool:
+    return isinstance(body, dict) and body.get("long_text") == "split"
+
+
+def _rejects_tokens(*fields: str) -> Rule:
+    """text_too_long: a text is over the model's token limit and the request asked for that
+    to be an error (long_text=reject or truncate=false). Token counts are not in the schema."""
+
+    def rule(body: Body, error: dict[str, Any]) -> bool:
+        if not isinstance(body, dict):
+            return False
+        rejects = body.get("long_text") == "reject" or (
+            body.get("truncate") is False and body.get("long_text") != "split"
+        )
+        long_enough = any(len(t) >= MIN_CHARS_OVER_TOKEN_LIMIT for t in _texts(body, *fields))
+        return rejects and long_enough
+
+    return rule
+
+
+def _too_many_chars(*fields: str) -> Rule:
+    """text_too_many_chars: the schema's maxLength is LAMINA_MAX_SPLIT_TEXT_CHARS (what
+    long_text=split accepts); without split a text is limited to LAMINA_MAX_TEXT_CHARS, and
+    with split all texts together to LAMINA_MAX_SPLIT_TEXT_CHARS. Neither is JSON Schema."""
+
+    def rule(body: Body, error: dict[str, Any]) -> bool:
+        texts = _texts(body, *fields)
+        if _split(body):
+            return sum(len(t) for t in texts) > MAX_SPLIT_TEXT_CHARS
+        return any(len(t) > MAX_TEXT_CHARS for t in texts)
+
+    return rule
+
+
+def _always(body: Body, error: dict[str, Any]) -> bool:
+    return True
+
+
+def _dimensions_over_model(body: Body, error: dict[str, Any]) -> bool:
+    """dimensions over the model's own (384 for both served models): the model's dimension
+    is in GET /api/v1/model-info, not in the request's schema."""
+    dimensions = body.get("dimensions") if isinstance(body, dict) else None
+    return isinstance(dimensions, int) and dimensions > 384
+
+
+# (method, path as documented) -> (status, error code) -> rule. Every route: 404
+# model_not_found for a
+# `model` that is not served (any string is schema-valid; GET /v1/models lists the served
+# ones), 413 body_too_large (LAMINA_MAX_BODY_BYTES: many long texts can be schema-valid and
+# still over it).
+# 409 model_mismatch: x-expect-model-fingerprint names a fingerprint (any 64 hex digits is
+# schema-valid) that is not the answering model's.
+COMMON: dict[tuple[int, str], Rule] = {
+    (404, "model_not_found"): _always,
+    (409, "model_mismatch"): _always,
+    (413, "body_too_large"): _always,
+}
+EMBEDDING = {
+    (422, "text_too_long"): _rejects_tokens("text", "texts", "input"),
+    (422, "text_too_many_chars"): _too_many_chars("text", "texts", "input"),
+}
+ALLOWED: dict[tuple[str, str], dict[tuple[int, str], Rule]] = {
+    # Any job id of the right shape is schema-valid; only the store knows which exist.
+    ("GET", "/api/v1/jobs/{job_id}"): {(404, "job_not_found"): _always},
+    ("POST", "/api/v1/embed"): EMBEDDING,
+    ("POST", "/api/v1/embed-batch"): EMBEDDING,
+    ("POST", "/v1/embeddings"): {
+        **EMBEDDING,
+        (422, "invalid_input"): _dimensions_over_model,
+    },
+    ("POST", "/api/v1/classify"): {(422, "text_too_long"): _rejects_tokens("text", "texts")},
+    ("POST", "/api/v1/classify-image"): {
+        # A base64 string or a body that is not a PNG or JPEG: the schema says "PNG or JPEG"
+        # (contentMediaType), which no JSON Schema validator checks.
+        (422, "invalid_image"): _always,
+        # Over LAMINA_MAX_IMAGE_PIXELS, read from the image's header.
+        (413, "image_too_large"): _always,
+        # ?top_k= with a JSON body (the query parameter is for raw image bodies; its
+        # description says so): OpenAPI cannot tie a query parameter to a media type.
+        (422, "invalid_input"): lambda body, error: error.get("param") == "top_k",
+    },
+}
+
+
+@schemathesis.check
+def lamina_schema_valid_rejections(ctx: Any, response: Any, case: Any) -> bool | None:
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive:
+        return None
+    status = response.status_code
+    if status < 400 or status >= 500 or status in (405,):
+        return None
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, dict) or "code" not in error:
+        return None  # not lamina's ErrorBody (/v2, TEI): the built-in checks judge those
+    code = str(error["code"])
+    rules = {**COMMON, **ALLOWED.get((case.method.upper(), case.path), {})}
+    rule = rules.get((status, code))
+    if rule is not None and rule(case.body, error):
+        return None
+    raise AssertionError(
+        f"schema-valid request rejected with {status} {code} "
+        f"(param {error.get('param')!r}: {error.get('message')!r}); the OpenAPI document "
+        "should say this input is invalid, or the server should accept it"
+    )
