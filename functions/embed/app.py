@@ -18,13 +18,13 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import anyio
-from fastapi import Depends, Header, Query, Response
+from fastapi import Depends, Query, Request, Response
 
-from lamina.api.app import model_app
+from lamina.api.app import SCHEMA_REF, model_app
 from lamina.api.embeddings import call
 from lamina.api.embeddings import schemas as s
 from lamina.api.embeddings.service import EmbeddingService
-from lamina.api.errors import TEI_PATHS_STATE
+from lamina.api.errors import TEI_PATHS_STATE, ErrorBody
 from lamina.api.jobs import service as jobs
 from lamina.api.jobs.schemas import JobStatusResponse
 from lamina.api.schemas import HealthResponse
@@ -40,28 +40,42 @@ served = model_app(
 )
 app = served.app
 Service = Annotated[EmbeddingService, Depends(served.slot.dep)]
-Expect = Annotated[
-    str | None,
-    Header(
-        alias=call.EXPECT_HEADER,
-        pattern="^[0-9a-fA-F]{64}$",
-        description="The fingerprint (sha256) of the model the caller expects; 409 "
-        "model_mismatch when another model would answer.",
-    ),
-]
-COMPUTED: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Successful Response", "headers": call.RESPONSE_HEADERS}
+# The fingerprint precondition, read in ``answer``: a header of every embedding route, a
+# 64-hex-digit string when sent (422 otherwise), documented here once.
+EXPECT_PARAMETER: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": call.EXPECT_HEADER,
+            "in": "header",
+            "required": False,
+            "description": "The fingerprint (sha256, GET /api/v1/model-info's sha256) of the "
+            "model the caller expects; 409 model_mismatch when another model would answer.",
+            "schema": {"type": "string", "pattern": call.FINGERPRINT_PATTERN},
+        }
+    ]
 }
+COMPUTED: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Successful Response", "headers": call.RESPONSE_HEADERS},
+    409: {
+        "description": "The model that would answer is not the one x-expect-model-fingerprint "
+        "names (model_mismatch; the message names both).",
+        "content": {
+            "application/json": {"schema": {"$ref": SCHEMA_REF.format(model=ErrorBody.__name__)}}
+        },
+    },
+}
+# What every embedding route declares: its headers, its 409, the fingerprint header.
+COMPUTING: dict[str, Any] = {"responses": COMPUTED, "openapi_extra": EXPECT_PARAMETER}
 _COALESCE: bool = served.settings.coalesce
 _limiter: anyio.CapacityLimiter | None = None
 T = TypeVar("T")
 
 
-async def answer(response: Response, expect: str | None, fn: Callable[..., T], *args: Any) -> T:
+async def answer(request: Request, response: Response, fn: Callable[..., T], *args: Any) -> T:
     """Run a service call with its account (headers, fingerprint check): inline, or in a
     worker thread when the local server coalesces requests."""
     global _limiter
-    account = call.begin(expect)
+    account = call.begin(request.headers.get(call.EXPECT_HEADER))
     if _COALESCE:
         if _limiter is None:  # made on the event loop; as many threads as clients waiting
             _limiter = anyio.CapacityLimiter(call.concurrent_requests(served.settings))
@@ -72,18 +86,20 @@ async def answer(response: Response, expect: str | None, fn: Callable[..., T], *
     return result
 
 
-@app.post("/api/v1/embed", tags=["embeddings"], responses=COMPUTED)
+@app.post("/api/v1/embed", tags=["embeddings"], **COMPUTING)
 async def embed(
-    req: s.EmbedRequest, service: Service, response: Response, expect: Expect = None
+    req: s.EmbedRequest, service: Service, request: Request, response: Response
 ) -> s.EmbedResponse:
-    return await answer(response, expect, service.embed, req)
+    return await answer(request, response, service.embed, req)
 
 
-@app.post("/api/v1/embed-batch", tags=["embeddings"], responses=COMPUTED)
+@app.post(
+    "/api/v1/embed-batch", tags=["embeddings"], responses=COMPUTED, openapi_extra=EXPECT_PARAMETER
+)
 async def embed_batch(
-    req: s.EmbedBatchRequest, service: Service, response: Response, expect: Expect = None
+    req: s.EmbedBatchRequest, service: Service, request: Request, response: Response
 ) -> s.EmbedBatchResponse:
-    return await answer(response, expect, service.embed_batch, req)
+    return await answer(request, response, service.embed_batch, req)
 
 
 @app.get("/api/v1/model-info", tags=["ops"])
@@ -97,25 +113,29 @@ async def model_info(
     return service.model_info(model)
 
 
-@app.post("/api/v1/similarity", tags=["embeddings"], responses=COMPUTED)
+@app.post(
+    "/api/v1/similarity", tags=["embeddings"], responses=COMPUTED, openapi_extra=EXPECT_PARAMETER
+)
 async def similarity(
-    req: s.SimilarityRequest, service: Service, response: Response, expect: Expect = None
+    req: s.SimilarityRequest, service: Service, request: Request, response: Response
 ) -> s.SimilarityResponse:
-    return await answer(response, expect, service.similarity, req)
+    return await answer(request, response, service.similarity, req)
 
 
-@app.post("/api/v1/tokenize", tags=["embeddings"], responses=COMPUTED)
+@app.post(
+    "/api/v1/tokenize", tags=["embeddings"], responses=COMPUTED, openapi_extra=EXPECT_PARAMETER
+)
 async def tokenize(
-    req: s.TokenizeRequest, service: Service, response: Response, expect: Expect = None
+    req: s.TokenizeRequest, service: Service, request: Request, response: Response
 ) -> s.TokenizeResponse:
-    return await answer(response, expect, service.tokenize, req)
+    return await answer(request, response, service.tokenize, req)
 
 
-@app.post("/v1/embeddings", tags=["openai"], responses=COMPUTED)
+@app.post("/v1/embeddings", tags=["openai"], **COMPUTING)
 async def openai_embeddings(
-    req: s.OpenAIEmbeddingsRequest, service: Service, response: Response, expect: Expect = None
+    req: s.OpenAIEmbeddingsRequest, service: Service, request: Request, response: Response
 ) -> s.OpenAIEmbeddingsResponse:
-    return await answer(response, expect, service.openai_embeddings, req)
+    return await answer(request, response, service.openai_embeddings, req)
 
 
 @app.get("/v1/models", tags=["openai"])
@@ -144,10 +164,10 @@ TEI_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 async def _tei_embed(
-    req: TeiEmbedRequest, service: Service, response: Response, expect: Expect = None
+    req: TeiEmbedRequest, service: Service, request: Request, response: Response
 ) -> list[list[float]]:
     """TEI's /embed: one vector per input, in order; TEI's error body on failure."""
-    return await answer(response, expect, tei.embed, service, req)
+    return await answer(request, response, tei.embed, service, req)
 
 
 setattr(app.state, TEI_PATHS_STATE, tei.TEI_PATHS)  # their errors have TEI's body
@@ -158,6 +178,7 @@ for path in ("/embed", "/"):
         methods=["POST"],
         tags=["tei"],
         responses={**COMPUTED, **TEI_ERRORS},
+        openapi_extra=EXPECT_PARAMETER,
         response_model=list[list[float]],
         name=f"tei_embed{path.replace('/', '_')}",
         summary="Embed (TEI)",

@@ -131,7 +131,7 @@ def test_info(http: httpx.Client) -> None:
 @pytest.mark.parametrize(
     ("body", "status", "fragment"),
     [
-        ({"inputs": []}, 422, "empty"),
+        ({"inputs": []}, 422, "at least 1 item"),
         ({"inputs": "   "}, 422, "whitespace"),
         ({"inputs": [1, 2]}, 422, "string"),
         ({"inputs": "a", "truncation_direction": "left"}, 422, "right"),
@@ -213,3 +213,13 @@ def test_expected_fingerprint(http: httpx.Client) -> None:
         "/api/v1/embed", json={"text": "a"}, headers={"x-expect-model-fingerprint": "abc"}
     )
     assert malformed.status_code == 422
+
+
+def test_wrong_method_lists_every_route_of_the_path(http: httpx.Client) -> None:
+    """GET / and POST / are two routes: a 405 on / names both in Allow (Starlette's own
+    answer names only the first route it matched)."""
+    response = http.request("PUT", "/")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+    assert response.json()["error_type"] == "validation"
+    assert http.delete("/api/v1/embed").headers["allow"] == "POST"

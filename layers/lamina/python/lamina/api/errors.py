@@ -14,6 +14,7 @@ Under ``/v2`` (the Open Inference Protocol, KServe v2) the body is the protocol'
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,6 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from lamina.errors import (
     ConfigurationError,
@@ -122,8 +124,29 @@ def status_for(exc: LaminaError) -> int:
     return 500
 
 
+def _branch(part: Any) -> str | None:
+    """The union branch a location part names ("str", "list[...]"), else None: pydantic
+    reports a value that fits no branch of ``str | list[str]`` once per branch."""
+    if part in ("str", "constrained-str") or (isinstance(part, str) and part.startswith("list[")):
+        return "str" if part in ("str", "constrained-str") else "list"
+    return None
+
+
+def _relevant(err: Mapping[str, Any]) -> bool:
+    """Whether an error belongs to the union branch the sent value's own JSON type picks (a
+    list's errors are the list branch's: "texts: at least 1 item", not "not a string")."""
+    loc = tuple(err.get("loc", ()))
+    for index, part in enumerate(loc):
+        kind = _branch(part)
+        if kind is None or index != len(loc) - 1:
+            continue  # an item's error under a branch is that branch's own
+        value = err.get("input")
+        return isinstance(value, str) if kind == "str" else isinstance(value, list)
+    return True
+
+
 def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
-    parts = [str(p) for p in loc if p != "body"]
+    parts = [str(p) for p in loc if p != "body" and _branch(p) is None]
     if not parts:
         return None
     out = parts[0]
@@ -142,6 +165,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors()
     if any(err.get("type") == "json_invalid" for err in errors):
         return error_response(request, 400, "invalid_json", "request body is not valid JSON")
+    errors = [err for err in errors if _relevant(err)] or list(errors)
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
     param = _loc_to_param(tuple(first.get("loc", ())))
     message = str(first.get("msg", "invalid request"))
@@ -160,9 +184,22 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     message = str(exc.detail)
     if exc.status_code == 404:
         message = f"no route {request.url.path} (GET /openapi.json lists the routes)"
-    elif exc.status_code == 405 and headers and headers.get("Allow"):
-        message = f"{request.method} is not allowed on {request.url.path}; use {headers['Allow']}"
+    elif exc.status_code == 405:
+        allowed = _allowed_methods(request) or (headers or {}).get("Allow", "")
+        headers = {**(headers or {}), "Allow": allowed}
+        message = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
     return error_response(request, exc.status_code, code, message, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route takes on this path. Starlette's 405 names only the first
+    route that matched the path, and one path may have several routes (GET / and POST /)."""
+    app = request.scope.get("app")
+    methods: set[str] = set()
+    for route in getattr(getattr(app, "router", None), "routes", []):
+        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -23,17 +23,19 @@ object they point to is the same).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from lamina.errors import ModelMismatchError
+from lamina.errors import InvalidInputError, ModelMismatchError
 from lamina.inference.lifecycle import StageTimings
 from lamina.models.manifest import Manifest
 from lamina.settings import Settings
 
 EXPECT_HEADER = "x-expect-model-fingerprint"
+FINGERPRINT_PATTERN = "^[0-9a-fA-F]{64}$"
 
 _CURRENT: ContextVar[Call | None] = ContextVar("lamina_embedding_call", default=None)
 
@@ -82,7 +84,13 @@ def concurrent_requests(settings: Settings) -> int:
 
 def begin(expect_fingerprint: str | None) -> Call:
     """Start the account of the current request (the route calls it first)."""
-    call = Call(expect_fingerprint=(expect_fingerprint or "").strip().lower() or None)
+    if expect_fingerprint is not None and not re.fullmatch(FINGERPRINT_PATTERN, expect_fingerprint):
+        raise InvalidInputError(
+            f"{EXPECT_HEADER} must be a model fingerprint: 64 hex digits (the sha256 of "
+            "GET /api/v1/model-info)",
+            param=EXPECT_HEADER,
+        )
+    call = Call(expect_fingerprint=expect_fingerprint.lower() if expect_fingerprint else None)
     _CURRENT.set(call)
     return call
 

@@ -93,7 +93,7 @@ class InferenceRequest(BaseModel):
 
     id: str | None = Field(default=None, description="Echoed in the response.")
     parameters: dict[str, Any] | None = Field(default=None, description=_REQUEST_PARAMETERS)
-    inputs: list[RequestInput] = Field(description="One tensor per model input.")
+    inputs: list[RequestInput] = Field(min_length=1, description="One tensor per model input.")
     outputs: list[RequestOutput] | None = Field(
         default=None, description="Outputs to return, in this order; absent: all of them."
     )

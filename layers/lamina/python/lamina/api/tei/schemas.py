@@ -10,11 +10,11 @@ the left.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from lamina.api.schemas import MODEL
+from lamina.api.schemas import BATCH, MODEL, PositiveInt, Text
 
 TEI_ERROR_TYPES = ("unhealthy", "backend", "overloaded", "validation", "tokenizer", "empty")
 
@@ -35,8 +35,10 @@ class TeiEmbedRequest(BaseModel):
     # TEI ignores fields it does not know (serde's default); so does lamina here.
     model_config = ConfigDict(extra="ignore")
 
-    inputs: StrictStr | list[StrictStr] = Field(
-        description="A text or a list of texts (token ids are not accepted).",
+    inputs: Text | Annotated[list[Text], Field(min_length=1, json_schema_extra=BATCH)] = Field(
+        description="A text or a list of texts (at most LAMINA_MAX_BATCH_ITEMS; token ids are "
+        "not accepted). Each: not empty or only whitespace, at most LAMINA_MAX_TEXT_CHARS "
+        "characters.",
         examples=["갈비탕"],
     )
     normalize: StrictBool = Field(default=True, description="L2-normalize each vector.")
@@ -53,8 +55,10 @@ class TeiEmbedRequest(BaseModel):
         description="A key of the model's prompts (GET /api/v1/model-info: multilingual-e5-small "
         "has query and passage), prepended to every text; unknown names are a 422.",
     )
-    dimensions: int | None = Field(
-        default=None, ge=1, description="Keep only the first N dimensions (re-normalized)."
+    dimensions: PositiveInt | None = Field(
+        default=None,
+        description="Keep only the first N dimensions (re-normalized when normalize is on); "
+        "at most the model's dimension (more is a 422 naming dimensions).",
     )
     model: StrictStr | None = MODEL  # lamina's extension: TEI serves one model
 
