@@ -26,30 +26,42 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(module: str, env: Mapping[str, str], *, startup_s: float = 90.0) -> Iterator[str]:
-    """``uvicorn module:app`` on a free port with ``env`` added; yields its base URL."""
+def live_server(
+    module: str, env: Mapping[str, str], *, log: Path | None = None, startup_s: float = 90.0
+) -> Iterator[str]:
+    """``uvicorn module:app`` on a free port with ``env`` added; yields its base URL once it
+    answers ``GET /openapi.json``. Its output goes to ``log`` if given (kept for the
+    reader of a failure), else only its last lines to a start-up failure's message."""
+    import httpx
+
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", f"{module}:app", "--port", str(port)],
-        cwd=ROOT,
-        env={**os.environ, "POWERTOOLS_METRICS_DISABLED": "true", **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    with log.open("wb") if log else open(os.devnull, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", f"{module}:app", "--port", str(port)],
+            cwd=ROOT,
+            env={**os.environ, "POWERTOOLS_METRICS_DISABLED": "true", **env},
+            stdout=out,
+            stderr=out if log else subprocess.PIPE,
+        )
+    url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + startup_s
     try:
-        while time.monotonic() < deadline:
+        while True:
             if proc.poll() is not None:
-                assert proc.stderr is not None
-                pytest.fail(f"{module} exited: {proc.stderr.read().decode()[-2000:]}")
+                if log is not None:
+                    said = log.read_text(errors="replace")
+                else:
+                    assert proc.stderr is not None
+                    said = proc.stderr.read().decode(errors="replace")
+                pytest.fail(f"{module} exited: {said[-3000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"{module} did not start within {startup_s:.0f} s")
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                if httpx.get(f"{url}/openapi.json", timeout=2).status_code == 200:
                     break
-            except OSError:
+            except httpx.HTTPError:
                 time.sleep(0.2)
-        else:
-            pytest.fail(f"{module} did not start within {startup_s:.0f} s")
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         proc.terminate()
         try:

@@ -60,7 +60,7 @@ from infra.bench.batch_results import (
 )
 from infra.bench.corpus import job_line, job_texts
 from infra.bench.env import apply_quiet_env, child_env
-from infra.bench.measure import REPO_ROOT, RESULT_PREFIX, BenchError, CpuMeter
+from infra.bench.measure import REPO_ROOT, RESULT_PREFIX, BenchError, CpuMeter, json_from_child
 from infra.bench.report import batch_section
 from lamina_tools.queues import SendOnlyQueue
 
@@ -384,16 +384,7 @@ KEPT = REPO_ROOT / "build" / "bench" / "batch-results.json"
 
 def run_in_child(model_dir: Path, threads: int) -> BatchResults:
     """``measure`` in a fresh process (no PyTorch, no other model loaded), for infra.bench.run."""
-    with tempfile.TemporaryDirectory(prefix="lamina-bench-") as tmp:
-        out = Path(tmp) / "batch.json"
-        command = [sys.executable, "-m", "infra.bench.batch", "--json", str(out)]
-        command += ["--model-dir", str(model_dir), "--threads", str(threads)]
-        proc = subprocess.run(command, cwd=REPO_ROOT, env=child_env(threads), check=False)
-        if proc.returncode != 0 or not out.is_file():
-            raise BenchError(f"the batch benchmark failed (exit {proc.returncode})")
-        text = out.read_text(encoding="utf-8")
-    KEPT.parent.mkdir(parents=True, exist_ok=True)
-    KEPT.write_text(text, encoding="utf-8")  # to render the section again without a rerun
+    text = json_from_child("infra.bench.batch", model_dir, threads, KEPT)
     return BatchResults.model_validate_json(text)
 
 

@@ -45,7 +45,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from infra.bench.env import apply_quiet_env, child_env, cpu_info
-from infra.bench.measure import REPO_ROOT, BenchError, _machine_cpu_seconds
+from infra.bench.measure import REPO_ROOT, BenchError, _machine_cpu_seconds, json_from_child
 
 APP = "functions.embed.app:app"
 ROUTE = "/api/v1/embed"
@@ -372,16 +372,7 @@ def measure(config: Config) -> ConcurrencyResults:
 
 def run_in_child(model_dir: Path, threads: int) -> ConcurrencyResults:
     """``measure`` in a fresh process (the load generator alone), for infra.bench.run."""
-    with tempfile.TemporaryDirectory(prefix="lamina-bench-") as tmp:
-        out = Path(tmp) / "concurrency.json"
-        command = [sys.executable, "-m", "infra.bench.concurrency", "--json", str(out)]
-        command += ["--model-dir", str(model_dir), "--threads", str(threads)]
-        proc = subprocess.run(command, cwd=REPO_ROOT, env=child_env(threads), check=False)
-        if proc.returncode != 0 or not out.is_file():
-            raise BenchError(f"the concurrency benchmark failed (exit {proc.returncode})")
-        text = out.read_text(encoding="utf-8")
-    KEPT.parent.mkdir(parents=True, exist_ok=True)
-    KEPT.write_text(text, encoding="utf-8")  # to render the section again without a rerun
+    text = json_from_child("infra.bench.concurrency", model_dir, threads, KEPT)
     return ConcurrencyResults.model_validate_json(text)
 
 

@@ -12,6 +12,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,25 @@ RESULT_PREFIX = "BENCH_RESULT"  # the children's result line (coldstart.py, appl
 
 class BenchError(RuntimeError):
     """Something the benchmark needs could not run."""
+
+
+def json_from_child(module: str, model_dir: Path, threads: int, kept: Path) -> str:
+    """Run ``python -m module --json OUT --model-dir DIR --threads N`` in a fresh process
+    (nothing else loaded), keep its JSON at ``kept`` (to render its section again without a
+    rerun) and return it."""
+    from infra.bench.env import child_env
+
+    with tempfile.TemporaryDirectory(prefix="lamina-bench-") as tmp:
+        out = Path(tmp) / "results.json"
+        command = [sys.executable, "-m", module, "--json", str(out)]
+        command += ["--model-dir", str(model_dir), "--threads", str(threads)]
+        proc = subprocess.run(command, cwd=REPO_ROOT, env=child_env(threads), check=False)
+        if proc.returncode != 0 or not out.is_file():
+            raise BenchError(f"{module} failed (exit {proc.returncode})")
+        text = out.read_text(encoding="utf-8")
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text(text, encoding="utf-8")
+    return text
 
 
 @dataclass(frozen=True)

@@ -16,20 +16,18 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
 from lamina.settings import Settings
 from tests.conftest import E5_ROOT, MODEL_ROOT, ROOT
+from tests.live import live_server
 
 pytestmark = pytest.mark.slow
 
@@ -112,49 +110,14 @@ def schemathesis() -> Path:
     return SCHEMATHESIS
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def serving(function: Function, tmp: Path) -> Iterator[Server]:
     """The function's app under uvicorn on a free port, as `make serve` runs it."""
     for location in function.env.get("LAMINA_MODELS", function.env.get("MODEL_URI", "")).split(","):
         _dir(Path(location))
-    port = free_port()
     log = tmp / f"{function.name}-server.log"
-    env = {**os.environ, **function.env, "POWERTOOLS_METRICS_DISABLED": "true"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", function.module, "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"{function.name} server exited: {log.read_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"{function.name} server did not start within 90 s")
-            try:
-                if httpx.get(f"{url}/openapi.json", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
+    with live_server(function.module.removesuffix(":app"), function.env, log=log) as url:
         yield Server(url, log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def command(function: Function, url: str, seed: int) -> list[str]:

@@ -4,11 +4,6 @@ serving both embedding models, as `make serve` does."""
 from __future__ import annotations
 
 import base64
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,49 +12,15 @@ import numpy as np
 import openai
 import pytest
 
-from tests.conftest import ROOT
+from tests.live import live_server
 
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(fp32_dir: Path, e5_dir: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "LAMINA_MODELS": f"{fp32_dir},{e5_dir}",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "functions.embed.app:app", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            assert proc.stderr is not None
-            pytest.fail(f"server exited: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("server did not start within 60 s")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with live_server("functions.embed.app", {"LAMINA_MODELS": f"{fp32_dir},{e5_dir}"}) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
