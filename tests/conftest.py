@@ -95,11 +95,17 @@ def import_function(module: str, env: dict[str, str], *, keep: bool = True) -> A
     import importlib
     import sys
 
+    from aws_lambda_powertools import Logger
+
     from lamina.settings import get_settings
 
     package = module.rpartition(".")[0]
     names = (f"{package}.handler", module)
     before = {name: sys.modules.get(name) for name in names}
+    # Powertools loggers of one service share their keys: the app loaded here appends its
+    # model's version at cold start, which keep=False takes back too.
+    logger = Logger(service=get_settings().service_name)
+    keys = dict(logger.get_current_keys())
     for name in names:
         sys.modules.pop(name, None)
     previous = {name: os.environ.get(name) for name in env}
@@ -115,6 +121,8 @@ def import_function(module: str, env: dict[str, str], *, keep: bool = True) -> A
                 os.environ[name] = value
         get_settings.cache_clear()
         if not keep:
+            logger.remove_keys(set(logger.get_current_keys()) - set(keys))
+            logger.append_keys(**keys)
             for name, old in before.items():
                 if old is None:
                     sys.modules.pop(name, None)

@@ -21,11 +21,13 @@ def handler(embed_app: Any) -> Any:
 
     # Powertools' Metrics instances share their default dimensions process-wide: a Lambda
     # process runs one app, but this test process has loaded the other functions' models
-    # too, the last of which set its ModelName. Give the embedding app its own back.
+    # too, the last of which set its ModelName. Give the embedding app its own back; the
+    # same for the logger's model_version key (Powertools loggers of one service share keys).
     manifest = served.slot.get().embedder.manifest
     served.telemetry.metrics.set_default_dimensions(
         ModelName=manifest.name, ModelVersion=manifest.version
     )
+    served.telemetry.logger.append_keys(model_version=manifest.version)
     return handler
 
 
