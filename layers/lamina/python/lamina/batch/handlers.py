@@ -75,6 +75,8 @@ class SubmitHandler:
             max_split_text_chars=split_text_limit(self.settings),
             served=self.served,
             default_model=self.settings.default_model,
+            max_input_bytes=self.settings.batch_max_input_bytes,
+            logger=self.telemetry.logger,
         )
         self.telemetry.logger.append_keys(job=manifest.job_id)
         self.telemetry.job_submitted(

@@ -9,8 +9,14 @@ Formats, chosen by the key's extension:
 - ``.txt``: one text per line; its id is its line number (1-based).
 
 Nothing is read whole: lines come from an iterator of byte chunks, and a line longer
-than ``max_line_bytes`` is skipped (and reported) without being buffered. Memory is one
-line plus the duplicate-id set (``IdSet``: 16 to 32 bytes per record, 48 while it grows).
+than ``max_line_bytes`` is skipped (and reported) without being buffered; so is a CSV row
+whose physical lines add up to more (its lines are dropped as they arrive, never handed
+to the parser). Memory is one line (row) plus the duplicate-id set (``IdSet``: 16 to 32
+bytes per record, 48 while it grows; none for txt, whose ids are line numbers).
+
+Whatever a line contains, it becomes a Record or a LineError: a parse failure of any kind
+(invalid UTF-8, JSON nested too deeply for the parser, an oversized CSV row, a wrong type)
+is that line's error, never the job's.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 import csv
 import json
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -193,7 +199,8 @@ class RecordReader:
         items = self._csv(lines) if self.fmt == "csv" else self._lines(lines)
         for item in items:
             self.count += 1
-            if isinstance(item, Record) and not self._ids.add(item.id):
+            # txt ids are line numbers: distinct by construction, no set needed
+            if isinstance(item, Record) and self.fmt != "txt" and not self._ids.add(item.id):
                 item = LineError(
                     item.line, "duplicate id: an earlier line has the same id", item.id
                 )
@@ -209,7 +216,11 @@ class RecordReader:
             elif self.fmt == "txt":
                 yield self._record(number, number, text)
             else:
-                yield self._json_record(number, text)
+                try:
+                    item = self._json_record(number, text)
+                except Exception as exc:  # whatever went wrong, it is this line's error
+                    item = LineError(number, f"could not be read ({type(exc).__name__})")
+                yield item
 
     def _decode(self, raw: bytes | None, number: int) -> str | LineError:
         if raw is None:
@@ -225,6 +236,8 @@ class RecordReader:
             return LineError(number, "blank line")
         try:
             value = json.loads(line)
+        except RecursionError:  # e.g. 90,000 "[": the parser gives up, the line is bad
+            return LineError(number, "invalid JSON: nested too deeply")
         except ValueError as exc:
             return LineError(number, f"invalid JSON: {exc}")
         if not isinstance(value, dict):
@@ -261,31 +274,19 @@ class RecordReader:
     # ---- csv -----------------------------------------------------------------------------
 
     def _csv(self, lines: Iterator[bytes | None]) -> Iterator[Record | LineError]:
-        bad: list[LineError] = []  # lines that never reach the csv parser
-        physical = 0
-        first: int | None = None  # the line the parser's current row started on
-
-        def decoded() -> Iterator[str]:
-            nonlocal physical, first
-            for raw in lines:
-                physical += 1
-                text = self._decode(raw, physical)
-                if isinstance(text, LineError):
-                    bad.append(text)
-                    continue
-                if first is None:
-                    first = physical
-                yield text + "\n"
-
-        reader = csv.reader(decoded(), strict=True)
+        source = _CsvLines(lines, self._decode, self.max_line_bytes)
+        reader = csv.reader(source, strict=True)
         try:
             header = next(reader)
         except StopIteration:
-            if bad:
-                raise JobInputError(f"CSV header (line 1): {bad[0].reason}") from None
+            if source.bad:
+                raise JobInputError(f"CSV header (line 1): {source.bad[0].reason}") from None
             return
+        except _RowTooLargeError as exc:
+            raise JobInputError(f"CSV header: {exc}") from None
         except csv.Error as exc:
             raise JobInputError(f"CSV header is not valid CSV: {exc}") from exc
+        bad = source.bad  # lines that never reach the csv parser
         yield from bad
         bad.clear()
         columns = [name.strip().lower() for name in header]
@@ -293,20 +294,22 @@ class RecordReader:
             raise JobInputError(f"CSV header must name an id and a text column; it has {header}")
         id_at, text_at = columns.index("id"), columns.index("text")
         while True:
-            first = None
+            source.first = None
             try:
                 row = next(reader)
-            except csv.Error as exc:
-                start = first or physical
+            except (csv.Error, _RowTooLargeError) as exc:
+                start = source.first or source.physical
                 yield from (error for error in bad if error.line < start)
                 bad.clear()  # skipped lines inside the bad row are part of it
-                yield LineError(start, f"invalid CSV: {exc}")
+                source.skip_rest_of_row()
+                reason = str(exc) if isinstance(exc, _RowTooLargeError) else f"invalid CSV: {exc}"
+                yield LineError(start, reason)
                 continue
             except StopIteration:
                 break
             # A skipped line (invalid UTF-8, too long) before the row is not its start;
             # one inside a quoted multi-line field was cut out of the row: reject the row.
-            start = first or physical
+            start = source.first or source.physical
             inside = [error for error in bad if error.line > start]
             yield from (error for error in bad if error.line < start)
             bad.clear()
@@ -321,3 +324,73 @@ class RecordReader:
             else:
                 yield self._record(start, row[id_at], row[text_at])
         yield from bad
+
+
+class _RowTooLargeError(Exception):
+    """The CSV row being read has more bytes than the limit (raised by ``_CsvLines``)."""
+
+
+class _CsvLines:
+    """The decoded physical lines of a CSV input, as the csv parser asks for them.
+
+    A row's bytes (all its physical lines and the newlines between them) are counted as
+    its lines arrive: the line that would take the row over ``max_row_bytes`` is not
+    handed to the parser, ``_RowTooLargeError`` is raised instead (the parser starts a
+    fresh row on its next read), and ``skip_rest_of_row`` drops the row's remaining lines.
+    A class, not a generator: a generator that raises is finished.
+
+    ``first`` is the line the current row started on (the reader sets it to None before
+    each row); ``bad`` collects the lines that never reach the parser (invalid UTF-8, too
+    long); ``physical`` counts the lines read.
+    """
+
+    def __init__(
+        self,
+        lines: Iterator[bytes | None],
+        decode: Callable[[bytes | None, int], str | LineError],
+        max_row_bytes: int,
+    ) -> None:
+        self._lines = lines
+        self._decode = decode
+        self._limit = max_row_bytes
+        self.bad: list[LineError] = []
+        self.physical = 0
+        self.first: int | None = None
+        self._row_bytes = 0
+        self._quotes = 0  # quote characters of the current row so far
+        self._skipping = False
+
+    def __iter__(self) -> _CsvLines:
+        return self
+
+    def skip_rest_of_row(self) -> None:
+        """After a row the parser gave up on (too large, invalid): if it is inside a quoted
+        field (an odd number of quotes so far), the next reads drop lines until the line
+        that closes it, so the rest of the field is not read as rows of its own."""
+        self._skipping = self._quotes % 2 == 1
+
+    def __next__(self) -> str:
+        for raw in self._lines:
+            self.physical += 1
+            if self._skipping:
+                self._quotes += raw.count(b'"') if raw is not None else 0
+                self._skipping = self._quotes % 2 == 1
+                continue
+            text = self._decode(raw, self.physical)
+            if isinstance(text, LineError):
+                self.bad.append(text)
+                continue
+            assert raw is not None  # decoded
+            if self.first is None:
+                self.first = self.physical
+                self._row_bytes, self._quotes = len(raw), 0
+            else:
+                self._row_bytes += 1 + len(raw)
+            self._quotes += raw.count(b'"')
+            if self._row_bytes > self._limit:
+                raise _RowTooLargeError(
+                    f"CSV row is longer than {self._limit} bytes"
+                    f" (lines {self.first} to {self.physical} at least)"
+                )
+            return text + "\n"
+        raise StopIteration

@@ -10,6 +10,7 @@ the same parts: nothing is duplicated.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import tempfile
 import time
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, cast, get_args
+from typing import Any, Protocol, cast, get_args
 
 from pydantic import BaseModel, ConfigDict
 
@@ -52,6 +53,11 @@ from lamina.storage import ObjectStore
 # (LAMINA_MAX_SPLIT_TEXT_CHARS): room for any text under the character limit, even one
 # spelled with \u escapes (12 bytes for a character outside the BMP).
 MAX_LINE_BYTES = 200_000
+# The largest input object read (its size as S3 reports it, checked before a byte is read;
+# LAMINA_BATCH_MAX_INPUT_BYTES): what the submit function parses in its 15 minutes with
+# room to spare, and what its duplicate-id set holds in 1,769 MB for records of 80 bytes
+# or more (25 million: docs/batch.md, "Memory and limits").
+MAX_INPUT_BYTES = 2_000_000_000
 SPLIT_BYTES_PER_CHAR = 12
 # The longest text a long_text=split job accepts unless LAMINA_MAX_SPLIT_TEXT_CHARS is set
 # for the function: more than the API's default, which bounds one request's time, while a
@@ -82,6 +88,16 @@ WINDOWS_METADATA = "lamina-windows"  # true | false
 DEFAULT_INPUT_TYPE: InputType = "passage"
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # a manifest's name
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+
+log = logging.getLogger(__name__)
+
+
+class Logger(Protocol):
+    """What the submit step logs an unexpected failure with: a ``logging.Logger`` or
+    Powertools' ``Logger``."""
+
+    def exception(self, msg: str, *args: Any, **kwargs: Any) -> None: ...
 
 
 def estimate_tokens(text: str, *, split: bool = False) -> int:
@@ -377,6 +393,8 @@ def submit_job(
     served: Sequence[str] | None = None,
     default_model: str | None = None,
     version_id: str | None = None,
+    max_input_bytes: int = MAX_INPUT_BYTES,
+    logger: Logger | None = None,
 ) -> JobManifest:
     """Read ``key`` (its ``version_id``, if given: the one the S3 event names) from
     ``store``, queue its chunks, and return the job's manifest.
@@ -384,7 +402,14 @@ def submit_job(
     The job's options come from the object's metadata (``x-amz-meta-lamina-<option>``);
     ``options`` (the same names: ``{"model": ..., "long-text": ...}``) and ``out`` override
     it; ``served`` and ``default_model`` as in ``job_options``. Invalid options fail the
-    job, its manifest's ``error`` saying why."""
+    job, its manifest's ``error`` saying why; so does an input over ``max_input_bytes``.
+
+    Once the job exists, it cannot be left ``submitted``: a storage or queue error
+    (JobError) propagates, for Lambda to retry the event (the retry redoes the step); any
+    other exception is a bug or hostile input the step did not expect, which a retry would
+    only repeat: it is logged (``logger``, else this module's) with its traceback and the
+    job fails, its ``error`` naming the exception's type only (no message: it may hold
+    bucket names or paths)."""
     started = time.perf_counter()
 
     def choose(metadata: Mapping[str, str]) -> JobOptions:
@@ -397,13 +422,81 @@ def submit_job(
     if not todo:  # submitted already; finish it if that attempt died before finalizing
         return finalize_if_complete(store, manifest)
     job_id = manifest.job_id
-    keys = JobKeys(job_id)
     if refused is not None:
         return fail_job(store, job_id, refused)
     try:
         fmt = input_format(key)
     except JobInputError as exc:
         return fail_job(store, job_id, exc.message)
+    if manifest.input.size > max_input_bytes:
+        return fail_job(store, job_id, _too_large(manifest.input.size, max_input_bytes))
+    try:
+        return _read_and_queue(
+            store,
+            queue,
+            manifest,
+            fmt,
+            limits=limits,
+            max_text_chars=max_text_chars,
+            max_split_text_chars=max_split_text_chars,
+            max_input_bytes=max_input_bytes,
+            started=started,
+        )
+    except JobError:
+        raise  # S3 or SQS: Lambda retries the event, and the retry redoes this step
+    except Exception as exc:
+        (logger or log).exception(
+            "submit step failed unexpectedly: the job is failed",
+            exc_info=exc,
+            extra={"job": job_id, "key": key, "error_type": type(exc).__name__},
+        )
+        return fail_job(
+            store,
+            job_id,
+            f"the submit step failed unexpectedly ({type(exc).__name__}) and the job was "
+            f"stopped; upload the file again to retry, and report job {job_id} if it fails "
+            "the same way",
+        )
+
+
+def _too_large(size: int, limit: int) -> str:
+    return (
+        f"the input is {size} bytes, over the limit of {limit}"
+        " (LAMINA_BATCH_MAX_INPUT_BYTES): split it into smaller files"
+    )
+
+
+def _bounded(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
+    """``chunks``, or JobInputError once they add up to more than ``limit`` bytes (the
+    size S3 reported was checked first: this holds whatever the store says)."""
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > limit:
+            raise JobInputError(
+                f"the input has more than {limit} bytes (LAMINA_BATCH_MAX_INPUT_BYTES):"
+                " split it into smaller files"
+            )
+        yield chunk
+
+
+def _read_and_queue(
+    store: ObjectStore,
+    queue: WorkQueue,
+    manifest: JobManifest,
+    fmt: str,
+    *,
+    limits: ChunkLimits | None,
+    max_text_chars: int,
+    max_split_text_chars: int,
+    max_input_bytes: int,
+    started: float,
+) -> JobManifest:
+    """The submit step proper, for a new job: stream the input, queue its chunks, write
+    errors/input.jsonl and the manifest's counts."""
+    job_id = manifest.job_id
+    keys = JobKeys(job_id)
+    key = manifest.input.key
 
     split = manifest.long_text == "split"
     reader = RecordReader(
@@ -427,7 +520,8 @@ def submit_job(
 
         def bodies() -> Iterator[str]:
             nonlocal rejected
-            for item in reader.read(store.stream(key, manifest.input.version_id)):
+            stream = store.stream(key, manifest.input.version_id)
+            for item in reader.read(_bounded(stream, max_input_bytes)):
                 if isinstance(item, LineError):
                     rejected += 1
                     spool.write(json.dumps(item.to_json(), ensure_ascii=False).encode() + b"\n")
