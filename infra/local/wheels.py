@@ -16,17 +16,22 @@ What it does:
    ``huggingface-hub``, which tokenizers declares but only its Rust ``from_pretrained`` could
    use (it downloads from a model hub, which a Lambda image must never need), and deletes
    the wheels that are not reached.
-4. Writes ``build/wheels/requirements.txt``: every wheel to install, pinned (the Dockerfile
-   installs it with ``--no-deps``, so the list is the whole lock).
+4. Writes ``build/wheels/requirements.txt``: every wheel to install, pinned.
+5. Checks the wheels against the committed lock, ``functions/requirements.lock``: every
+   package, version and wheel sha256 the image installs. The Dockerfile installs that lock
+   with ``--require-hashes --no-deps``, so the image holds exactly the wheels it names, and a
+   wheel that changed (on PyPI, on this disk) fails the build. A dependency change is a
+   reviewed commit: ``--update-lock`` rewrites the lock from the wheels just downloaded.
 
 Fails if torch, transformers or sentence-transformers would end up in the image.
 
-Usage: ``python -m infra.local.wheels [--venv .venv] [--out build/wheels]``
+Usage: ``python -m infra.local.wheels [--venv .venv] [--out build/wheels] [--update-lock]``
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -43,6 +48,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
+LOCK = ROOT / "functions" / "requirements.lock"
 PLATFORM_ARGS = [
     "--only-binary=:all:",
     "--platform",
@@ -146,10 +152,67 @@ def closure(wheels: dict[str, Wheel], roots: list[Requirement]) -> dict[str, Whe
     return reached
 
 
+def wheel_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def lock_text(keep: dict[str, Wheel], pins: list[str]) -> str:
+    """The hashed lock of ``keep``: pip's ``--require-hashes`` format, one wheel each."""
+    lines = [
+        "# The embedding image's runtime wheels: written by `python -m infra.local.wheels",
+        "# --update-lock`, reviewed and committed. functions/Dockerfile installs exactly these",
+        "# (pip --require-hashes --no-deps --no-index); `make wheels` fails if a download differs.",
+        f"# Roots: {' '.join(pins)}",
+    ]
+    for wheel in sorted(keep.values(), key=lambda w: w.name):
+        lines += [
+            f"{wheel.name}=={wheel.version} \\",
+            f"    --hash=sha256:{wheel_sha256(wheel.path)}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def locked(text: str) -> dict[str, tuple[str, str]]:
+    """name -> (version, sha256) of a lock written by ``lock_text``."""
+    found: dict[str, tuple[str, str]] = {}
+    for entry in text.replace("\\\n", " ").splitlines():
+        entry = entry.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        spec, _, digest = entry.partition("--hash=sha256:")
+        name, _, version = spec.strip().partition("==")
+        found[canonicalize_name(name)] = (version, digest.strip())
+    return found
+
+
+def check_lock(keep: dict[str, Wheel], lock: Path) -> None:
+    """Fail unless ``keep`` is exactly what the committed lock names, wheel for wheel."""
+    if not lock.is_file():
+        raise SystemExit(f"wheels: no {lock}: run `python -m infra.local.wheels --update-lock`")
+    want = locked(lock.read_text())
+    have = {w.name: (w.version, wheel_sha256(w.path)) for w in keep.values()}
+    if have != want:
+        diff = sorted(
+            f"{name}: lock {want.get(name, ('-', ''))[0]} {want.get(name, ('', '-'))[1][:12]}, "
+            f"download {have.get(name, ('-', ''))[0]} {have.get(name, ('', '-'))[1][:12]}"
+            for name in have.keys() | want.keys()
+            if have.get(name) != want.get(name)
+        )
+        raise SystemExit(
+            f"wheels: the downloaded wheels differ from {lock}:\n  "
+            + "\n  ".join(diff)
+            + "\nReview the change, then `python -m infra.local.wheels --update-lock` and commit."
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--venv", type=Path, default=ROOT / ".venv")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "wheels")
+    parser.add_argument("--lock", type=Path, default=LOCK)
+    parser.add_argument(
+        "--update-lock", action="store_true", help="rewrite the lock from this download"
+    )
     args = parser.parse_args(argv)
 
     pins = runtime_pins(args.venv)
@@ -175,9 +238,13 @@ def main(argv: list[str] | None = None) -> int:
         for name, wheel in wheels.items():
             if name not in keep:
                 wheel.path.unlink()
+        if args.update_lock:
+            args.lock.write_text(lock_text(keep, pins))
+            print(f"wheels: wrote {args.lock} ({len(keep)} wheels): review and commit it")
+        check_lock(keep, args.lock)
         lines = [
             "# Written by infra/local/wheels.py (`make wheels`): every package the embedding",
-            "# image installs, pinned; the Dockerfile installs them with --no-index --no-deps.",
+            "# image installs, pinned (the hashed lock: functions/requirements.lock).",
             f"# Roots: {' '.join(pins)}",
             f"# Left out: {', '.join(sorted(set(wheels) - set(keep)))}",
             *(f"{w.name}=={w.version}" for w in sorted(keep.values(), key=lambda w: w.name)),

@@ -47,6 +47,8 @@ def test_finished_job_status(client: Any, jobs_dir: Path, fp32_dir: Path, tmp_pa
         "chunks_failed": 0,
     }
     assert body["input_format"] == "jsonl"
+    assert body["input"] == "notes.jsonl"  # its file name: no bucket, no directory
+    assert str(tmp_path) not in response.text
     assert body["errors"] == f"jobs/{run.manifest.job_id}/errors.jsonl"
 
 
@@ -54,6 +56,7 @@ def test_unknown_and_malformed_job_ids(client: Any, jobs_dir: Path) -> None:
     unknown = client.get("/api/v1/jobs/notes-0123456789ab")
     assert unknown.status_code == 404
     assert unknown.json()["error"]["code"] == "job_not_found"
+    assert str(jobs_dir) not in unknown.text  # the store's location stays in the server
     malformed = client.get("/api/v1/jobs/NOT_AN_ID")
     assert malformed.status_code == 422
     assert malformed.json()["error"]["param"] == "path.job_id"
@@ -63,3 +66,23 @@ def test_jobs_not_configured_is_a_clear_404(client: Any) -> None:
     response = client.get("/api/v1/jobs/notes-0123456789ab")
     assert response.status_code == 404
     assert "LAMINA_BATCH_BUCKET is unset" in response.json()["error"]["message"]
+
+
+def test_unreadable_job_store_answers_a_fixed_503(
+    embed_app: Any, client: Any, tmp_path: Path
+) -> None:
+    """An S3 error (bucket name, account id, S3's text) reaches the logs, not the client."""
+
+    class Failing(LocalObjects):
+        def get(self, key: str) -> Any:
+            raise JobError("cannot get s3://lamina-batch-123456789012/jobs/x: AccessDenied")
+
+    embed_app.dependency_overrides[jobs.job_store] = lambda: Failing(tmp_path, error=JobError)
+    try:
+        response = client.get("/api/v1/jobs/notes-0123456789ab")
+    finally:
+        embed_app.dependency_overrides.clear()
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "job_error"
+    for secret in ("123456789012", "s3://", "AccessDenied"):
+        assert secret not in response.text

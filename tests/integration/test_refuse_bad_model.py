@@ -106,9 +106,42 @@ def test_broken_model_is_refused_and_health_fails(fp32_dir: Path, tmp_path: Path
 
 @pytest.mark.slow
 def test_missing_directory_is_refused(tmp_path: Path) -> None:
-    result, _ = run_handler(str(tmp_path / "nowhere"))
-    assert result["/health"]["status"] == 503
-    assert "does not exist" in result["/health"]["body"]["error"]["message"]
+    """The reason (with the path) is logged; the body has a fixed message and no path."""
+    result, logs = run_handler(str(tmp_path / "nowhere"))
+    refused = assert_refused(result, logs)
+    assert "does not exist" in refused["error"]
+    for path in ("/health", "/api/v1/embed", "/api/v1/model-info"):
+        assert result[path]["status"] == 503
+        assert "not loaded" in result[path]["body"]["error"]["message"]
+        assert str(tmp_path) not in json.dumps(result[path]["body"])
+        assert result[path]["body"]["error"]["request_id"]
+
+
+@pytest.mark.slow
+def test_model_whose_digest_is_not_the_pinned_one_is_refused(
+    fp32_dir: Path, tmp_path: Path
+) -> None:
+    """LAMINA_MODEL_DIGEST: a model that matches its own manifest but not the configured
+    fingerprint (someone replaced files and manifest) -> 503, the reason in the logs only."""
+    pinned = "0" * 64
+    result, logs = run_handler(str(fp32_dir), {"LAMINA_MODEL_DIGEST": pinned})
+    refused = assert_refused(result, logs)
+    assert f"LAMINA_MODEL_DIGEST pins {pinned}" in refused["error"]
+    for path in ("/health", "/api/v1/embed"):
+        body = json.dumps(result[path]["body"])
+        assert pinned not in body
+        assert str(fp32_dir) not in body
+
+
+@pytest.mark.slow
+def test_model_with_the_pinned_digest_is_served(fp32_dir: Path) -> None:
+    from lamina.models.manifest import read_manifest
+
+    digest = read_manifest(fp32_dir).digest
+    result, logs = run_handler(str(fp32_dir), {"LAMINA_MODEL_DIGEST": f"all-MiniLM-L6-v2={digest}"})
+    assert result["/api/v1/embed"]["status"] == 200, result
+    assert result["/api/v1/model-info"]["body"]["sha256"] == digest
+    assert not [x for x in logs if x.get("level") == "ERROR"]
 
 
 @pytest.mark.slow

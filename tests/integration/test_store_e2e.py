@@ -156,9 +156,11 @@ def test_service_cold_starts_on_the_promoted_model_and_refuses_a_tampered_one(
     assert source["model_uri"] == f"{uri} -> served/7"
 
     # An alias that does not exist: the cold start refuses clearly, naming the alias.
-    result, _ = run_handler(f"s3://{BUCKET}/models/served@nope", env)
+    result, logs = run_handler(f"s3://{BUCKET}/models/served@nope", env)
     assert result["/health"]["status"] == 503
-    assert "nope" in result["/health"]["body"]["error"]["message"]
+    refused = next(x for x in logs if x.get("message") == "model load failed: refusing to serve")
+    assert "nope" in refused["error"]  # the reason is logged; the body says only 503
+    assert BUCKET not in json.dumps(result["/health"]["body"])
 
     # The stored tokenizer is replaced behind the manifest's back: a new cold start (empty
     # cache) must refuse it, and never serve what it could not verify.
@@ -170,7 +172,8 @@ def test_service_cold_starts_on_the_promoted_model_and_refuses_a_tampered_one(
     result, logs = run_handler(uri, env)
     assert result["/health"]["status"] == 503
     assert result["/health"]["body"]["error"]["code"] == "model_unavailable"
-    assert "tokenizer.json" in result["/health"]["body"]["error"]["message"]
+    refused = next(x for x in logs if x.get("message") == "model load failed: refusing to serve")
+    assert "tokenizer.json" in refused["error"]
     cached = tmp_path / "fresh-cache" / "served" / "7"
     assert not (cached / "manifest.json").exists()
     assert not (cached / "tokenizer.json").exists()

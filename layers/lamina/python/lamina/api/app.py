@@ -11,8 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, Self, TypeVar, get_type_hints
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 
 from lamina import __version__
@@ -133,8 +135,10 @@ def create_app(
         version=__version__,
         responses=ERROR_RESPONSES,
         redoc_url=None,  # /docs (Swagger UI) and /openapi.json only: fewer routes to deploy
+        docs_url=None,  # install_docs: Swagger UI pinned by integrity hashes
         swagger_ui_oauth2_redirect_url=None,
     )
+    install_docs(app)
     app.openapi = _document(app.openapi, settings)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.add_middleware(
@@ -145,6 +149,52 @@ def create_app(
         routes=app.router.routes,
     )
     return app
+
+
+# GET /docs: Swagger UI from a pinned release, each file checked by its integrity hash.
+# FastAPI's default page loads swagger-ui-dist@5 (whatever 5.x the CDN has today) with no
+# Subresource Integrity: a changed file on the CDN would run in the page, next to the API.
+# This page names one release and the sha384 of its two files, so a browser refuses any
+# other bytes. The hashes are those of the files in the npm package (`npm pack
+# swagger-ui-dist@5.35.0`; jsDelivr serves a package's files unchanged): a new release needs
+# new hashes.
+SWAGGER_UI_VERSION = "5.35.0"
+_CDN = f"https://cdn.jsdelivr.net/npm/swagger-ui-dist@{SWAGGER_UI_VERSION}"
+SWAGGER_JS = f"{_CDN}/swagger-ui-bundle.js"
+SWAGGER_CSS = f"{_CDN}/swagger-ui.css"
+INTEGRITY = {
+    SWAGGER_JS: "sha384-gjRm0bEPMeTmMh5jT2cHccIwCUZSTd8YC+j0d0sXw0MdGEfScduGpSyF3ZSSLkX9",
+    SWAGGER_CSS: "sha384-WlYgdmXYOOBWL5apwjDEZwN+U3HmXSSu5R6V5aGxEcf7z+KuRNwBhoxKVN1i3D5I",
+}
+
+
+def swagger_ui_html(openapi_url: str, title: str) -> str:
+    """FastAPI's Swagger UI page, its script and stylesheet pinned by integrity hash."""
+    page = get_swagger_ui_html(
+        openapi_url=openapi_url,
+        title=title,
+        swagger_js_url=SWAGGER_JS,
+        swagger_css_url=SWAGGER_CSS,
+        swagger_favicon_url="data:,",  # no third-party favicon
+    ).body
+    html = bytes(page).decode()
+    for url, digest in INTEGRITY.items():
+        attribute = "src" if url.endswith(".js") else "href"
+        pinned = f'{attribute}="{url}" integrity="{digest}" crossorigin="anonymous"'
+        if f'{attribute}="{url}"' not in html:  # FastAPI changed its page: fail loudly
+            raise RuntimeError(f"Swagger UI page has no {attribute}={url}")
+        html = html.replace(f'{attribute}="{url}"', pinned)
+    return html
+
+
+def install_docs(app: FastAPI) -> None:
+    """``GET /docs`` (the app must be created with ``docs_url=None``)."""
+
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return HTMLResponse(swagger_ui_html(f"{root}{app.openapi_url}", f"{app.title} - docs"))
+
+    app.add_api_route("/docs", docs, methods=["GET"], include_in_schema=False)
 
 
 class ModelService(Protocol):

@@ -14,6 +14,7 @@ Under ``/v2`` (the Open Inference Protocol, KServe v2) the body is the protocol'
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,6 +53,63 @@ STATUS_BY_ERROR: dict[type[LaminaError], int] = {
     JobError: 503,  # the job store cannot be read
     StorageError: 503,  # an object store failed, with no caller's error class
 }
+
+
+# What a client reads for a server-side failure: fixed text, never the exception's, which may
+# name buckets (with the account id), S3's error text, model paths or ONNX Runtime's
+# messages. The details go to the logs, under the request id the body carries.
+MODEL_NOT_LOADED = (
+    "the model is not loaded: it was refused or failed to load at cold start "
+    "(the function's logs say why)"
+)
+PUBLIC_MESSAGES: dict[type[LaminaError], str] = {
+    ModelLoadError: MODEL_NOT_LOADED,
+    ModelUnavailableError: MODEL_NOT_LOADED,
+    ConfigurationError: "this function is misconfigured (its logs say why)",
+    JobError: "the job store cannot be read now; try again later",
+    StorageError: "storage is unavailable now; try again later",
+}
+RUNTIME_REFUSED = "the model cannot run on these inputs (their values do not fit the graph)"
+INTERNAL = "internal error"
+
+
+def _from_runtime(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised from an ONNX Runtime error (whose text is not for clients)."""
+    cause = exc.__cause__
+    return cause is not None and type(cause).__module__.startswith("onnxruntime")
+
+
+def public_message(exc: LaminaError, status: int) -> str:
+    """The message a client gets for ``exc``: its own for a caller's error, fixed otherwise."""
+    if status >= 500:
+        for cls in type(exc).__mro__:
+            if cls in PUBLIC_MESSAGES:
+                return PUBLIC_MESSAGES[cls]
+        return INTERNAL
+    if _from_runtime(exc):
+        return RUNTIME_REFUSED
+    return exc.message
+
+
+def _log_detail(request: Request, exc: LaminaError, status: int) -> None:
+    from lamina.settings import get_settings
+
+    try:
+        name = get_settings().service_name
+    except LaminaError:
+        name = "lamina"
+    logging.getLogger(name).warning(
+        "request failed",
+        extra={
+            "status": status,
+            "error_code": exc.code,
+            "error_type": type(exc).__name__,
+            "error": exc.message,
+            "cause": repr(exc.__cause__) if exc.__cause__ is not None else None,
+            "request_id": getattr(request.state, "request_id", None),
+            "path": request.url.path,
+        },
+    )
 
 
 class ErrorDetail(BaseModel):
@@ -157,7 +215,14 @@ def _loc_to_param(loc: tuple[Any, ...]) -> str | None:
 
 async def _lamina_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LaminaError)
-    return error_response(request, status_for(exc), exc.code, exc.message, exc.param)
+    status = status_for(exc)
+    message = public_message(exc, status)
+    if message != exc.message:
+        _log_detail(request, exc, status)
+        request_id = getattr(request.state, "request_id", None)
+        if request_id:
+            message += f" (request id {request_id})"
+    return error_response(request, status, exc.code, message, exc.param)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

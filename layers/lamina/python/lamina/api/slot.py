@@ -23,7 +23,8 @@ class ServiceSlot(Generic[T]):
 
     ``load()`` runs the loader once per process and keeps either the service or the error;
     ``get()`` (and ``dep``, for ``Depends``) returns the service or raises
-    ModelUnavailableError with the load error's message.
+    ModelUnavailableError (whose message, with the load error's, goes to the logs only:
+    ``lamina.api.errors`` answers a fixed message).
     """
 
     def __init__(

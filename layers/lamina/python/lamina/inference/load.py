@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 from typing import Protocol, Self, TypeVar
 
-from lamina.errors import ConfigurationError
+from lamina.errors import ConfigurationError, ModelLoadError
 from lamina.models.loader import materialize
-from lamina.models.manifest import Manifest
+from lamina.models.manifest import Manifest, read_manifest
 from lamina.observability import Telemetry
 from lamina.settings import Settings
 
@@ -41,10 +41,47 @@ def _open(
     local = materialize(uri, Path(settings.model_cache_dir))
     if telemetry is not None:
         telemetry.logger.info("model source", extra={"model_uri": local.source})
-    # A directory the store fetch just verified is not hashed a second time.
-    verify = settings.verify_model and not local.verified
+    pinned = settings.model_digest is not None
+    if pinned:
+        # Before any file is opened by ONNX Runtime: the manifest must be the pinned one.
+        check_pin(read_manifest(local.directory), settings.model_digest)
+    # A directory the store fetch just verified is not hashed a second time; a pinned model
+    # is always hashed (the pin vouches for the manifest, the sha256 check for the files).
+    verify = (settings.verify_model or pinned) and not local.verified
     model = kind.from_settings(local.directory, verify=verify, settings=settings)
+    if pinned:
+        check_pin(model.manifest, settings.model_digest)
     return model, (time.perf_counter() - start) * 1e3
+
+
+def digest_pins(value: str) -> str | dict[str, str]:
+    """LAMINA_MODEL_DIGEST: one digest for every model, or {model name: digest}."""
+    if "=" not in value:
+        return value.strip()
+    pairs = (item.partition("=") for item in value.split(","))
+    return {name.strip(): digest.strip() for name, _, digest in pairs}
+
+
+def check_pin(manifest: Manifest, pins: str | None) -> None:
+    """Refuse a model whose manifest digest is not the one the configuration pins.
+
+    A model that only matches its own manifest proves nothing against someone who can write
+    both (the models bucket): the pin lives in the function's configuration instead.
+    """
+    if pins is None:
+        return
+    parsed = digest_pins(pins)
+    expected = parsed if isinstance(parsed, str) else parsed.get(manifest.name)
+    if expected is None:
+        raise ModelLoadError(
+            f"model {manifest.name!r} has no pinned digest in LAMINA_MODEL_DIGEST "
+            f"(it pins {', '.join(sorted(parsed))}): refused"
+        )
+    if manifest.digest != expected:
+        raise ModelLoadError(
+            f"model {manifest.name} {manifest.version} has digest {manifest.digest}, "
+            f"LAMINA_MODEL_DIGEST pins {expected}: refused"
+        )
 
 
 def load_model(

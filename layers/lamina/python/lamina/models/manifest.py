@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lamina.errors import ModelLoadError
+from lamina.models.graph import check_external_data, unsafe_path
 
 MANIFEST_NAME = "manifest.json"
 _CHUNK = 1024 * 1024
@@ -41,6 +42,14 @@ class FileEntry(BaseModel):
     path: str = Field(description="Path relative to the model directory.")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Hex sha256 of the file.")
     size: int = Field(ge=0, description="Size in bytes.")
+
+    @field_validator("path")
+    @classmethod
+    def _inside_directory(cls, value: str) -> str:
+        why = unsafe_path(value)
+        if why is not None or value == MANIFEST_NAME:
+            raise ValueError(f"unsafe file path {value!r} ({why or 'the manifest itself'})")
+        return value
 
 
 class SourceInfo(BaseModel):
@@ -234,6 +243,14 @@ class Manifest(BaseModel):
             data.setdefault("tokenizer_file", "tokenizer.json")
         return data
 
+    @field_validator("model_file", "tokenizer_file", "labels_file", "card_file")
+    @classmethod
+    def _file_inside_directory(cls, value: str | None) -> str | None:
+        why = None if value is None else unsafe_path(value)
+        if why is not None:
+            raise ValueError(f"unsafe file path {value!r} ({why})")
+        return value
+
     @model_validator(mode="after")
     def _fields_of_task(self) -> Manifest:
         missing = [name for name in _REQUIRED[self.task] if getattr(self, name) is None]
@@ -314,6 +331,8 @@ def open_model_dir(root: Path, *, verify: bool = True) -> Manifest:
     if not root.is_dir():
         raise ModelLoadError(f"model directory {root} does not exist")
     manifest = read_manifest(root)
+    # The manifest's paths are plain relative names (FileEntry). A file may be a link (a
+    # test or a local copy that saves 90 MB): its bytes are what the sha256 check reads.
     for entry in manifest.files:
         path = root / entry.path
         if not path.is_file():
@@ -327,6 +346,8 @@ def open_model_dir(root: Path, *, verify: bool = True) -> Manifest:
             raise ModelLoadError(f"model file {entry.path} does not match its sha256 in manifest")
     for required in manifest.required_files:
         manifest.file(required)
+    # ONNX Runtime opens whatever the graph names as external data: only listed files.
+    check_external_data(root, manifest.model_file, {entry.path for entry in manifest.files})
     return manifest
 
 

@@ -57,7 +57,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 def check_name(kind: str, value: str) -> str:
     """Names, versions and aliases: letters, digits, dot, dash, underscore (no slash, no @)."""
-    if not _NAME.match(value) or value in {"aliases"}:
+    if not _NAME.fullmatch(value) or value in {"aliases"}:
         raise StoreError(f"invalid {kind} {value!r}: use letters, digits, '.', '-', '_'")
     return value
 

@@ -26,7 +26,7 @@ class JobStatusResponse(BaseModel):
         description="submitted -> running -> succeeded | partially_failed | failed."
     )
     finished: bool = Field(description="True once _SUCCESS or _FAILED is written.")
-    input: str = Field(description="The input object's location.")
+    input: str = Field(description="The input's file name (no bucket, no key prefix).")
     input_format: str = Field(description="jsonl, csv or txt (from the key's extension).")
     output_format: str = Field(description="jsonl or npz: the format of the parts.")
     counts: JobCounts = Field(description="Where every input record went.")

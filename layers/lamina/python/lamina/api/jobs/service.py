@@ -6,7 +6,9 @@ batch bucket (``LAMINA_BATCH_BUCKET``). The store is opened once per process.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
+from pathlib import PurePosixPath
 from typing import Annotated
 
 from fastapi import Depends
@@ -42,14 +44,29 @@ JobId = Annotated[
 JobStore = Annotated[ObjectStore, Depends(job_store)]
 
 
+_S3_URL = re.compile(r"s3://[^/\s]*/?")
+
+
+def input_name(uri: str) -> str:
+    """The input's file name (``notes.jsonl``), without its bucket or directory."""
+    return PurePosixPath(uri.removeprefix("s3://")).name or "input"
+
+
 def job_status(store: ObjectStore, job_id: str) -> JobStatusResponse:
-    """The job's status and counts, as its manifest has them now."""
-    m = read_job_manifest(store, job_id)
+    """The job's status and counts, as its manifest has them now.
+
+    Nothing names the bucket: the input is its file name, a failure's reason loses its
+    ``s3://bucket/`` prefixes (the bucket name may hold the account id).
+    """
+    try:
+        m = read_job_manifest(store, job_id)
+    except JobNotFoundError as exc:  # its message names the store
+        raise JobNotFoundError(f"no job {job_id}") from exc
     return JobStatusResponse(
         job_id=m.job_id,
         status=m.status,
         finished=m.finalized,
-        input=m.input.uri,
+        input=input_name(m.input.uri),
         input_format=m.input.format,
         output_format=m.output_format,
         counts=JobCounts(
@@ -65,7 +82,7 @@ def job_status(store: ObjectStore, job_id: str) -> JobStatusResponse:
         submitted_at=m.submitted_at,
         started_at=m.started_at,
         finished_at=m.finished_at,
-        error=m.error,
+        error=None if m.error is None else _S3_URL.sub("", m.error),
         parts=f"jobs/{m.job_id}/parts/",
         errors=f"jobs/{m.job_id}/errors.jsonl",
     )
