@@ -22,6 +22,9 @@ import schemathesis
 
 MAX_TEXT_CHARS = int(os.environ.get("LAMINA_CONTRACT_MAX_TEXT_CHARS", "20000"))
 MAX_SPLIT_TEXT_CHARS = int(os.environ.get("LAMINA_CONTRACT_MAX_SPLIT_TEXT_CHARS", "50000"))
+# The request budgets of classification (lamina.settings defaults; the harness sets none).
+MAX_REQUEST_CHARS = int(os.environ.get("LAMINA_CONTRACT_MAX_REQUEST_CHARS", "100000"))
+MAX_REQUEST_TOKENS = int(os.environ.get("LAMINA_CONTRACT_MAX_REQUEST_TOKENS", "16384"))
 # The shortest text that can be over a model's token limit (256 for MiniLM, 512 for e5; a
 # character is at most two tokens with either tokenizer): anything shorter rejected as
 # text_too_long is a bug, not a limit.
@@ -76,6 +79,40 @@ def _too_many_chars(*fields: str) -> Rule:
     return rule
 
 
+def _zero_shot_chars(body: Body) -> int:
+    """The characters a zero-shot request has the model read: the text and every label as
+    the template phrases it (as lamina.inference.zeroshot.phrase_chars counts them)."""
+    if not isinstance(body, dict):
+        return 0
+    template = body.get("hypothesis_template", "{}")
+    template = template if isinstance(template, str) else "{}"
+    text = body.get("text")
+    total = len(text) if isinstance(text, str) else 0
+    for label in _texts(body, "labels"):
+        total += len(template) + template.count("{}") * (len(label) - 2)
+    return total
+
+
+def _request_chars(*fields: str) -> Rule:
+    """request_too_many_chars: LAMINA_MAX_REQUEST_CHARS bounds all texts of a request
+    together (for zero-shot, the labels as phrased); JSON Schema states no such sum."""
+
+    def rule(body: Body, error: dict[str, Any]) -> bool:
+        if fields:
+            return sum(len(t) for t in _texts(body, *fields)) > MAX_REQUEST_CHARS
+        return _zero_shot_chars(body) > MAX_REQUEST_CHARS
+
+    return rule
+
+
+def _zero_shot_tokens(body: Body, error: dict[str, Any]) -> bool:
+    """request_too_many_tokens: LAMINA_MAX_REQUEST_TOKENS, counted by the tokenizer; a
+    character is at most two tokens (and each phrase has 2 special tokens), so only a
+    request of over a quarter as many characters can be refused."""
+    labels = _texts(body, "labels")
+    return 2 * _zero_shot_chars(body) + 2 * (1 + len(labels)) > MAX_REQUEST_TOKENS
+
+
 def _always(body: Body, error: dict[str, Any]) -> bool:
     return True
 
@@ -112,13 +149,22 @@ ALLOWED: dict[tuple[str, str], dict[tuple[int, str], Rule]] = {
         **EMBEDDING,
         (422, "invalid_input"): _dimensions_over_model,
     },
-    ("POST", "/api/v1/classify"): {(422, "text_too_long"): _rejects_tokens("text", "texts")},
+    ("POST", "/api/v1/classify"): {
+        (422, "text_too_long"): _rejects_tokens("text", "texts"),
+        (422, "request_too_many_chars"): _request_chars("texts"),
+    },
+    ("POST", "/api/v1/classify/zero-shot"): {
+        (422, "request_too_many_chars"): _request_chars(),
+        (422, "request_too_many_tokens"): _zero_shot_tokens,
+    },
     ("POST", "/api/v1/classify-image"): {
         # A base64 string or a body that is not a PNG or JPEG: the schema says "PNG or JPEG"
         # (contentMediaType), which no JSON Schema validator checks.
         (422, "invalid_image"): _always,
         # Over LAMINA_MAX_IMAGE_PIXELS, read from the image's header.
         (413, "image_too_large"): _always,
+        # Over LAMINA_MAX_REQUEST_PIXELS together, read from the images' headers.
+        (413, "request_too_many_pixels"): _always,
         # ?top_k= with a JSON body (the query parameter is for raw image bodies; its
         # description says so): OpenAPI cannot tie a query parameter to a media type.
         (422, "invalid_input"): lambda body, error: error.get("param") == "top_k",

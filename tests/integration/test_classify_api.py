@@ -211,7 +211,26 @@ def test_zero_shot_label_embeddings_stay_cached(classify_module: Any, client: An
         ({"text": "x", "labels": ["a"], "temperature": "1"}, "validation_error", "temperature"),
         ({"text": "x", "labels": ["a"], "multi_label": 0}, "validation_error", "multi_label"),
         ({"text": "x", "labels": ["a", "\x1f"]}, "empty_text", "labels[1]"),
-        ({"text": "x", "labels": ["x"] * 257}, "too_many_items", "labels"),
+        # LAMINA_MAX_LABELS (100)
+        ({"text": "x", "labels": [f"l{i}" for i in range(101)]}, "too_many_items", "labels"),
+        # LAMINA_MAX_LABEL_CHARS (200)
+        ({"text": "x", "labels": ["a", "b" * 201]}, "text_too_many_chars", "labels[1]"),
+        # LAMINA_MAX_TEMPLATE_CHARS (500)
+        (
+            {"text": "x", "labels": ["a"], "hypothesis_template": "{}" + "x" * 499},
+            "text_too_many_chars",
+            "hypothesis_template",
+        ),
+        # LAMINA_MAX_REQUEST_CHARS (100,000): 100 labels of 200 characters, 250 {}s each.
+        (
+            {
+                "text": "x",
+                "labels": [f"{i:03d}" + "y" * 197 for i in range(100)],
+                "hypothesis_template": "{}" * 250,
+            },
+            "request_too_many_chars",
+            "labels",
+        ),
         (
             {"text": "x", "labels": ["a"], "hypothesis_template": None},
             "validation_error",
@@ -228,6 +247,116 @@ def test_zero_shot_bad_requests(client: Any, body: dict[str, Any], code: str, pa
     r = client.post("/api/v1/classify/zero-shot", json=body)
     assert r.status_code == 422, r.text
     assert (r.json()["error"]["code"], r.json()["error"]["param"]) == (code, param)
+
+
+def test_zero_shot_token_limit_is_checked_before_the_model_runs(
+    classify_module: Any, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LAMINA_MAX_REQUEST_TOKENS (16,384): 70 phrases under the character limit, each cut at
+    the model's 256 tokens, are 17,920 tokens; the model never runs."""
+    from lamina.settings import Settings
+
+    service = classify_module.served.slot.get()
+    assert service.zero_shot_model is not None
+    ran: list[int] = []
+    monkeypatch.setattr(service.zero_shot_model, "encode", lambda texts: ran.append(len(texts)))
+    labels = [f"topic {i:03d} " + "alpha beta " * 17 for i in range(70)]
+    template = " ".join(["{}"] * 7)
+    body = {"text": "x", "labels": labels, "hypothesis_template": template}
+    assert 1 + sum(len(template.replace("{}", x)) for x in labels) < Settings().max_request_chars
+    r = client.post("/api/v1/classify/zero-shot", json=body)
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert (error["code"], error["param"]) == ("request_too_many_tokens", "labels")
+    assert "16384" in error["message"]
+    assert ran == []
+
+
+def test_classify_texts_have_a_character_budget(client: Any) -> None:
+    """LAMINA_MAX_REQUEST_CHARS (100,000) for the texts of /classify together."""
+    r = client.post("/api/v1/classify", json={"texts": ["word " * 4000] * 6})
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert (error["code"], error["param"]) == ("request_too_many_chars", "texts")
+
+
+# The issue's reproduction (a 101 kB request took 3 GB and 66 s) and its worst case under
+# the limits, in a fresh process whose peak RSS (VmHWM) is read around each request.
+_MEMORY_SCRIPT = """
+import json, re, sys, time
+from fastapi.testclient import TestClient
+from tests.conftest import import_function
+
+module = import_function("functions.classify.app", {"MODEL_URI": sys.argv[1]})
+
+def peak_kb():
+    with open("/proc/self/status") as status:
+        return int(re.search(r"VmHWM:\\s+(\\d+)", status.read()).group(1))
+
+bodies = [
+    {"text": "My card was stolen", "labels": ["x" * 1000], "hypothesis_template": "{}" * 50_000},
+    {"text": "My card was stolen", "labels": ["y" * 1000], "hypothesis_template": "{}" * 250},
+    {
+        "text": "My card was stolen",
+        "labels": [f"{i:03d}" + "z" * 197 for i in range(100)],
+        "hypothesis_template": "{}" * 250,
+    },
+]
+results = []
+with TestClient(module.app) as client:
+    warm = {"text": "My card was stolen", "labels": ["banking", "travel"]}
+    assert client.post("/api/v1/classify/zero-shot", json=warm).status_code == 200
+    for body in bodies:
+        before, began = peak_kb(), time.monotonic()
+        r = client.post("/api/v1/classify/zero-shot", json=body)
+        results.append(
+            {
+                "status": r.status_code,
+                "code": r.json()["error"]["code"],
+                "growth_kb": peak_kb() - before,
+                "seconds": time.monotonic() - began,
+            }
+        )
+print(json.dumps(results))
+"""
+
+
+def test_zero_shot_reproduction_is_a_4xx_in_bounded_memory(intent_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-c", _MEMORY_SCRIPT, str(intent_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads(run.stdout.strip().splitlines()[-1])
+    codes = [(x["status"], x["code"]) for x in results]
+    assert codes == [
+        (422, "text_too_many_chars"),  # the 1,000-character label
+        (422, "text_too_many_chars"),
+        (422, "request_too_many_chars"),  # 100 phrases of 50,000 characters, never made
+    ]
+    for result in results:
+        assert result["growth_kb"] < 32 * 1024, results  # peak RSS grew by < 32 MiB
+        assert result["seconds"] < 5, results
+
+
+def test_label_cache_is_bounded_in_bytes() -> None:
+    from lamina.inference.zeroshot import LabelCache
+
+    vector = np.zeros(384, dtype=np.float32)  # 1,536 bytes
+    cache = LabelCache(size=1000, max_bytes=10_000)
+    cache.put_many({f"phrase {i}": vector.copy() for i in range(20)})
+    assert 0 < len(cache) < 20
+    assert cache.bytes <= 10_000
+    assert list(cache.get_many(["phrase 19"])) == ["phrase 19"]  # the newest are kept
+    cache.put_many({"x" * 20_000: vector})  # larger than the whole cache: not kept
+    assert cache.get_many(["x" * 20_000]) == {}
+    assert cache.bytes <= 10_000
 
 
 @pytest.mark.parametrize("temperature", [0.001, 0.05, 1, 10])
@@ -259,6 +388,12 @@ def test_openapi_states_the_limits(client: Any) -> None:
     )
     assert zero_shot["labels"]["uniqueItems"] is True
     assert zero_shot["hypothesis_template"]["pattern"] == r"\{\}"
+    assert zero_shot["labels"]["maxItems"] == limits.max_labels
+    assert zero_shot["labels"]["items"]["maxLength"] == limits.max_label_chars
+    assert zero_shot["hypothesis_template"]["maxLength"] == limits.max_template_chars
+    for name in ("LAMINA_MAX_REQUEST_CHARS", "LAMINA_MAX_REQUEST_TOKENS"):
+        assert name in zero_shot["labels"]["description"]
+    assert "LAMINA_MAX_REQUEST_CHARS" in classify["properties"]["texts"]["description"]
 
 
 def test_model_info_states_source_and_evaluation(client: Any) -> None:

@@ -86,6 +86,8 @@ def test_health_and_model_info(client: Any, digits_dir: Path) -> None:
     assert info["evaluation"]["metrics"]["image_path_accuracy"] >= 0.95
     assert info["source"]["package"] == "scikit-learn"
     assert info["limits"]["max_image_pixels"] == 16_000_000
+    assert info["limits"]["max_request_pixels"] == 64_000_000
+    assert info["limits"]["max_batch_images"] == 256
     # The path the shared HTTP API routes to this function (template.yaml).
     assert client.get("/api/v1/classify-image/model-info").json() == info
 
@@ -241,7 +243,9 @@ def test_openapi_states_the_limits(client: Any) -> None:
     spec = client.get("/openapi.json").json()
     body = spec["paths"][ROUTE]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body["oneOf"] == [{"required": ["image"]}, {"required": ["images"]}]
-    assert body["properties"]["images"]["maxItems"] == Settings().max_batch_items
+    assert body["properties"]["images"]["maxItems"] == Settings().max_batch_images
+    for name in ("LAMINA_MAX_IMAGE_PIXELS", "LAMINA_MAX_REQUEST_PIXELS"):
+        assert name in body["properties"]["images"]["description"]
     assert body["properties"]["image"]["type"] == "string"  # not nullable
     assert body["properties"]["top_k"]["minimum"] == 1
 
@@ -251,10 +255,29 @@ def test_too_many_images(client: Any, image_app: Any) -> None:
 
     settings = served.settings
 
-    images = ["AAAA"] * (settings.max_batch_items + 1)
+    images = ["AAAA"] * (settings.max_batch_images + 1)
     response = client.post(ROUTE, json={"images": images})
     assert response.status_code == 422
     assert error_of(response)["code"] == "too_many_items"
+    assert f"at most {settings.max_batch_images}" in error_of(response)["message"]
+
+
+def test_request_pixel_budget_is_checked_before_decoding(client: Any) -> None:
+    """LAMINA_MAX_REQUEST_PIXELS (64 M): five images of 16 M pixels each are each within
+    LAMINA_MAX_IMAGE_PIXELS, 80 M together; refused from their headers (the PNGs only claim
+    the size: decoding one would fail as invalid_image)."""
+    from lamina.settings import Settings
+
+    side = 4000
+    assert side * side <= Settings().max_image_pixels
+    images = [b64(png_claiming(side, side))] * 5
+    response = client.post(ROUTE, json={"images": images})
+    assert response.status_code == 413, response.text
+    error = error_of(response)
+    assert (error["code"], error["param"]) == ("request_too_many_pixels", "images")
+    assert "80,000,000" in error["message"]
+    within = client.post(ROUTE, json={"images": images[:4]})
+    assert error_of(within)["code"] == "invalid_image"  # 64 M: the budget lets it through
 
 
 def test_query_top_k_with_json_body_is_refused(client: Any) -> None:

@@ -269,7 +269,13 @@ BAD_TENSORS = [
         {"inputs": [{**token_request(HELLO_WORLD)["inputs"][0], "data": [101, 1.5, 2088, 102]}]},
         ["'input_ids'", "1.5", "not an integer"],
     ),
-    (MINILM, token_request([101, 99999, 102]), ["cannot run", "out of range"]),
+    (MINILM, token_request([101, 99999, 102]), ["cannot run"]),  # ORT text: logs only
+    # LAMINA_MAX_TENSOR_ELEMENTS (4,194,304), from the shape before the data is read.
+    (
+        SPAM,
+        features_tensor(shape=[1_000_000, 5]),
+        ["'features'", "5,000,000 elements", "LAMINA_MAX_TENSOR_ELEMENTS"],
+    ),
 ]
 
 
@@ -278,6 +284,29 @@ def test_bad_tensors_are_400_naming_the_input(
     client: Any, model: str, body: dict[str, Any], words: list[str]
 ) -> None:
     assert_oip_error(client.post(f"/v2/models/{model}/infer", json=body), 400, *words)
+
+
+def test_tensor_element_limit_guards_outputs_too(fp32_dir: Path) -> None:
+    """A model whose output is over LAMINA_MAX_TENSOR_ELEMENTS is a 400 naming the output,
+    not a response of that size (MiniLM: 4 tokens in, 4 x 384 hidden states out)."""
+    from lamina.errors import TensorError
+    from lamina.inference.onnx_model import InferRequest, InputTensor, OnnxModel
+
+    model = OnnxModel.load(fp32_dir, max_elements=100)
+    inputs = [
+        InputTensor(t["name"], t["datatype"], t["shape"], t["data"], None)
+        for t in token_request(HELLO_WORLD)["inputs"]
+    ]
+    with pytest.raises(TensorError, match="LAMINA_MAX_TENSOR_ELEMENTS") as raised:
+        model.infer(InferRequest(inputs=inputs, outputs=None))
+    assert str(raised.value.param).startswith("outputs[")
+
+
+def test_openapi_states_the_tensor_limits(client: Any) -> None:
+    spec = client.get("/openapi.json").json()
+    shape = spec["components"]["schemas"]["RequestInput"]["properties"]["shape"]
+    assert shape["maxItems"] == 64
+    assert "LAMINA_MAX_TENSOR_ELEMENTS" in shape["description"]
 
 
 @pytest.mark.parametrize(
@@ -316,7 +345,7 @@ def test_not_loaded_is_503_on_readiness(client: Any, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(served.slot, "_error", ModelLoadError("model file model.onnx is missing"))
     assert client.get("/v2/health/live").status_code == 200
     assert client.get("/v2").status_code == 200
-    assert_oip_error(client.get("/v2/health/ready"), 503, "model.onnx is missing")
+    assert_oip_error(client.get("/v2/health/ready"), 503, "not loaded")  # the reason: logs
     assert_oip_error(client.get(f"/v2/models/{SPAM}/ready"), 503, "not loaded")
     assert client.get("/health").status_code == 503
 
@@ -699,7 +728,7 @@ BAD_BINARY: list[Any] = [
         spam_binary(shape=[2**40, 5])[0],
         _SPAM_RAW,
         None,
-        ["'features'", "needs 21990232555520"],
+        ["'features'", "5,497,558,138,880 elements", "LAMINA_MAX_TENSOR_ELEMENTS"],
         id="huge-shape",
     ),
     pytest.param(

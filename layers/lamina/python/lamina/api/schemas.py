@@ -70,14 +70,24 @@ Text = Annotated[StrictStr, Field(json_schema_extra=_text_schema("max_text_chars
 SplitText = Annotated[StrictStr, Field(json_schema_extra=_text_schema("max_split_text_chars"))]
 # Lists of texts: at most LAMINA_MAX_BATCH_ITEMS (422 too_many_items).
 BATCH = limits(maxItems="max_batch_items")
+# A zero-shot label: like Text, at most LAMINA_MAX_LABEL_CHARS characters.
+LabelText = Annotated[StrictStr, Field(json_schema_extra=_text_schema("max_label_chars"))]
+# Lists of zero-shot labels: at most LAMINA_MAX_LABELS (422 too_many_items).
+LABELS = limits(maxItems="max_labels")
 # A phrasing template: holds ``{}`` where a label goes (422 otherwise), at most
-# LAMINA_MAX_TEXT_CHARS characters.
+# LAMINA_MAX_TEMPLATE_CHARS characters.
 TemplateText = Annotated[
     StrictStr,
     Field(
-        json_schema_extra={"minLength": 2, "pattern": r"\{\}", **limits(maxLength="max_text_chars")}
+        json_schema_extra={
+            "minLength": 2,
+            "pattern": r"\{\}",
+            **limits(maxLength="max_template_chars"),
+        }
     ),
 ]
+# Lists of images: at most LAMINA_MAX_BATCH_IMAGES (422 too_many_items).
+IMAGES = limits(maxItems="max_batch_images")
 
 
 def _integral(value: Any) -> Any:

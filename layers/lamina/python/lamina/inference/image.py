@@ -225,6 +225,40 @@ def _to_mode(image: Image.Image, mode: str) -> Image.Image:
     return image if image.mode == mode else image.convert(mode)
 
 
+class RequestTooManyPixelsError(ImageTooLargeError):
+    """The images of one request are over LAMINA_MAX_REQUEST_PIXELS together (413)."""
+
+    code = "request_too_many_pixels"
+
+
+def check_request_pixels(
+    images: Sequence[bytes], max_pixels: int, *, max_image_pixels: int, single: bool
+) -> None:
+    """All images of a request together, by their headers' sizes, before any is decoded
+    (an image whose header cannot be read counts 0: decoding it fails on its own). An image
+    over ``max_image_pixels`` on its own is that image's error (413 image_too_large)."""
+    total = 0
+    for index, data in enumerate(images):
+        size = _header_size(data)
+        if size is None:
+            continue
+        width, height = size
+        if width * height > max_image_pixels:
+            param = "image" if single else f"images[{index}]"
+            raise ImageTooLargeError(
+                f"{param} is {width}x{height} = {width * height:,} pixels; "
+                f"the limit is {max_image_pixels:,} pixels",
+                param=param,
+            )
+        total += width * height
+    if total > max_pixels:
+        raise RequestTooManyPixelsError(
+            f"the request's images are {total:,} pixels together; the limit is "
+            f"{max_pixels:,} pixels per request",
+            param="image" if single else "images",
+        )
+
+
 def preprocess_image(
     data: bytes, spec: ImageSpec, *, max_pixels: int, param: str = "image"
 ) -> np.ndarray:
@@ -246,6 +280,7 @@ class OnnxImageClassifier(InferenceModel[ImageRequest, _Prepared, _Scored, list[
         *,
         intra_op_threads: int = 0,
         max_pixels: int = 16_000_000,
+        max_request_pixels: int = 64_000_000,
     ) -> None:
         if manifest.task != "image-classification" or manifest.image is None:
             raise ModelLoadError(f"{manifest.name} is a {manifest.task} model, not an image one")
@@ -253,6 +288,7 @@ class OnnxImageClassifier(InferenceModel[ImageRequest, _Prepared, _Scored, list[
         self.manifest = manifest
         self.spec: ImageSpec = manifest.image
         self.max_pixels = max_pixels
+        self.max_request_pixels = max_request_pixels
         self.labels = read_labels(model_dir, manifest)
         try:
             self._session = create_session(model_dir / manifest.model_file, intra_op_threads)
@@ -299,13 +335,18 @@ class OnnxImageClassifier(InferenceModel[ImageRequest, _Prepared, _Scored, list[
         verify: bool = True,
         intra_op_threads: int = 0,
         max_pixels: int = 16_000_000,
+        max_request_pixels: int = 64_000_000,
         warmup: bool = True,
     ) -> OnnxImageClassifier:
         """initialize: verify the directory, load session and labels, classify a PNG and a
         JPEG (imports both decoders and runs the session once before the first request)."""
         manifest = open_model_dir(model_dir, verify=verify)
         classifier = cls(
-            model_dir, manifest, intra_op_threads=intra_op_threads, max_pixels=max_pixels
+            model_dir,
+            manifest,
+            intra_op_threads=intra_op_threads,
+            max_pixels=max_pixels,
+            max_request_pixels=max_request_pixels,
         )
         if warmup:
             classifier.classify(_blank_images(classifier.spec), top_k=1)
@@ -321,6 +362,7 @@ class OnnxImageClassifier(InferenceModel[ImageRequest, _Prepared, _Scored, list[
             verify=verify,
             intra_op_threads=settings.intra_op_threads,
             max_pixels=settings.max_image_pixels,
+            max_request_pixels=settings.max_request_pixels,
         )
 
     def preprocess(self, request: ImageRequest) -> _Prepared:
@@ -330,6 +372,12 @@ class OnnxImageClassifier(InferenceModel[ImageRequest, _Prepared, _Scored, list[
             raise InvalidInputError("top_k must be at least 1", param="top_k")
         if request.single and len(request.images) != 1:
             raise ValueError("single=True means exactly one image")
+        check_request_pixels(
+            request.images,
+            self.max_request_pixels,
+            max_image_pixels=self.max_pixels,
+            single=request.single,
+        )
         rows = [
             preprocess_image(
                 data,

@@ -57,6 +57,8 @@ __all__ = [
 
 # The most dimensions a tensor may have (numpy's limit: a larger rank cannot be built).
 MAX_RANK = 64
+# The most elements of one tensor, by default (LAMINA_MAX_TENSOR_ELEMENTS).
+MAX_ELEMENTS = 4_194_304
 
 # ONNX Runtime type -> Open Inference Protocol datatype.
 DATATYPES: dict[str, str] = {
@@ -192,9 +194,17 @@ class _Ran:
 class OnnxModel(InferenceModel[InferRequest, _Feeds, _Ran, InferResult]):
     """Any ONNX graph in a lamina model directory (whatever its manifest's task)."""
 
-    def __init__(self, model_dir: Path, manifest: Manifest, *, intra_op_threads: int = 0) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        manifest: Manifest,
+        *,
+        intra_op_threads: int = 0,
+        max_elements: int = MAX_ELEMENTS,
+    ) -> None:
         self.model_dir = model_dir
         self.manifest = manifest
+        self.max_elements = max_elements
         try:
             self._session = create_session(model_dir / manifest.model_file, intra_op_threads)
         except Exception as exc:  # onnxruntime raises its own types
@@ -212,10 +222,13 @@ class OnnxModel(InferenceModel[InferRequest, _Feeds, _Ran, InferResult]):
         verify: bool = True,
         intra_op_threads: int = 0,
         warmup: bool = False,
+        max_elements: int = MAX_ELEMENTS,
     ) -> OnnxModel:
         """initialize: verify the directory, create the session, optionally run it once."""
         manifest = open_model_dir(model_dir, verify=verify)
-        model = cls(model_dir, manifest, intra_op_threads=intra_op_threads)
+        model = cls(
+            model_dir, manifest, intra_op_threads=intra_op_threads, max_elements=max_elements
+        )
         if warmup:
             model.warm_up()
         return model
@@ -225,7 +238,11 @@ class OnnxModel(InferenceModel[InferRequest, _Feeds, _Ran, InferResult]):
         """``load`` with this deployment's settings and a warm-up run (the cold-start
         loader's entry point)."""
         return cls.load(
-            model_dir, verify=verify, intra_op_threads=settings.intra_op_threads, warmup=True
+            model_dir,
+            verify=verify,
+            intra_op_threads=settings.intra_op_threads,
+            warmup=True,
+            max_elements=settings.max_tensor_elements,
         )
 
     def warm_up(self) -> bool:
@@ -274,7 +291,7 @@ class OnnxModel(InferenceModel[InferRequest, _Feeds, _Ran, InferResult]):
                     param=where,
                 )
             given[tensor.name] = index
-            arrays[tensor.name] = _to_array(tensor, spec, where)
+            arrays[tensor.name] = _to_array(tensor, spec, where, self.max_elements)
             _bind_symbols(spec, arrays[tensor.name].shape, bound, where)
         missing = [spec.name for spec in self.inputs if spec.name not in given]
         if missing:
@@ -302,6 +319,13 @@ class OnnxModel(InferenceModel[InferRequest, _Feeds, _Ran, InferResult]):
                 raise TensorError(
                     f"{self.name} gave NaN or infinite values in output {spec.name!r} for these "
                     "inputs; check that they are in the range the model was made for",
+                    param=f"outputs[{index}]",
+                )
+            if array.size > self.max_elements:
+                raise TensorError(
+                    f"{self.name} gave {array.size:,} elements in output {spec.name!r} for "
+                    f"these inputs; a tensor has at most {self.max_elements:,} here "
+                    "(LAMINA_MAX_TENSOR_ELEMENTS)",
                     param=f"outputs[{index}]",
                 )
             outputs.append(
@@ -354,7 +378,9 @@ class OnnxModel(InferenceModel[InferRequest, _Feeds, _Ran, InferResult]):
 # --- request tensor -> numpy ------------------------------------------------------------
 
 
-def _to_array(tensor: InputTensor, spec: TensorSpec, where: str) -> np.ndarray:
+def _to_array(
+    tensor: InputTensor, spec: TensorSpec, where: str, max_elements: int = MAX_ELEMENTS
+) -> np.ndarray:
     """Check one request tensor against its spec; the numpy array ONNX Runtime is fed."""
     name = tensor.name
     if not spec.supported:
@@ -372,6 +398,13 @@ def _to_array(tensor: InputTensor, spec: TensorSpec, where: str) -> np.ndarray:
             param=where,
         )
     shape = _check_shape(tensor, spec, where)
+    count = math.prod(shape)
+    if count > max_elements:
+        raise TensorError(
+            f"input {name!r} has shape {shape}, {count:,} elements; a tensor has at most "
+            f"{max_elements:,} here (LAMINA_MAX_TENSOR_ELEMENTS)",
+            param=where,
+        )
     if tensor.raw is not None:
         return _from_bytes(tensor.raw, shape, spec.datatype, name, where)
     flat = _flatten(tensor.data, shape, name, where)

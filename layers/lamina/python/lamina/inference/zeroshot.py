@@ -8,11 +8,13 @@ preprocess (phrase each label with the template; look its embedding up in the ca
 Single-label scores are a softmax over the similarities divided by a temperature, so they
 sum to 1; multi-label scores are each label's similarity clipped to 0..1, one label at a
 time (not probabilities: pick a threshold). The label cache keeps the embeddings of the
-labels callers send for as long as the process lives (a warm Lambda container), bounded.
+labels callers send for as long as the process lives (a warm Lambda container), bounded
+in count and in bytes.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -56,11 +58,37 @@ class _Embedded:
     labels: np.ndarray  # (n_labels, dim)
 
 
-class LabelCache:
-    """phrase -> embedding, least recently used out first; safe across threads."""
+# The label cache's bound in bytes (phrases and vectors together): 4096 phrases of e.g. 384
+# float32 dimensions and 100 characters are ~7 MiB, so the count binds first for usual labels
+# and the bytes for long ones.
+CACHE_BYTES = 32 * 1024 * 1024
 
-    def __init__(self, size: int = 4096) -> None:
+
+def phrase(template: str, label: str) -> str:
+    """A label as the template phrases it (every ``{}`` replaced by the label)."""
+    return template.replace("{}", label)
+
+
+def phrase_chars(template: str, label: str) -> int:
+    """``len(phrase(template, label))``, without making the phrase."""
+    return len(template) + template.count("{}") * (len(label) - 2)
+
+
+def _entry_bytes(key: str, value: np.ndarray) -> int:
+    return sys.getsizeof(key) + int(value.nbytes)
+
+
+class LabelCache:
+    """phrase -> embedding, least recently used out first; safe across threads.
+
+    Bounded twice: at most ``size`` phrases and ``max_bytes`` bytes (each phrase's string
+    and vector); a single entry larger than ``max_bytes`` is not kept at all.
+    """
+
+    def __init__(self, size: int = 4096, max_bytes: int = CACHE_BYTES) -> None:
         self.size = size
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self.hits = 0
         self.misses = 0
         self._items: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -81,10 +109,17 @@ class LabelCache:
     def put_many(self, items: dict[str, np.ndarray]) -> None:
         with self._lock:
             for key, value in items.items():
+                size = _entry_bytes(key, value)
+                if size > self.max_bytes:
+                    continue
+                old = self._items.pop(key, None)
+                if old is not None:
+                    self.bytes -= _entry_bytes(key, old)
                 self._items[key] = value
-                self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+                self.bytes += size
+            while len(self._items) > self.size or self.bytes > self.max_bytes:
+                key, value = self._items.popitem(last=False)
+                self.bytes -= _entry_bytes(key, value)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -95,13 +130,19 @@ class ZeroShotClassifier(
 ):
     """Zero-shot on top of any sentence encoder (``encode``: texts -> unit vectors)."""
 
-    def __init__(self, manifest: Manifest, encode: Encode, cache_size: int = 4096) -> None:
+    def __init__(
+        self,
+        manifest: Manifest,
+        encode: Encode,
+        cache_size: int = 4096,
+        cache_bytes: int = CACHE_BYTES,
+    ) -> None:
         self.manifest = manifest
         self.encode = encode
-        self.cache = LabelCache(cache_size)
+        self.cache = LabelCache(cache_size, cache_bytes)
 
     def preprocess(self, request: ZeroShotRequest) -> _Prepared:
-        phrases = [request.template.replace("{}", label) for label in request.labels]
+        phrases = [phrase(request.template, label) for label in request.labels]
         return _Prepared(request, phrases, self.cache.get_many(phrases))
 
     def inference(self, inputs: _Prepared) -> _Embedded:

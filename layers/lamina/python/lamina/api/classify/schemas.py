@@ -39,7 +39,8 @@ class ClassifyRequest(BaseModel):
     )
     texts: Annotated[list[s.Text], Field(min_length=1)] | None = Field(
         default=None,
-        description="Several texts, answered in order: at most LAMINA_MAX_BATCH_ITEMS.",
+        description="Several texts, answered in order: at most LAMINA_MAX_BATCH_ITEMS, of "
+        "at most LAMINA_MAX_REQUEST_CHARS characters together (422 request_too_many_chars).",
         examples=[["Hi, who are you?", "What is the weather tomorrow?"]],
         json_schema_extra=s.without_null(**s.BATCH),
     )
@@ -78,12 +79,17 @@ class ZeroShotRequest(BaseModel):
         "LAMINA_MAX_TEXT_CHARS characters.",
         examples=["My card was stolen"],
     )
-    labels: list[s.Text] = Field(
+    labels: list[s.LabelText] = Field(
         min_length=1,
         description="Candidate labels, distinct (422 duplicate_label), in any words: at most "
-        "LAMINA_MAX_BATCH_ITEMS, each like `text`.",
+        "LAMINA_MAX_LABELS (422 too_many_items), each not empty or only whitespace and at "
+        "most LAMINA_MAX_LABEL_CHARS characters (422 text_too_many_chars). The text and every "
+        "label as phrased by hypothesis_template are at most LAMINA_MAX_REQUEST_CHARS "
+        "characters together (422 request_too_many_chars, counted before any phrase is made) "
+        "and LAMINA_MAX_REQUEST_TOKENS tokens (422 request_too_many_tokens, counted before the "
+        "model runs).",
         examples=[["banking", "travel", "cooking"]],
-        json_schema_extra={"uniqueItems": True, **s.BATCH},
+        json_schema_extra={"uniqueItems": True, **s.LABELS},
     )
     multi_label: StrictBool = Field(
         default=False,
@@ -93,8 +99,9 @@ class ZeroShotRequest(BaseModel):
     hypothesis_template: s.TemplateText = Field(
         default="{}",
         description="How a label is phrased before it is embedded; {} is the label (every {} "
-        "is replaced), e.g. 'This text is about {}.'; at most LAMINA_MAX_TEXT_CHARS "
-        "characters.",
+        "is replaced), e.g. 'This text is about {}.'; at most LAMINA_MAX_TEMPLATE_CHARS "
+        "characters (422 text_too_many_chars). Each {} adds a label's characters to the "
+        "request's LAMINA_MAX_REQUEST_CHARS.",
     )
     temperature: StrictFloat = Field(
         default=ZERO_SHOT_TEMPERATURE,

@@ -17,7 +17,12 @@ from lamina.api.classify.schemas import (
     ZeroShotResponse,
     ZeroShotScore,
 )
-from lamina.api.validation import check_text, check_texts
+from lamina.api.validation import (
+    check_request_chars,
+    check_request_tokens,
+    check_text,
+    check_texts,
+)
 from lamina.errors import InvalidInputError, ModelNotFoundError, TextTooLongError
 from lamina.inference import zeroshot
 from lamina.inference.classifier import OnnxTextClassifier
@@ -52,6 +57,7 @@ class ClassifyService:
         if req.texts is not None:
             texts, param = req.texts, "texts"
             check_texts(texts, self.settings, param)
+            check_request_chars(sum(map(len, texts)), self.settings, param, "texts")
         else:
             assert req.text is not None  # the request model checks one of them is set
             texts, param = [req.text], "text"
@@ -76,14 +82,27 @@ class ClassifyService:
     def zero_shot(self, req: ZeroShotRequest) -> ZeroShotResponse:
         if self.zero_shot_model is None:
             raise ModelNotFoundError(f"{self.model.name} has no sentence embeddings for zero-shot")
-        check_text(req.text, self.settings, "text")
-        check_texts(req.labels, self.settings, "labels")
-        if "{}" not in req.hypothesis_template:
+        settings = self.settings
+        check_text(req.text, settings, "text")
+        check_texts(
+            req.labels,
+            settings,
+            "labels",
+            max_items=settings.max_labels,
+            max_chars=settings.max_label_chars,
+        )
+        template = req.hypothesis_template
+        if "{}" not in template:
             raise InvalidInputError(
                 "hypothesis_template must contain {} where the label goes",
                 param="hypothesis_template",
             )
-        check_text(req.hypothesis_template, self.settings, "hypothesis_template")
+        check_text(template, settings, "hypothesis_template", max_chars=settings.max_template_chars)
+        # Every limit of the phrases is checked from the lengths before any phrase is made:
+        # the template is expanded once per label, so its {}s multiply the labels' length.
+        chars = len(req.text) + sum(zeroshot.phrase_chars(template, x) for x in req.labels)
+        what = "text and labels as phrased by hypothesis_template"
+        check_request_chars(chars, settings, "labels", what)
         seen: dict[str, int] = {}
         for index, label in enumerate(req.labels):
             if label in seen:
@@ -92,6 +111,9 @@ class ClassifyService:
                     param=f"labels[{index}]",
                 )
             seen[label] = index
+        phrases = [zeroshot.phrase(template, label) for label in req.labels]
+        tokens = self.model.tokenize_texts([req.text, *phrases]).encoded.lengths
+        check_request_tokens(sum(tokens), settings, "labels", what)
         handled = self.zero_shot_model.handle(
             zeroshot.ZeroShotRequest(
                 req.text, req.labels, req.multi_label, req.hypothesis_template, req.temperature

@@ -32,14 +32,18 @@ class ClassifyImageRequest(BaseModel):
         json_schema_extra=s.without_null(),
         description=f"One image. {BASE64_IMAGE} Send exactly one of this and `images`. Not "
         "an image, or not PNG or JPEG: 422 invalid_image; more than LAMINA_MAX_IMAGE_PIXELS "
-        "pixels: 413 image_too_large.",
+        "or LAMINA_MAX_REQUEST_PIXELS pixels (width x height, read from the header before "
+        "decoding): 413 image_too_large or request_too_many_pixels.",
     )
     images: Annotated[list[StrictStr], Field(min_length=1)] | None = Field(
         default=None,
         description=f"Several images, answered in order. Each: {BASE64_IMAGE} "
         "Send exactly one of this and `image`; at most the deployment's "
-        "LAMINA_MAX_BATCH_ITEMS (this document's maxItems).",
-        json_schema_extra=s.without_null(**s.BATCH),
+        "LAMINA_MAX_BATCH_IMAGES (this document's maxItems; 422 too_many_items), each at "
+        "most LAMINA_MAX_IMAGE_PIXELS pixels (413 image_too_large) and all together at most "
+        "LAMINA_MAX_REQUEST_PIXELS (413 request_too_many_pixels), read from the headers "
+        "before any image is decoded.",
+        json_schema_extra=s.without_null(**s.IMAGES),
     )
     top_k: s.PositiveInt = Field(
         default=DEFAULT_TOP_K,

@@ -108,10 +108,10 @@ class ImageService:
         if req.image is not None:
             return self._classify([decode_base64(req.image, "image")], req.top_k, single=True)
         assert req.images is not None  # the request's validator wants exactly one
-        if len(req.images) > self.settings.max_batch_items:
+        if len(req.images) > self.settings.max_batch_images:
             raise TooManyItemsError(
                 f"{len(req.images)} images sent; this deployment accepts at most "
-                f"{self.settings.max_batch_items} per request",
+                f"{self.settings.max_batch_images} per request",
                 param="images",
             )
         images = [decode_base64(item, f"images[{i}]") for i, item in enumerate(req.images)]
@@ -147,8 +147,10 @@ class ImageService:
             source=m.source.model_dump(),
             runtime=runtime_info(self.settings.intra_op_threads),
             limits={
-                "max_batch_items": self.settings.max_batch_items,
+                "max_batch_items": self.settings.max_batch_images,
+                "max_batch_images": self.settings.max_batch_images,
                 "max_image_pixels": self.settings.max_image_pixels,
+                "max_request_pixels": self.settings.max_request_pixels,
                 "max_body_bytes": self.settings.max_body_bytes,
             },
         )

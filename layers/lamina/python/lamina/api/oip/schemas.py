@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from lamina.inference.onnx_model import MAX_RANK
+
 SERVER_NAME = "lamina"
 PLATFORM = "onnxruntime_onnx"  # what Triton calls an ONNX Runtime model
 
@@ -71,7 +73,12 @@ class RequestInput(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     name: str = Field(description="The model input it feeds.")
-    shape: list[StrictInt] = Field(description="The tensor's actual sizes (no -1).")
+    shape: list[StrictInt] = Field(
+        description="The tensor's actual sizes (no -1): at most 64 dimensions, whose product "
+        "(the element count) is at most LAMINA_MAX_TENSOR_ELEMENTS (400 otherwise, checked "
+        "before the data is read).",
+        json_schema_extra={"maxItems": MAX_RANK},
+    )
     datatype: str = Field(description="The model input's datatype, e.g. FP32.")
     parameters: dict[str, Any] | None = Field(default=None, description=_INPUT_PARAMETERS)
     data: list[Any] | None = Field(
