@@ -5,6 +5,7 @@ dead-letter queue, S3 trigger), lint."""
 from __future__ import annotations
 
 import copy
+import fnmatch
 import itertools
 import json
 import os
@@ -604,6 +605,7 @@ def test_batch_alarms_watch_the_batch_resources(template: dict[str, Any]) -> Non
     assert {
         ("ApproximateAgeOfOldestMessage", "BatchQueue"),
         ("ApproximateNumberOfMessagesVisible", "BatchDeadLetterQueue"),
+        ("ApproximateNumberOfMessagesVisible", "BatchSubmitFailedQueue"),
         ("Errors", "BatchWorkerFunction"),
         ("Errors", "BatchSubmitFunction"),
         (MetricName.CHUNKS_FAILED.value, service_of(template, "BatchWorkerFunction")),
@@ -778,14 +780,248 @@ def test_submit_function_spells_the_batch_bucket_name_like_the_bucket(
     name = template["Resources"]["BatchBucket"]["Properties"]["BucketName"]
     props = template["Resources"]["BatchSubmitFunction"]["Properties"]
     assert props["Environment"]["Variables"]["LAMINA_BATCH_BUCKET"] == name
-    buckets = [next(iter(p.values()))["BucketName"] for p in props["Policies"] if "S3" in str(p)]
-    assert buckets == [name]
+    arns = [
+        statement["Resource"]
+        for policy in props["Policies"]
+        for statement in policy.get("Statement", [])
+        if "s3:" in str(statement["Action"])
+    ]
+    assert len(arns) == 3
+    for arn in arns:
+        text, variables = arn["Fn::Sub"]
+        assert text.startswith(f"arn:${{AWS::Partition}}:s3:::{name['Fn::Sub'][0]}"), text
+        assert variables == name["Fn::Sub"][1]
     # No policy of any function grants access to a bucket outside this stack.
-    for resource in functions(template).values():
+    for function in functions(template):
+        assert set(s3_grants(template, function)) <= {"BatchBucket", "ModelsBucket"}, function
+
+
+# ---- least privilege on S3 -------------------------------------------------------------
+
+# What each function may do in the stack's buckets: S3ReadPolicy (SAM's read-only
+# template) on the models bucket, and explicit statements on the batch bucket, by prefix.
+# "" is the bucket itself (s3:ListBucket: S3 answers a missing key 404 only to a caller
+# that may list, and the code tells "absent" from "denied").
+MODELS_READ = {"ModelsBucket": {("S3ReadPolicy", "")}}
+JOB_WRITES = {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
+EXPECTED_S3 = {
+    "EmbedFunction": {
+        **MODELS_READ,
+        "BatchBucket": {("s3:GetObject", "jobs/*/manifest.json"), ("s3:ListBucket", "")},
+    },
+    "ClassifyFunction": MODELS_READ,
+    "ImageClassifyFunction": MODELS_READ,
+    "OnnxFunction": MODELS_READ,
+    "BatchSubmitFunction": {
+        "BatchBucket": {
+            ("s3:GetObject", "incoming/*"),
+            ("s3:GetObjectVersion", "incoming/*"),
+            *((action, "jobs/*") for action in JOB_WRITES),
+            ("s3:ListBucket", ""),
+        },
+    },
+    "BatchWorkerFunction": {
+        **MODELS_READ,
+        "BatchBucket": {*((action, "jobs/*") for action in JOB_WRITES), ("s3:ListBucket", "")},
+    },
+}
+
+
+def s3_resource(template: dict[str, Any], arn: Any) -> tuple[str, str]:
+    """(bucket's logical id, key pattern; "" for the bucket) of an S3 ARN expression."""
+    if "Fn::GetAtt" in arn:
+        bucket, attribute = arn["Fn::GetAtt"]
+        assert attribute == "Arn"
+        return bucket, ""
+    sub = arn["Fn::Sub"]
+    if isinstance(sub, str):
+        found = re.fullmatch(r"\$\{(\w+)\.Arn\}/(.+)", sub)
+        assert found, sub
+        return found[1], found[2]
+    text, variables = sub
+    name = template["Resources"]["BatchBucket"]["Properties"]["BucketName"]["Fn::Sub"]
+    prefix = f"arn:${{AWS::Partition}}:s3:::{name[0]}"
+    assert text.startswith(prefix), sub
+    assert variables == name[1], sub
+    return "BatchBucket", text[len(prefix) :].removeprefix("/")
+
+
+def s3_grants(template: dict[str, Any], function: str) -> dict[str, set[tuple[str, str]]]:
+    """A function's S3 permissions by bucket: (action or SAM policy template, key pattern)."""
+    grants: dict[str, set[tuple[str, str]]] = {}
+    for policy in template["Resources"][function]["Properties"].get("Policies", []):
+        [(kind, body)] = policy.items() if "Statement" not in policy else [("", policy)]
+        if kind:  # a SAM policy template
+            if kind.startswith("S3"):
+                bucket = body["BucketName"]
+                logical = bucket.get("Ref", "BatchBucket")  # else: the spelled name
+                grants.setdefault(logical, set()).add((kind, ""))
+            continue
+        for statement in body["Statement"]:
+            assert statement["Effect"] == "Allow"
+            actions = statement["Action"]
+            for action in [actions] if isinstance(actions, str) else actions:
+                if not action.startswith("s3:"):
+                    continue
+                assert "*" not in action, action
+                bucket, pattern = s3_resource(template, statement["Resource"])
+                grants.setdefault(bucket, set()).add((action, pattern))
+    return grants
+
+
+def test_each_function_gets_exactly_its_s3_permissions(template: dict[str, Any]) -> None:
+    """No S3CrudPolicy (delete, ACL, lifecycle on the whole bucket): each function its
+    prefixes and actions, the embedding API only job manifests of the batch bucket."""
+    assert set(functions(template)) == set(EXPECTED_S3)
+    for function, expected in EXPECTED_S3.items():
+        assert s3_grants(template, function) == expected, function
+
+
+OBJECT_WRITES = {"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
+OBJECT_WRITERS = {"BatchSubmitFunctionRole", "BatchWorkerFunctionRole", "ModelPublisherRole"}
+
+
+def test_translated_roles_hold_no_bucket_wide_write(translated: dict[str, Any]) -> None:
+    """What CloudFormation receives: no role may write a bucket's configuration, ACLs or
+    policy, and only the batch functions and the model publisher may write objects."""
+    for name, resource in translated["Resources"].items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
         for policy in resource["Properties"].get("Policies", []):
-            if isinstance(policy, dict) and "BucketName" in next(iter(policy.values())):
-                bucket = next(iter(policy.values()))["BucketName"]
-                assert bucket in ({"Ref": "BatchBucket"}, {"Ref": "ModelsBucket"}, name), bucket
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = statement["Action"]
+                for action in [actions] if isinstance(actions, str) else actions:
+                    if not action.startswith("s3:"):
+                        continue
+                    assert "*" not in action, (name, action)
+                    if action.startswith(("s3:Put", "s3:Delete", "s3:Abort")):
+                        assert action in OBJECT_WRITES, (name, action)
+                        assert name in OBJECT_WRITERS, (name, action)
+
+
+# S3 operations (what the code calls through boto3) -> the IAM action each needs.
+S3_OPERATIONS = {
+    "GetObject": "s3:GetObject",
+    "HeadObject": "s3:GetObject",
+    "PutObject": "s3:PutObject",
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "AbortMultipartUpload": "s3:AbortMultipartUpload",
+    "DeleteObject": "s3:DeleteObject",
+    "ListObjectsV2": "s3:ListBucket",
+}
+
+
+def needed(operation: str, params: dict[str, Any]) -> set[tuple[str, str]]:
+    """(IAM action, key; "" for the bucket) that one S3 call needs to behave as the code
+    expects: a version needs the ...Version action; a read of a key that may be missing
+    needs s3:ListBucket (else a 403 where the code expects a 404)."""
+    action = S3_OPERATIONS[operation]
+    if params.get("VersionId") and action in ("s3:GetObject", "s3:DeleteObject"):
+        action += "Version"
+    out = {(action, "" if action == "s3:ListBucket" else str(params["Key"]))}
+    if operation in ("GetObject", "HeadObject"):
+        out.add(("s3:ListBucket", ""))
+    return out
+
+
+def allowed(grants: set[tuple[str, str]], action: str, key: str) -> bool:
+    """IAM's matching: * in a resource matches any characters, / included."""
+    if action == "s3:GetObject" and ("S3ReadPolicy", "") in grants:
+        return True
+    return any(a == action and (fnmatch.fnmatchcase(key, p) if p else not key) for a, p in grants)
+
+
+def test_the_batch_code_needs_no_s3_permission_the_template_withholds(
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run a job (submit with a rejected line, the worker with a chunk it gives up, the
+    job's errors and marker) and the job status route against moto, one recording S3
+    client per function: every call each makes is one its template policy allows."""
+    import boto3  # type: ignore[import-untyped]
+    from moto import mock_aws
+
+    from lamina.api.jobs.service import job_status
+    from lamina.batch.handlers import SubmitHandler, WorkerHandler
+    from lamina.batch.queues import SqsQueue
+    from lamina.batch.worker import ChunkWorker
+    from lamina.errors import JobError, JobNotFoundError
+    from lamina.observability import get_telemetry
+    from lamina.storage import S3Objects
+    from tests.batch_helpers import (
+        FakeEmbedder,
+        PoisonEmbedder,
+        create_queue_with_dlq,
+        fake_aws_env,
+        jsonl,
+        s3_put_event,
+        sqs_event,
+    )
+
+    bucket = "lamina-batch-test"
+    calls: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+
+    def client(function: str) -> Any:
+        s3 = boto3.client("s3", region_name="us-east-1")
+        log = calls.setdefault(function, [])
+
+        def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+            log.append((model.name, dict(params)))
+
+        s3.meta.events.register("provide-client-params.s3.*", record)
+        return s3
+
+    fake_aws_env(monkeypatch)
+    with mock_aws():
+        admin = boto3.client("s3", region_name="us-east-1")
+        admin.create_bucket(Bucket=bucket)
+        admin.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        queue_url, _ = create_queue_with_dlq(sqs, "lamina-batch", max_receive_count=1)
+        settings = Settings(batch_bucket=bucket, batch_queue_url=queue_url, chunk_max_records=2)
+        telemetry = get_telemetry(Settings.from_env({"POWERTOOLS_SERVICE_NAME": "lamina-test"}))
+        queue = SqsQueue(queue_url, client=sqs)
+
+        key = "incoming/job.jsonl"
+        rows: list[object] = [{"id": n, "text": f"sentence {n}"} for n in range(4)]
+        rows += [{"id": 9, "text": "POISON"}, {"id": 10}]  # a chunk given up, a rejected line
+        put = admin.put_object(Bucket=bucket, Key=key, Body=jsonl(rows))
+        event = s3_put_event(bucket, key, etag=put["ETag"])
+        event["Records"][0]["s3"]["object"]["versionId"] = put["VersionId"]
+
+        store = S3Objects(bucket, client=client("BatchSubmitFunction"), error=JobError)
+        [job] = SubmitHandler(store, queue, settings, telemetry)(event)["jobs"]
+        store = S3Objects(bucket, client=client("BatchWorkerFunction"), error=JobError)
+        worker = ChunkWorker(
+            store, PoisonEmbedder(FakeEmbedder()), max_receive_count=1, telemetry=telemetry
+        )
+        messages = queue.receive(10, 0, 60)
+        assert len(messages) == 3
+        WorkerHandler(worker)(sqs_event(messages, queue.arn))
+        store = S3Objects(bucket, client=client("EmbedFunction"), error=JobError)
+        status = job_status(store, job["job_id"])
+        assert (status.status, status.counts.chunks_failed) == ("partially_failed", 1)
+        with pytest.raises(JobNotFoundError):
+            job_status(store, "missing-0123456789ab")
+
+    used = {
+        function: {need for operation, params in log for need in needed(operation, params)}
+        for function, log in calls.items()
+    }
+    for function, needs in used.items():
+        grants = s3_grants(template, function)["BatchBucket"]
+        for action, resource in sorted(needs):
+            assert allowed(grants, action, resource), (function, action, resource)
+    # The run reached what the policies are scoped for: the upload's version, the job's
+    # marker swap (a delete), the status route's manifest read.
+    assert ("s3:GetObjectVersion", key) in used["BatchSubmitFunction"]
+    assert any(action == "s3:DeleteObject" for action, _ in used["BatchWorkerFunction"])
+    assert used["EmbedFunction"] == {
+        ("s3:GetObject", f"jobs/{job['job_id']}/manifest.json"),
+        ("s3:GetObject", "jobs/missing-0123456789ab/manifest.json"),
+        ("s3:ListBucket", ""),
+    }
 
 
 def test_s3_trigger_is_the_incoming_prefix_only(template: dict[str, Any]) -> None:
@@ -862,6 +1098,181 @@ def test_max_receive_count_is_the_workers(template: dict[str, Any]) -> None:
     assert dlq["MessageRetentionPeriod"] >= 4 * 86_400  # outlives the queue's messages
     assert template["Resources"]["BatchQueue"]["Properties"]["SqsManagedSseEnabled"] is True
     assert dlq["SqsManagedSseEnabled"] is True
+
+
+# ---- safe by default on AWS (docs/security.md) -------------------------------------------
+
+
+def refused(template: dict[str, Any], **params: Any) -> list[str]:
+    """The Rules whose assertions CloudFormation would fail for these parameters."""
+    failed = []
+    for name, rule in template["Rules"].items():
+        if "RuleCondition" in rule and not condition(template, rule["RuleCondition"], params):
+            continue
+        if not all(condition(template, a["Assert"], params) for a in rule["Assertions"]):
+            failed.append(name)
+    return failed
+
+
+def samconfig_parameters(env: str) -> dict[str, str]:
+    """An environment's parameter_overrides in samconfig.toml."""
+    import shlex
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    overrides = config[env]["deploy"]["parameters"]["parameter_overrides"]
+    return dict(item.split("=", 1) for item in shlex.split(overrides))
+
+
+def test_prod_without_auth_is_refused(template: dict[str, Any]) -> None:
+    assert refused(template) == []  # dev, open: the local and test default
+    assert refused(template, Stage="prod") == ["ProdRequiresAuth"]
+    assert refused(template, Stage="prod", ApiAuth="IAM") == []
+    assert refused(template, Stage="prod", AllowUnauthenticatedProd="true") == []
+    assert refused(template, Stage="prod", ApiAuth="JWT") == ["JwtNeedsIssuer"]
+    assert refused(template, Stage="prod", ApiAuth="JWT", JwtIssuer="https://issuer") == []
+    for env in ("default", "dev", "prod"):
+        params = samconfig_parameters(env)
+        assert refused(template, **params) == [], env
+    prod = samconfig_parameters("prod")
+    assert prod["Stage"] == "prod"
+    assert prod["ApiAuth"] != "NONE"
+    assert "AllowUnauthenticatedProd" not in prod
+
+
+def test_api_is_throttled_and_access_logged(
+    template: dict[str, Any], translated: dict[str, Any]
+) -> None:
+    api = template["Resources"]["HttpApi"]["Properties"]
+    route = api["DefaultRouteSettings"]
+    rate, burst = (
+        value(template, route["ThrottlingRateLimit"]),
+        value(template, route["ThrottlingBurstLimit"]),
+    )
+    assert 1 <= rate <= burst
+    [stage] = [
+        r["Properties"]
+        for r in translated["Resources"].values()
+        if r["Type"] == "AWS::ApiGatewayV2::Stage"
+    ]
+    assert stage["DefaultRouteSettings"] == route
+    logs = _resolve(stage, {"HasApiAccessLogs": True})["AccessLogSettings"]
+    assert logs["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    fields = json.loads(logs["Format"])
+    assert fields["requestId"] == "$context.requestId"
+    assert {"ip", "routeKey", "status", "authorizerError"} <= set(fields)
+    assert "AccessLogSettings" not in _resolve(stage, {"HasApiAccessLogs": False})
+    assert condition(template, "HasApiAccessLogs", {})  # on by default
+    group = template["Resources"]["ApiAccessLogGroup"]
+    assert group["Condition"] == "HasApiAccessLogs"
+    assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_api_functions_reserve_concurrency(template: dict[str, Any]) -> None:
+    """Each API function has a cap by default (0: none), the embedding one above its
+    provisioned concurrency in every samconfig environment."""
+    for name, resource in http_functions(template).items():
+        reserved = resource["Properties"]["ReservedConcurrentExecutions"]
+        assert value(template, reserved) >= 1, name
+        parameter = reserved["Fn::If"][1]["Ref"]
+        assert value(template, reserved, **{parameter: 0}) is NO_VALUE, name
+    embed = template["Resources"]["EmbedFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    for env in ("default", "dev", "prod"):
+        params = samconfig_parameters(env)
+        provisioned = value(template, {"Ref": "ProvisionedConcurrency"}, **params)
+        assert int(value(template, embed, **params)) >= int(provisioned), env
+
+
+def test_every_function_logs_where_logs_expire(template: dict[str, Any]) -> None:
+    groups = []
+    for name, resource in functions(template).items():
+        group = resource["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        props = template["Resources"][group]["Properties"]
+        assert template["Resources"][group]["Type"] == "AWS::Logs::LogGroup", name
+        assert props["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+        groups.append(group)
+    assert len(set(groups)) == len(groups)  # one group per function
+    retention = template["Parameters"]["LogRetentionDays"]
+    assert retention["Default"] in retention["AllowedValues"]
+
+
+def test_batch_objects_expire(template: dict[str, Any]) -> None:
+    bucket = template["Resources"]["BatchBucket"]["Properties"]
+    rules = {rule["Id"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
+    assert rules["ExpireInputs"]["Prefix"] == INCOMING_PREFIX
+    assert rules["ExpireInputs"]["ExpirationInDays"] == {"Ref": "BatchInputExpirationDays"}
+    assert rules["ExpireJobs"]["Prefix"] == JOBS_PREFIX
+    assert rules["ExpireJobs"]["ExpirationInDays"] == {"Ref": "BatchJobExpirationDays"}
+    assert all(rule["Status"] == "Enabled" for rule in rules.values())
+    # A job outlives the dead-letter queue's chunks, so a redrive still finds it.
+    dlq = template["Resources"]["BatchDeadLetterQueue"]["Properties"]
+    jobs = template["Parameters"]["BatchJobExpirationDays"]
+    assert jobs["MinValue"] * 86_400 > dlq["MessageRetentionPeriod"]
+
+
+def test_alarms_publish_through_a_key_cloudwatch_may_use(template: dict[str, Any]) -> None:
+    """The AWS-managed SNS key's policy cannot admit CloudWatch: a customer-managed one."""
+    resources = template["Resources"]
+    topic = resources["AlarmTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}
+    key = resources["AlarmTopicKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    [cloudwatch] = [
+        s
+        for s in key["KeyPolicy"]["Statement"]
+        if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert cloudwatch["Effect"] == "Allow"
+    assert set(cloudwatch["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    for name, resource in resources.items():
+        if resource["Type"] == "AWS::CloudWatch::Alarm":
+            assert resource["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+
+
+def test_models_bucket_pins_published_versions(template: dict[str, Any]) -> None:
+    """Only the publisher writes under models/; a version's manifest (which pins its files'
+    digests) is written once and never deleted; aliases move by compare-and-swap."""
+    from lamina.models.manifest import MANIFEST_NAME
+
+    policy = template["Resources"]["ModelsBucketPolicy"]["Properties"]["PolicyDocument"]
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    for statement in statements.values():
+        assert statement["Effect"] == "Deny"
+        assert statement["Principal"] == "*"
+
+    def covers(sid: str, key: str) -> bool:
+        pattern = statements[sid]["Resource"]["Fn::Sub"].removeprefix("${ModelsBucket.Arn}/")
+        return fnmatch.fnmatchcase(key, pattern)
+
+    publisher = statements["ModelWritesOnlyByPublisher"]
+    assert {"s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"} <= set(publisher["Action"])
+    arn = publisher["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+    assert arn == {
+        "Fn::If": [
+            "CreateModelPublisher",
+            {"Fn::GetAtt": ["ModelPublisherRole", "Arn"]},
+            {"Ref": "ModelPublisherArn"},
+        ]
+    }
+    assert template["Resources"]["ModelPublisherRole"]["Condition"] == "CreateModelPublisher"
+    manifest = f"models/minilm/3/{MANIFEST_NAME}"
+    alias = "models/minilm/aliases/prod.json"
+    for key in (manifest, alias, "models/minilm/3/model.onnx"):
+        assert covers("ModelWritesOnlyByPublisher", key), key
+    assert covers("VersionManifestsWriteOnce", manifest)
+    assert statements["VersionManifestsWriteOnce"]["Condition"] == {
+        "Null": {"s3:if-none-match": "true"}
+    }
+    assert covers("VersionManifestsNeverDeleted", manifest)
+    assert "Condition" not in statements["VersionManifestsNeverDeleted"]
+    assert covers("AliasWritesConditional", alias)
+    assert not covers("AliasWritesConditional", manifest)
+    assert statements["AliasWritesConditional"]["Condition"] == {
+        "Null": {"s3:if-none-match": "true", "s3:if-match": "true"}
+    }
+    # The functions only read the bucket (S3ReadPolicy), the model store's prefix is models/.
+    for function in functions(template):
+        assert s3_grants(template, function).get("ModelsBucket", set()) <= {("S3ReadPolicy", "")}
 
 
 def test_cfn_lint_is_clean() -> None:

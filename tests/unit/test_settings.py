@@ -11,6 +11,7 @@ def test_reads_every_variable_from_the_table() -> None:
         "MODEL_URI": "/opt/ml/model",
         "LAMINA_MODEL_CACHE_DIR": "/tmp/models",
         "LAMINA_VERIFY_MODEL": "false",
+        "LAMINA_MODEL_DIGEST": "a" * 64,
         "LAMINA_MAX_BATCH_ITEMS": "32",
         "LAMINA_MAX_TEXT_CHARS": "1000",
         "LAMINA_MAX_BODY_BYTES": "65536",
@@ -24,6 +25,7 @@ def test_reads_every_variable_from_the_table() -> None:
         "LAMINA_BATCH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/q",
         "LAMINA_CHUNK_MAX_RECORDS": "500",
         "LAMINA_CHUNK_TOKEN_BUDGET": "8192",
+        "LAMINA_BATCH_MAX_INPUT_BYTES": "1000000",
         "LAMINA_MAX_RECEIVE_COUNT": "3",
         "LAMINA_MODELS": "/opt/ml/model/a, s3://b/models/spam@production,",
         "LAMINA_MAX_IMAGE_PIXELS": "1000000",
@@ -32,6 +34,14 @@ def test_reads_every_variable_from_the_table() -> None:
         "LAMINA_COALESCE": "true",
         "LAMINA_COALESCE_MAX_TEXTS": "32",
         "LAMINA_COALESCE_MAX_CHARS": "10000",
+        "LAMINA_MAX_LABELS": "20",
+        "LAMINA_MAX_LABEL_CHARS": "50",
+        "LAMINA_MAX_TEMPLATE_CHARS": "80",
+        "LAMINA_MAX_REQUEST_CHARS": "9000",
+        "LAMINA_MAX_REQUEST_TOKENS": "4000",
+        "LAMINA_MAX_BATCH_IMAGES": "8",
+        "LAMINA_MAX_REQUEST_PIXELS": "2000000",
+        "LAMINA_MAX_TENSOR_ELEMENTS": "65536",
     }
     assert set(env) == set(ENV_VARS.values())
     settings = Settings.from_env(env)
@@ -40,6 +50,7 @@ def test_reads_every_variable_from_the_table() -> None:
     assert settings.max_image_pixels == 1_000_000
     assert settings.model_cache_dir == "/tmp/models"
     assert settings.verify_model is False
+    assert settings.model_digest == "a" * 64
     assert settings.max_batch_items == 32
     assert settings.max_body_bytes == 65536
     assert settings.intra_op_threads == 1
@@ -47,11 +58,17 @@ def test_reads_every_variable_from_the_table() -> None:
     assert settings.batch_bucket == "jobs-bucket"
     assert settings.batch_queue_url == "https://sqs.us-east-1.amazonaws.com/1/q"
     assert (settings.chunk_max_records, settings.chunk_token_budget) == (500, 8192)
+    assert settings.batch_max_input_bytes == 1_000_000
     assert settings.max_receive_count == 3
     assert settings.default_model == "multilingual-e5-small"
     assert settings.max_split_text_chars == 150_000
     assert settings.coalesce
     assert (settings.coalesce_max_texts, settings.coalesce_max_chars) == (32, 10_000)
+    assert (settings.max_labels, settings.max_label_chars) == (20, 50)
+    assert settings.max_template_chars == 80
+    assert (settings.max_request_chars, settings.max_request_tokens) == (9000, 4000)
+    assert (settings.max_batch_images, settings.max_request_pixels) == (8, 2_000_000)
+    assert settings.max_tensor_elements == 65_536
 
 
 def test_defaults_outside_lambda() -> None:
@@ -80,3 +97,19 @@ def test_model_uris_fall_back_to_model_uri() -> None:
     assert Settings.from_env({"MODEL_URI": "/m"}).model_uris() == ["/m"]
     with pytest.raises(ConfigurationError, match="MODEL_URI is not set"):
         Settings.from_env({}).model_uris()
+
+
+@pytest.mark.parametrize(
+    "pin",
+    ["a" * 64, f"minilm={'a' * 64}", f"minilm={'a' * 64}, multilingual-e5-small={'b' * 64}"],
+)
+def test_model_digest_pins(pin: str) -> None:
+    assert Settings.from_env({"LAMINA_MODEL_DIGEST": pin}).model_digest == pin
+
+
+@pytest.mark.parametrize(
+    "pin", ["a" * 63, "A" * 64, f"{'a' * 64}\n", f"minilm:{'a' * 64}", f"={'a' * 64}", "a" * 65]
+)
+def test_malformed_model_digest_names_the_variable(pin: str) -> None:
+    with pytest.raises(ConfigurationError, match="LAMINA_MODEL_DIGEST"):
+        Settings.from_env({"LAMINA_MODEL_DIGEST": pin})

@@ -22,11 +22,20 @@ ENV_VARS: dict[str, str] = {
     "default_model": "LAMINA_DEFAULT_MODEL",
     "model_cache_dir": "LAMINA_MODEL_CACHE_DIR",
     "verify_model": "LAMINA_VERIFY_MODEL",
+    "model_digest": "LAMINA_MODEL_DIGEST",
     "max_batch_items": "LAMINA_MAX_BATCH_ITEMS",
     "max_text_chars": "LAMINA_MAX_TEXT_CHARS",
     "max_split_text_chars": "LAMINA_MAX_SPLIT_TEXT_CHARS",
     "max_body_bytes": "LAMINA_MAX_BODY_BYTES",
     "max_image_pixels": "LAMINA_MAX_IMAGE_PIXELS",
+    "max_labels": "LAMINA_MAX_LABELS",
+    "max_label_chars": "LAMINA_MAX_LABEL_CHARS",
+    "max_template_chars": "LAMINA_MAX_TEMPLATE_CHARS",
+    "max_request_chars": "LAMINA_MAX_REQUEST_CHARS",
+    "max_request_tokens": "LAMINA_MAX_REQUEST_TOKENS",
+    "max_batch_images": "LAMINA_MAX_BATCH_IMAGES",
+    "max_request_pixels": "LAMINA_MAX_REQUEST_PIXELS",
+    "max_tensor_elements": "LAMINA_MAX_TENSOR_ELEMENTS",
     "batch_token_budget": "LAMINA_BATCH_TOKEN_BUDGET",
     "max_run_batch": "LAMINA_MAX_RUN_BATCH",
     "intra_op_threads": "LAMINA_INTRA_OP_THREADS",
@@ -37,6 +46,7 @@ ENV_VARS: dict[str, str] = {
     "batch_queue_url": "LAMINA_BATCH_QUEUE_URL",
     "chunk_max_records": "LAMINA_CHUNK_MAX_RECORDS",
     "chunk_token_budget": "LAMINA_CHUNK_TOKEN_BUDGET",
+    "batch_max_input_bytes": "LAMINA_BATCH_MAX_INPUT_BYTES",
     "max_receive_count": "LAMINA_MAX_RECEIVE_COUNT",
     "service_name": "POWERTOOLS_SERVICE_NAME",
     "metrics_namespace": "POWERTOOLS_METRICS_NAMESPACE",
@@ -46,6 +56,9 @@ ENV_VARS: dict[str, str] = {
 # API Gateway caps a request at 10 MB and Lambda a synchronous payload at 6 MB
 # (base64 may inflate a body by a third), so the default stays well below both.
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+# LAMINA_MODEL_DIGEST: a sha256, or name=sha256 pairs separated by commas.
+_PIN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}=[0-9a-f]{64}"
+_DIGEST_PINS = rf"^(?:[0-9a-f]{{64}}|{_PIN}(?: *, *{_PIN})*)$"
 
 
 class Settings(BaseModel):
@@ -82,6 +95,15 @@ class Settings(BaseModel):
     verify_model: bool = Field(
         default=True, description="Check every model file's sha256 against manifest.json at load."
     )
+    model_digest: str | None = Field(
+        default=None,
+        pattern=_DIGEST_PINS,
+        description="The model fingerprint(s) this function accepts (manifest digest, "
+        "/api/v1/model-info's sha256): one digest (the function's one model), or "
+        "name=digest pairs, comma-separated, one for every model of LAMINA_MODELS. Any other "
+        "model is refused at cold start (503 model_unavailable) and its files are always "
+        "checked by sha256; unset: any model whose files match its own manifest.",
+    )
     max_batch_items: int = Field(
         default=256, ge=1, le=10_000, description="Most texts accepted in one request."
     )
@@ -108,6 +130,53 @@ class Settings(BaseModel):
         ge=1,
         description="Largest decoded image accepted (width x height); larger is a 413, "
         "checked from the header before any pixel is decoded.",
+    )
+    max_labels: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="Most candidate labels in one zero-shot request.",
+    )
+    max_label_chars: int = Field(
+        default=200, ge=1, description="Most characters of one zero-shot label."
+    )
+    max_template_chars: int = Field(
+        default=500,
+        ge=2,
+        description="Most characters of a zero-shot hypothesis_template.",
+    )
+    max_request_chars: int = Field(
+        default=100_000,
+        ge=1,
+        description="Most characters a classification request has the model read: the texts "
+        "together; for zero-shot the text and every label as phrased by the template "
+        "(each {} replaced by the label), counted before any phrase is made.",
+    )
+    max_request_tokens: int = Field(
+        default=16_384,
+        ge=1,
+        description="Most tokens a zero-shot request has the model run (the text and every "
+        "phrased label, each after truncation to the model's limit), counted before the run.",
+    )
+    max_batch_images: int = Field(
+        default=256,
+        ge=1,
+        le=10_000,
+        description="Most images accepted in one request (their pixels together are bounded "
+        "by LAMINA_MAX_REQUEST_PIXELS).",
+    )
+    max_request_pixels: int = Field(
+        default=64_000_000,
+        ge=1,
+        description="Most pixels (width x height) of all images of one request together; "
+        "larger is a 413, checked from the headers before any image is decoded.",
+    )
+    max_tensor_elements: int = Field(
+        default=4_194_304,
+        ge=1,
+        description="Most elements (the product of the shape) of one tensor of an Open "
+        "Inference Protocol request or response; larger is a 400, checked from the shape "
+        "before the data is read.",
     )
     batch_token_budget: int = Field(
         default=8192,
@@ -150,6 +219,12 @@ class Settings(BaseModel):
         ge=256,
         description="Most estimated tokens in one chunk (UTF-8 bytes / 3 per text, capped at "
         "512, the longest model limit; a split text counts all its windows).",
+    )
+    batch_max_input_bytes: int = Field(
+        default=2_000_000_000,
+        ge=1,
+        description="Largest batch input object (its size as S3 reports it) the submit "
+        "function reads; a larger one fails its job before a byte is read.",
     )
     max_receive_count: int = Field(
         default=5,
