@@ -95,10 +95,6 @@ def begin(expect_fingerprint: str | None) -> Call:
     return call
 
 
-def current() -> Call | None:
-    return _CURRENT.get()
-
-
 def answered_by(manifest: Manifest, fingerprint: str) -> None:
     """The request will be answered by this model: 409 if the caller expects another one."""
     call = _CURRENT.get()

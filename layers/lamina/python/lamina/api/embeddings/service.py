@@ -295,11 +295,7 @@ class EmbeddingService:
         texts = [req.input] if isinstance(req.input, str) else req.input
         if not texts:
             raise InvalidInputError("input is an empty list", param="input")
-        if req.dimensions is not None and req.dimensions > embedder.dim:
-            raise InvalidInputError(
-                f"dimensions must be at most {embedder.dim} for {embedder.manifest.name}",
-                param="dimensions",
-            )
+        check_dimensions(embedder, req.dimensions)
         mode = req.long_text or "truncate"
         check_texts(texts, self.settings, "input", split=mode == "split")
         result = self.embed_texts(
@@ -344,6 +340,15 @@ class EmbeddingService:
                 )
             )
         return s.OpenAIModelList(data=models)
+
+
+def check_dimensions(embedder: Embedder, dimensions: int | None) -> None:
+    """``dimensions`` (OpenAI's and TEI's) may cut a model's vectors, never lengthen them."""
+    if dimensions is not None and dimensions > embedder.dim:
+        raise InvalidInputError(
+            f"dimensions must be at most {embedder.dim} for {embedder.manifest.name}",
+            param="dimensions",
+        )
 
 
 def long_text_mode(req: s.TextOptions) -> LongText:

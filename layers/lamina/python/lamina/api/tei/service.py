@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from lamina import __version__
 from lamina.api.embeddings import call
-from lamina.api.embeddings.service import EmbeddingService
+from lamina.api.embeddings.service import EmbeddingService, check_dimensions
 from lamina.api.schemas import InputType, LongText
 from lamina.api.tei.schemas import TeiEmbedRequest, TeiInfo, TeiModelType, TeiPooling
 from lamina.api.validation import check_texts
@@ -37,11 +37,7 @@ def embed(service: EmbeddingService, req: TeiEmbedRequest) -> list[list[float]]:
                 param="prompt_name",
             )
         input_type = req.prompt_name  # a key of the model's prompts
-    if req.dimensions is not None and req.dimensions > embedder.dim:
-        raise InvalidInputError(
-            f"dimensions must be at most {embedder.dim} for {embedder.manifest.name}",
-            param="dimensions",
-        )
+    check_dimensions(embedder, req.dimensions)
     mode: LongText = "truncate" if req.truncate is None or req.truncate else "reject"
     check_texts(texts, service.settings, "inputs")
     result = service.embed_texts(
