@@ -23,7 +23,7 @@ import pytest
 
 from lamina.batch.jobs import JobKeys, JobManifest, read_job_manifest
 from lamina.batch.queues import Message, WorkQueue
-from lamina.errors import TextTooLongError
+from lamina.errors import RequestTooManyTokensError, TextTooLongError
 from lamina.inference.embedder import (
     Embedder,
     EmbeddingResult,
@@ -223,15 +223,19 @@ class FakeEmbedder(Embedder):
         truncate: bool = True,
         long_text: LongText | None = None,
         input_type: InputType | None = None,
+        max_tokens: int | None = None,
     ) -> EmbeddingResult:
         self.calls.append(list(texts))
         mode = long_text or ("truncate" if truncate else "reject")
-        self.options.append({"long_text": mode, "input_type": input_type})
+        self.options.append({"long_text": mode, "input_type": input_type, "max_tokens": max_tokens})
         prompt = self.prompt(input_type)
         if mode == "reject":
             for index, text in enumerate(texts):
                 if len(text) > self.max_chars:
                     raise TextTooLongError(f"text {index} is too long", index=index)
+        total = sum(self.tokens(prompt + text) for text in texts)
+        if max_tokens is not None and total > max_tokens:
+            raise RequestTooManyTokensError(f"{total} tokens > {max_tokens}")
         if mode != "split":
             return EmbeddingResult(
                 vectors=np.stack([self.vector(prompt + text) for text in texts]),
@@ -290,6 +294,7 @@ class PoisonEmbedder(Embedder):
         truncate: bool = True,
         long_text: LongText | None = None,
         input_type: InputType | None = None,
+        max_tokens: int | None = None,
     ) -> EmbeddingResult:
         if any(self.marker in text for text in texts):
             self.failures += 1
@@ -300,6 +305,7 @@ class PoisonEmbedder(Embedder):
             truncate=truncate,
             long_text=long_text,
             input_type=input_type,
+            max_tokens=max_tokens,
         )
 
     def tokenize(self, text: str, input_type: InputType | None = None) -> TokenizeResult:

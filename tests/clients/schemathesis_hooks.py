@@ -22,9 +22,11 @@ import schemathesis
 
 MAX_TEXT_CHARS = int(os.environ.get("LAMINA_CONTRACT_MAX_TEXT_CHARS", "20000"))
 MAX_SPLIT_TEXT_CHARS = int(os.environ.get("LAMINA_CONTRACT_MAX_SPLIT_TEXT_CHARS", "50000"))
-# The request budgets of classification (lamina.settings defaults; the harness sets none).
+# The request budgets of every text route (lamina.settings defaults; the harness sets none).
 MAX_REQUEST_CHARS = int(os.environ.get("LAMINA_CONTRACT_MAX_REQUEST_CHARS", "100000"))
-MAX_REQUEST_TOKENS = int(os.environ.get("LAMINA_CONTRACT_MAX_REQUEST_TOKENS", "16384"))
+MAX_REQUEST_TOKENS = int(os.environ.get("LAMINA_CONTRACT_MAX_REQUEST_TOKENS", "65536"))
+# The longest input either embedding model reads (e5: 512 tokens; MiniLM: 256).
+MAX_SEQ_LENGTH = 512
 # The shortest text that can be over a model's token limit (256 for MiniLM, 512 for e5; a
 # character is at most two tokens with either tokenizer): anything shorter rejected as
 # text_too_long is a bug, not a limit.
@@ -113,6 +115,22 @@ def _zero_shot_tokens(body: Body, error: dict[str, Any]) -> bool:
     return 2 * _zero_shot_chars(body) + 2 * (1 + len(labels)) > MAX_REQUEST_TOKENS
 
 
+def _embedding_tokens(*fields: str) -> Rule:
+    """request_too_many_tokens on an embedding route: LAMINA_MAX_REQUEST_TOKENS, counted by
+    the tokenizer after each text is cut at the model's limit (split: over all windows,
+    which overlap). A character is at most two tokens, plus a prompt and special tokens."""
+
+    def rule(body: Body, error: dict[str, Any]) -> bool:
+        texts = _texts(body, *fields)
+        if _split(body):
+            most = sum(4 * len(t) + 64 for t in texts)  # overlapping windows: generous
+        else:
+            most = sum(min(2 * len(t) + 16, MAX_SEQ_LENGTH) for t in texts)
+        return most > MAX_REQUEST_TOKENS
+
+    return rule
+
+
 def _always(body: Body, error: dict[str, Any]) -> bool:
     return True
 
@@ -139,12 +157,18 @@ COMMON: dict[tuple[int, str], Rule] = {
 EMBEDDING = {
     (422, "text_too_long"): _rejects_tokens("text", "texts", "input"),
     (422, "text_too_many_chars"): _too_many_chars("text", "texts", "input"),
+    (422, "request_too_many_chars"): _request_chars("text", "texts", "input"),
+    (422, "request_too_many_tokens"): _embedding_tokens("text", "texts", "input"),
 }
 ALLOWED: dict[tuple[str, str], dict[tuple[int, str], Rule]] = {
     # Any job id of the right shape is schema-valid; only the store knows which exist.
     ("GET", "/api/v1/jobs/{job_id}"): {(404, "job_not_found"): _always},
     ("POST", "/api/v1/embed"): EMBEDDING,
     ("POST", "/api/v1/embed-batch"): EMBEDDING,
+    ("POST", "/api/v1/similarity"): {
+        (422, "request_too_many_chars"): _request_chars("query", "candidates"),
+        (422, "request_too_many_tokens"): _embedding_tokens("candidates"),
+    },
     ("POST", "/v1/embeddings"): {
         **EMBEDDING,
         (422, "invalid_input"): _dimensions_over_model,

@@ -252,12 +252,15 @@ def test_zero_shot_bad_requests(client: Any, body: dict[str, Any], code: str, pa
 def test_zero_shot_token_limit_is_checked_before_the_model_runs(
     classify_module: Any, client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """LAMINA_MAX_REQUEST_TOKENS (16,384): 70 phrases under the character limit, each cut at
-    the model's 256 tokens, are 17,920 tokens; the model never runs."""
+    """LAMINA_MAX_REQUEST_TOKENS, set to 16,384 here (the default, 65,536, is more than 100
+    labels of 256 tokens can reach): 70 phrases under the character limit, each cut at the
+    model's 256 tokens, are 17,920 tokens; the model never runs."""
     from lamina.settings import Settings
 
     service = classify_module.served.slot.get()
     assert service.zero_shot_model is not None
+    lowered = service.settings.model_copy(update={"max_request_tokens": 16_384})
+    monkeypatch.setattr(service, "settings", lowered)
     ran: list[int] = []
     monkeypatch.setattr(service.zero_shot_model, "encode", lambda texts: ran.append(len(texts)))
     labels = [f"topic {i:03d} " + "alpha beta " * 17 for i in range(70)]

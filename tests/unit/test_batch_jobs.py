@@ -1168,7 +1168,9 @@ def test_an_old_manifest_and_old_messages_still_work(store: LocalObjects) -> Non
     assert (m.status, m.model, m.model_versions) == ("succeeded", "e5", ["e5/1"])
     rows = read_rows(store, JOB)
     np.testing.assert_array_equal(rows[0].embedding, models["e5"].vector("alpha"))
-    assert models["e5"].options == [{"long_text": "truncate", "input_type": None}]
+    assert models["e5"].options == [
+        {"long_text": "truncate", "input_type": None, "max_tokens": None}
+    ]
 
 
 def test_a_split_job_accepts_200000_characters_unless_the_setting_says_otherwise() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lamina.errors import TextTooLongError
+from lamina.errors import RequestTooManyTokensError, TextTooLongError
 from lamina.inference.coalesce import CoalescingEmbedder
 from lamina.inference.embedder import EmbeddingResult, InputType, LongText
 from tests.batch_helpers import E5_PROMPTS, FakeEmbedder
@@ -42,6 +42,7 @@ class GatedEmbedder(FakeEmbedder):
         truncate: bool = True,
         long_text: LongText | None = None,
         input_type: InputType | None = None,
+        max_tokens: int | None = None,
     ) -> EmbeddingResult:
         self.threads.add(threading.current_thread().name)
         if not self.entered.is_set():
@@ -49,7 +50,7 @@ class GatedEmbedder(FakeEmbedder):
             assert self.release.wait(TIMEOUT), "the test never released the gate"
         result = super().embed(
             texts, normalize=normalize, truncate=truncate, long_text=long_text,
-            input_type=input_type,
+            input_type=input_type, max_tokens=max_tokens,
         )  # fmt: skip
         if not normalize:
             return EmbeddingResult(
@@ -196,7 +197,7 @@ def test_options_are_never_mixed() -> None:
         }
         assert len(modes) == 1, f"one group mixed options: {modes}"
         (_, input_type, mode) = modes.pop()
-        assert option == {"long_text": mode, "input_type": input_type}
+        assert option == {"long_text": mode, "input_type": input_type, "max_tokens": None}
     coalescer.close()
 
 
@@ -294,3 +295,31 @@ def test_a_dropped_wrapper_stops_its_worker() -> None:
         lambda: not any(t.name == "lamina-coalesce-dropped" for t in threading.enumerate()),
         "the worker stopped",
     )
+
+
+# ---- the request's token budget ---------------------------------------------------------
+
+
+class LimitedEmbedder(FakeEmbedder):
+    """A FakeEmbedder with a model's token limit per text (what bounds a call's tokens)."""
+
+    max_seq_length = 8
+
+
+def test_a_call_that_may_exceed_its_token_budget_runs_alone_and_is_refused() -> None:
+    """LAMINA_MAX_REQUEST_TOKENS through the coalescer: a call whose texts could be more
+    tokens than its budget (4 texts x 8 > 20) is not merged with others, so its own check
+    runs before any model run, and it is refused when it does exceed it."""
+    fake = LimitedEmbedder()
+    with CoalescingEmbedder(fake) as coalescer:
+        long_words = " ".join(["w"] * 6)  # 8 tokens each
+        with pytest.raises(RequestTooManyTokensError):
+            coalescer.embed([long_words] * 4, max_tokens=20)
+        assert fake.options[-1]["max_tokens"] == 20, "checked by the embedder, alone"
+        ok = coalescer.embed(["a", "b"], max_tokens=20)  # 2 x 8 <= 20: may coalesce
+        assert ok.total_tokens == 6
+        assert coalescer.stats.calls == 1, "only the call that fits went through the queue"
+        split = coalescer.embed(["a"], long_text="split", max_tokens=20)
+        assert split.total_tokens == 3
+        assert fake.options[-1] == {"long_text": "split", "input_type": None, "max_tokens": 20}
+        assert coalescer.stats.calls == 1, "split mode has no bound: never queued with one"

@@ -54,6 +54,14 @@ class TextTooLongError(InvalidInputError):
         self.index = index
 
 
+class RequestTooManyTokensError(InvalidInputError):
+    """A request's texts are more tokens together (after truncation, or summed over split
+    windows) than the deployment runs per request (LAMINA_MAX_REQUEST_TOKENS); raised after
+    tokenizing and before the model runs."""
+
+    code = "request_too_many_tokens"
+
+
 class InvalidImageError(InvalidInputError):
     """The bytes are not a PNG or JPEG image that decodes completely (corrupt, truncated)."""
 

@@ -148,15 +148,20 @@ class Settings(BaseModel):
     max_request_chars: int = Field(
         default=100_000,
         ge=1,
-        description="Most characters a classification request has the model read: the texts "
-        "together; for zero-shot the text and every label as phrased by the template "
-        "(each {} replaced by the label), counted before any phrase is made.",
+        description="Most characters a request has a text model read, checked before "
+        "anything is tokenized: an embedding or classification request's texts together "
+        "(similarity: the query and the candidates); for zero-shot the text and every label "
+        "as phrased by the template (each {} replaced by the label), counted before any "
+        "phrase is made.",
     )
     max_request_tokens: int = Field(
-        default=16_384,
+        default=65_536,
         ge=1,
-        description="Most tokens a zero-shot request has the model run (the text and every "
-        "phrased label, each after truncation to the model's limit), counted before the run.",
+        description="Most tokens a request has a text model run, counted after tokenizing "
+        "and before the run: an embedding request's texts as the model reads them (each cut "
+        "at the model's limit; long_text=split: every window), a zero-shot request's text "
+        "and phrased labels. It bounds a request's time and memory: 65,536 tokens are about "
+        "11 s of multilingual-e5-small and 2.5 s of all-MiniLM-L6-v2 on 2 vCPUs.",
     )
     max_batch_images: int = Field(
         default=256,

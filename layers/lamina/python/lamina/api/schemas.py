@@ -68,8 +68,19 @@ Text = Annotated[StrictStr, Field(json_schema_extra=_text_schema("max_text_chars
 # LAMINA_MAX_TEXT_CHARS otherwise (the schema says the larger; the field's description and
 # the 422 text_too_many_chars say which applies).
 SplitText = Annotated[StrictStr, Field(json_schema_extra=_text_schema("max_split_text_chars"))]
-# Lists of texts: at most LAMINA_MAX_BATCH_ITEMS (422 too_many_items).
-BATCH = limits(maxItems="max_batch_items")
+# Lists of texts: at most LAMINA_MAX_BATCH_ITEMS (422 too_many_items), and together at most
+# LAMINA_MAX_REQUEST_CHARS characters and LAMINA_MAX_REQUEST_TOKENS tokens (REQUEST_BUDGET).
+# JSON Schema has no keyword for a sum over items, so the two budgets' values are written as
+# the extensions x-max-request-chars and x-max-request-tokens beside maxItems.
+BUDGET = {"x-max-request-chars": "max_request_chars", "x-max-request-tokens": "max_request_tokens"}
+BATCH = limits(maxItems="max_batch_items", **BUDGET)
+REQUEST_BUDGET = (
+    "Together, a request's texts are at most LAMINA_MAX_REQUEST_CHARS characters (this "
+    "document's x-max-request-chars; 422 request_too_many_chars, checked before tokenizing) "
+    "and LAMINA_MAX_REQUEST_TOKENS tokens as the model reads them, each cut at its limit or, "
+    "with long_text=split, every window (x-max-request-tokens; 422 request_too_many_tokens, "
+    "checked before the model runs)."
+)
 # A zero-shot label: like Text, at most LAMINA_MAX_LABEL_CHARS characters.
 LabelText = Annotated[StrictStr, Field(json_schema_extra=_text_schema("max_label_chars"))]
 # Lists of zero-shot labels: at most LAMINA_MAX_LABELS (422 too_many_items).

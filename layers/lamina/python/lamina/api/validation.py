@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 
 from lamina.api.schemas import NON_BLANK
-from lamina.errors import InvalidInputError
+from lamina.errors import InvalidInputError, RequestTooManyTokensError
 from lamina.settings import Settings
 
 # The documented pattern itself: a text is empty exactly when the document says it is.
@@ -32,10 +32,6 @@ class TextTooManyCharsError(InvalidInputError):
 
 class RequestTooManyCharsError(InvalidInputError):
     code = "request_too_many_chars"
-
-
-class RequestTooManyTokensError(InvalidInputError):
-    code = "request_too_many_tokens"
 
 
 def check_request_chars(total: int, settings: Settings, param: str, what: str) -> None:
@@ -73,7 +69,8 @@ def check_texts(
 
     ``split`` (long_text=split): a text may be longer than LAMINA_MAX_TEXT_CHARS, since it
     is embedded window by window, but all texts of the request together stay within
-    LAMINA_MAX_SPLIT_TEXT_CHARS (that bounds the request's time).
+    LAMINA_MAX_SPLIT_TEXT_CHARS (that bounds the request's time). Whatever the mode, the
+    texts together stay within LAMINA_MAX_REQUEST_CHARS (that bounds tokenizing).
     """
     most = settings.max_batch_items if max_items is None else max_items
     if len(texts) > most:
@@ -91,6 +88,7 @@ def check_texts(
             f"{settings.max_split_text_chars} per request",
             param=param,
         )
+    check_request_chars(total, settings, param, param)
 
 
 def check_text(

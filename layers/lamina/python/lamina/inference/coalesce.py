@@ -308,13 +308,24 @@ class CoalescingEmbedder(Embedder):
         truncate: bool = True,
         long_text: LongText | None = None,
         input_type: InputType | None = None,
+        max_tokens: int | None = None,
     ) -> EmbeddingResult:
-        """The wrapped embedder's ``embed``, possibly in one call with concurrent callers'."""
+        """The wrapped embedder's ``embed``, possibly in one call with concurrent callers'.
+
+        A call with a token budget it might exceed runs alone, so the budget is checked
+        before its model run as without coalescing; a call coalesces only when its texts
+        cannot exceed the budget (each is cut at the model's limit, so ``len(texts) *
+        max_seq_length`` bounds them; in split mode nothing does)."""
         mode = EmbedRequest(texts, normalize, truncate, long_text, input_type).mode
         worker = self._worker
-        if not texts or worker.in_worker():  # the embedder's own error; no re-entry deadlock
+        if not texts or worker.in_worker() or not self._fits(texts, mode, max_tokens):
+            # The embedder's own error; no re-entry deadlock; its own budget check.
             return self.embedder.embed(
-                texts, normalize=normalize, long_text=mode, input_type=input_type
+                texts,
+                normalize=normalize,
+                long_text=mode,
+                input_type=input_type,
+                max_tokens=max_tokens,
             )
         call = _Call(texts, (normalize, mode, input_type), sum(len(text) for text in texts))
         if not worker.submit(call):  # closed: no coalescing any more, still an answer
@@ -326,6 +337,13 @@ class CoalescingEmbedder(Embedder):
             raise call.error
         assert call.result is not None
         return call.result
+
+    def _fits(self, texts: Sequence[str], mode: LongText, max_tokens: int | None) -> bool:
+        """Whether ``texts`` are within ``max_tokens`` whatever they hold."""
+        if max_tokens is None:
+            return True
+        limit = getattr(self.embedder, "max_seq_length", None)
+        return mode != "split" and isinstance(limit, int) and len(texts) * limit <= max_tokens
 
     def close(self, timeout: float | None = None) -> None:
         """Answer every queued call, stop the worker; later calls run unbatched."""

@@ -57,7 +57,12 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from lamina.errors import InvalidInputError, ModelFidelityError, ModelLoadError
+from lamina.errors import (
+    InvalidInputError,
+    ModelFidelityError,
+    ModelLoadError,
+    RequestTooManyTokensError,
+)
 from lamina.inference.cpu import cpu_info
 from lamina.inference.lifecycle import StageTimings
 from lamina.inference.pooling import cls_pool, l2_normalize, mean_pool, row_cosines
@@ -133,6 +138,7 @@ class EmbedRequest:
     truncate: bool = True
     long_text: LongText | None = None  # None: "truncate" if truncate else "reject"
     input_type: InputType | None = None
+    max_tokens: int | None = None  # the request's token budget (checked before the run)
 
     @property
     def mode(self) -> LongText:
@@ -284,10 +290,13 @@ class Embedder(ABC):
         truncate: bool = True,
         long_text: LongText | None = None,
         input_type: InputType | None = None,
+        max_tokens: int | None = None,
     ) -> EmbeddingResult:
         """Embed ``texts``. ``long_text`` (None: ``"truncate"`` if ``truncate`` else
         ``"reject"``) says what an over-long text gets: cut, TextTooLongError, or windows;
-        ``input_type`` prepends the model's prompt for it (module docstring)."""
+        ``input_type`` prepends the model's prompt for it (module docstring).
+        ``max_tokens``: RequestTooManyTokensError, before the model runs, if the model
+        inputs are more tokens than that together (after truncation; split: all windows)."""
 
     @abstractmethod
     def tokenize(self, text: str, input_type: InputType | None = None) -> TokenizeResult:
@@ -338,10 +347,19 @@ class OnnxEmbedder(TextModel[EmbedRequest, _Prepared, _Pooled, EmbeddingResult],
         if mode == "split":
             require_texts(request.texts)
             encoded, splits = self._windows(request.texts, prompt)
-            return _Prepared(self.batched(encoded), request.normalize, splits)
-        texts = [prompt + text for text in request.texts] if prompt else request.texts
-        tokens = self.tokenize_texts(texts, truncate=mode == "truncate")
-        return _Prepared(tokens, request.normalize)
+            prepared = _Prepared(self.batched(encoded), request.normalize, splits)
+        else:
+            texts = [prompt + text for text in request.texts] if prompt else request.texts
+            tokens = self.tokenize_texts(texts, truncate=mode == "truncate")
+            prepared = _Prepared(tokens, request.normalize)
+        total = sum(prepared.tokens.encoded.lengths)
+        if request.max_tokens is not None and total > request.max_tokens:
+            raise RequestTooManyTokensError(
+                f"the texts are {total} tokens together as the model reads them ("
+                + ("all windows" if mode == "split" else f"each cut at {self.max_seq_length}")
+                + f"); this deployment runs at most {request.max_tokens} per request"
+            )
+        return prepared
 
     def _windows(self, texts: Sequence[str], prompt: str) -> tuple[Encoded, list[_Split]]:
         """Every text's windows as model inputs (in text order), and where each text's are.
@@ -451,8 +469,9 @@ class OnnxEmbedder(TextModel[EmbedRequest, _Prepared, _Pooled, EmbeddingResult],
         truncate: bool = True,
         long_text: LongText | None = None,
         input_type: InputType | None = None,
+        max_tokens: int | None = None,
     ) -> EmbeddingResult:
-        request = EmbedRequest(texts, normalize, truncate, long_text, input_type)
+        request = EmbedRequest(texts, normalize, truncate, long_text, input_type, max_tokens)
         handled = self.handle(request)
         return dataclasses.replace(handled.output, timings=handled.timings)
 

@@ -56,8 +56,7 @@ class ClassifyService:
     def classify(self, req: ClassifyRequest) -> ClassifyResponse:
         if req.texts is not None:
             texts, param = req.texts, "texts"
-            check_texts(texts, self.settings, param)
-            check_request_chars(sum(map(len, texts)), self.settings, param, "texts")
+            check_texts(texts, self.settings, param)  # LAMINA_MAX_REQUEST_CHARS too
         else:
             assert req.text is not None  # the request model checks one of them is set
             texts, param = [req.text], "text"

@@ -9,9 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from lamina.api.schemas import (
     BATCH,
+    BUDGET,
     INPUT_TYPE,
     LONG_TEXT,
     MODEL,
+    REQUEST_BUDGET,
     SPLIT_TEXT,
     TRUNCATE,
     Input,
@@ -64,7 +66,11 @@ class TextOptions(Input):
 
 
 class EmbedRequest(TextOptions):
-    text: SplitText = Field(description=f"Text to embed. {SPLIT_TEXT}", examples=["갈비탕"])
+    text: SplitText = Field(
+        description=f"Text to embed. {SPLIT_TEXT} With long_text=split, its windows are at most "
+        "LAMINA_MAX_REQUEST_TOKENS tokens together (422 request_too_many_tokens).",
+        examples=["갈비탕"],
+    )
 
 
 class EmbedResponse(BaseModel):
@@ -87,7 +93,7 @@ class EmbedBatchRequest(TextOptions):
     texts: list[SplitText] = Field(
         min_length=1,
         description="Texts to embed, in order: at most LAMINA_MAX_BATCH_ITEMS (this document's "
-        f"maxItems). Each: {SPLIT_TEXT}",
+        f"maxItems). Each: {SPLIT_TEXT} {REQUEST_BUDGET}",
         examples=[["갈비탕", "김치찌개"]],
         json_schema_extra=BATCH,
     )
@@ -116,9 +122,10 @@ class SimilarityRequest(Input):
     )
     candidates: list[Text] = Field(
         min_length=1,
-        description="Texts to rank: with the query, at most LAMINA_MAX_BATCH_ITEMS texts.",
+        description="Texts to rank: with the query, at most LAMINA_MAX_BATCH_ITEMS texts. "
+        + REQUEST_BUDGET.replace("a request's texts are", "the query and the candidates are"),
         examples=[["김치찌개: 김치와 돼지고기로 끓인 찌개", "된장찌개: 된장을 풀어 끓인 찌개"]],
-        json_schema_extra=limits(maxItems=("max_batch_items", -1)),
+        json_schema_extra=limits(maxItems=("max_batch_items", -1), **BUDGET),
     )
     top_k: PositiveInt = Field(
         default=10,
@@ -206,7 +213,9 @@ class OpenAIEmbeddingsRequest(Input):
     input: SplitText | Annotated[list[SplitText], Field(min_length=1, json_schema_extra=BATCH)] = (
         Field(
             description="A text or a list of texts (at most LAMINA_MAX_BATCH_ITEMS). Each: "
-            + SPLIT_TEXT,
+            + SPLIT_TEXT
+            + " "
+            + REQUEST_BUDGET,
             examples=["갈비탕"],
         )
     )

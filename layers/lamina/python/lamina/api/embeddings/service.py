@@ -16,11 +16,12 @@ from lamina.api import schemas as common
 from lamina.api.embeddings import call
 from lamina.api.embeddings import schemas as s
 from lamina.api.schemas import InputType, LongText
-from lamina.api.validation import check_text, check_texts
+from lamina.api.validation import check_request_chars, check_text, check_texts
 from lamina.errors import (
     ConfigurationError,
     InvalidInputError,
     ModelNotFoundError,
+    RequestTooManyTokensError,
     TextTooLongError,
 )
 from lamina.inference.embedder import Embedder, EmbeddingResult, OnnxEmbedder
@@ -128,10 +129,17 @@ class EmbeddingService:
         began = time.perf_counter()
         try:
             result = embedder.embed(
-                texts, normalize=normalize, long_text=long_text, input_type=input_type
+                texts,
+                normalize=normalize,
+                long_text=long_text,
+                input_type=input_type,
+                max_tokens=self.settings.max_request_tokens,
             )
         except TextTooLongError as exc:
             exc.param = param if param == "text" else f"{param}[{exc.index}]"
+            raise
+        except RequestTooManyTokensError as exc:
+            exc.param = param
             raise
         timings = result.timings
         # What the call took beyond its own stages: waiting for a coalesced run (local server).
@@ -216,6 +224,8 @@ class EmbeddingService:
                 f"{self.settings.max_batch_items} texts per request",
                 param="candidates",
             )
+        chars = len(req.query) + sum(map(len, req.candidates))
+        check_request_chars(chars, self.settings, "candidates", "query and candidates")
         # A model with prompts embeds the query as a query and the candidates as passages.
         query = self.embed_texts(embedder, [req.query], "query", input_type="query").vectors[0]
         candidates = self.embed_texts(

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from lamina.api.schemas import BATCH, MODEL, PositiveInt, Text
+from lamina.api.schemas import BATCH, MODEL, REQUEST_BUDGET, PositiveInt, Text
 
 TEI_ERROR_TYPES = ("unhealthy", "backend", "overloaded", "validation", "tokenizer", "empty")
 
@@ -38,7 +38,7 @@ class TeiEmbedRequest(BaseModel):
     inputs: Text | Annotated[list[Text], Field(min_length=1, json_schema_extra=BATCH)] = Field(
         description="A text or a list of texts (at most LAMINA_MAX_BATCH_ITEMS; token ids are "
         "not accepted). Each: not empty or only whitespace, at most LAMINA_MAX_TEXT_CHARS "
-        "characters.",
+        f"characters. {REQUEST_BUDGET}",
         examples=["갈비탕"],
     )
     normalize: StrictBool = Field(default=True, description="L2-normalize each vector.")
