@@ -8,6 +8,7 @@ stands in for the model: these tests are about the bookkeeping, not the vectors)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -239,3 +240,57 @@ def test_a_storage_error_still_propagates_for_lambdas_retry(
     drain(aws.queue, aws.worker)
     m = final_manifest(aws.store, job["job_id"])
     assert (m.status, m.ok) == ("succeeded", 2)
+
+
+def with_limits(aws: Aws, telemetry: Telemetry, **limits: int) -> Aws:
+    """``aws`` whose submit handler has these settings (batch_max_records=...)."""
+    import dataclasses
+
+    settings = Settings(
+        batch_bucket=BUCKET, batch_queue_url=aws.queue.url, chunk_max_records=4, **limits
+    )
+    return dataclasses.replace(aws, submit=SubmitHandler(aws.store, aws.queue, settings, telemetry))
+
+
+def test_an_input_over_the_record_limit_fails_its_job(aws: Aws, telemetry: Telemetry) -> None:
+    """LAMINA_BATCH_MAX_RECORDS bounds the duplicate-id set whatever the records' size (a
+    csv row "1,a" is 4 bytes: 2 GB would be 500 million ids). The record after the limit
+    fails the job; chunks queued before it are worked off and the job stays failed."""
+    limited = with_limits(aws, telemetry, batch_max_records=20)
+    rows = b"id,text\n" + b"".join(b"%d,a\n" % i for i in range(50))
+    job = limited.run("incoming/tiny-rows.csv", rows)
+    assert job["status"] == "failed"
+    m = read_job_manifest(aws.store, job["job_id"])
+    assert (m.status, m.finalized, m.aborted) == ("failed", True, True)
+    assert m.error == (
+        "the input has more than 20 records (LAMINA_BATCH_MAX_RECORDS): split it into smaller files"
+    )
+    name, body = marker(aws.store, m.job_id)
+    assert (name, body["error"]) == ("_FAILED", m.error)
+    assert aws.queue.depth() == (0, 0)
+    within = limited.run(
+        "incoming/twenty.csv", b"id,text\n" + b"".join(b"%d,a\n" % i for i in range(20))
+    )
+    assert within["status"] != "failed"
+    done = final_manifest(aws.store, within["job_id"])
+    assert (done.status, done.lines, done.ok) == ("succeeded", 20, 20)
+
+
+def test_an_input_of_mostly_invalid_lines_fails_with_the_first_errors(
+    aws: Aws, telemetry: Telemetry
+) -> None:
+    """LAMINA_BATCH_MAX_LINE_ERRORS: invalid lines are spooled to /tmp for the job's errors;
+    past the limit the file is the wrong one, and the job fails with the errors found so far
+    written (errors/input.jsonl), so the person who fixes the file sees what was wrong."""
+    limited = with_limits(aws, telemetry, batch_max_line_errors=10)
+    lines = b"".join(b"not json %d\n" % i for i in range(30))
+    job = limited.run("incoming/wrong-format.jsonl", lines)
+    m = read_job_manifest(aws.store, job["job_id"])
+    assert (m.status, m.finalized, m.aborted) == ("failed", True, True)
+    assert m.error is not None
+    assert "more than 10 lines of the input are invalid (LAMINA_BATCH_MAX_LINE_ERRORS)" in m.error
+    found = aws.store.get(JobKeys(m.job_id).input_errors)
+    assert found is not None
+    errors = [json.loads(line) for line in found[0].decode().splitlines()]
+    assert [error["line"] for error in errors] == list(range(1, 11))
+    assert marker(aws.store, m.job_id)[0] == "_FAILED"

@@ -47,6 +47,8 @@ ENV_VARS: dict[str, str] = {
     "chunk_max_records": "LAMINA_CHUNK_MAX_RECORDS",
     "chunk_token_budget": "LAMINA_CHUNK_TOKEN_BUDGET",
     "batch_max_input_bytes": "LAMINA_BATCH_MAX_INPUT_BYTES",
+    "batch_max_records": "LAMINA_BATCH_MAX_RECORDS",
+    "batch_max_line_errors": "LAMINA_BATCH_MAX_LINE_ERRORS",
     "max_receive_count": "LAMINA_MAX_RECEIVE_COUNT",
     "service_name": "POWERTOOLS_SERVICE_NAME",
     "metrics_namespace": "POWERTOOLS_METRICS_NAMESPACE",
@@ -230,6 +232,18 @@ class Settings(BaseModel):
         ge=1,
         description="Largest batch input object (its size as S3 reports it) the submit "
         "function reads; a larger one fails its job before a byte is read.",
+    )
+    batch_max_records: int = Field(
+        default=25_000_000,
+        ge=1,
+        description="Most records (lines, csv rows) of one batch input; on the next one its "
+        "job fails (the duplicate-id set grows with the count: ~805 MB at 25 million).",
+    )
+    batch_max_line_errors: int = Field(
+        default=1_000_000,
+        ge=0,
+        description="Most invalid lines of one batch input; on the next one its job fails, "
+        "the invalid lines found so far in its errors (they are spooled to /tmp).",
     )
     max_receive_count: int = Field(
         default=5,

@@ -76,6 +76,8 @@ class SubmitHandler:
             served=self.served,
             default_model=self.settings.default_model,
             max_input_bytes=self.settings.batch_max_input_bytes,
+            max_records=self.settings.batch_max_records,
+            max_line_errors=self.settings.batch_max_line_errors,
             logger=self.telemetry.logger,
         )
         self.telemetry.logger.append_keys(job=manifest.job_id)

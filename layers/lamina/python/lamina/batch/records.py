@@ -12,7 +12,8 @@ Nothing is read whole: lines come from an iterator of byte chunks, and a line lo
 than ``max_line_bytes`` is skipped (and reported) without being buffered; so is a CSV row
 whose physical lines add up to more (its lines are dropped as they arrive, never handed
 to the parser). Memory is one line (row) plus the duplicate-id set (``IdSet``: 16 to 32
-bytes per record, 48 while it grows; none for txt, whose ids are line numbers).
+bytes per record, 48 while it grows; none for txt, whose ids are line numbers), bounded by
+the reader's ``max_records`` (the submit step's LAMINA_BATCH_MAX_RECORDS).
 
 Whatever a line contains, it becomes a Record or a LineError: a parse failure of any kind
 (invalid UTF-8, JSON nested too deeply for the parser, an oversized CSV row, a wrong type)
@@ -178,9 +179,12 @@ class RecordReader:
         max_line_bytes: int,
         max_text_chars: int,
         split_text_chars: int | None = None,
+        max_records: int | None = None,
     ) -> None:
         """``split_text_chars``: the limit long_text=split would allow, named in the error
-        of a text over ``max_text_chars`` (when it is higher)."""
+        of a text over ``max_text_chars`` (when it is higher). ``max_records``: JobInputError
+        on the record after that many (LAMINA_BATCH_MAX_RECORDS), which bounds the
+        duplicate-id set whatever the records' size."""
         if fmt not in FORMATS.values():
             raise JobInputError(f"unknown input format {fmt!r}")
         self.fmt = fmt
@@ -192,12 +196,18 @@ class RecordReader:
             else ""
         )
         self.count = 0
+        self.max_records = max_records
         self._ids = IdSet()
 
     def read(self, chunks: Iterable[bytes]) -> Iterator[Record | LineError]:
         lines = split_lines(chunks, self.max_line_bytes)
         items = self._csv(lines) if self.fmt == "csv" else self._lines(lines)
         for item in items:
+            if self.max_records is not None and self.count >= self.max_records:
+                raise JobInputError(
+                    f"the input has more than {self.max_records} records "
+                    "(LAMINA_BATCH_MAX_RECORDS): split it into smaller files"
+                )
             self.count += 1
             # txt ids are line numbers: distinct by construction, no set needed
             if isinstance(item, Record) and self.fmt != "txt" and not self._ids.add(item.id):

@@ -58,6 +58,15 @@ MAX_LINE_BYTES = 200_000
 # room to spare, and what its duplicate-id set holds in 1,769 MB for records of 80 bytes
 # or more (25 million: docs/batch.md, "Memory and limits").
 MAX_INPUT_BYTES = 2_000_000_000
+# The most records (lines; csv rows) one input may hold (LAMINA_BATCH_MAX_RECORDS): small
+# records pack many more than 25 million into 2 GB (a csv row "1,a" is 4 bytes), and the
+# duplicate-id set grows with their count, not their bytes. 25 million: ~805 MB of id set at
+# its peak (a 2^26-slot table while the 2^25 one is copied).
+MAX_RECORDS = 25_000_000
+# The most invalid lines one input may hold (LAMINA_BATCH_MAX_LINE_ERRORS): each is spooled
+# to /tmp (the submit function's EphemeralStorage, 2 GB) for errors/input.jsonl, about 100-300
+# bytes apiece; a file that is mostly errors is the wrong file or the wrong format.
+MAX_LINE_ERRORS = 1_000_000
 SPLIT_BYTES_PER_CHAR = 12
 # The longest text a long_text=split job accepts unless LAMINA_MAX_SPLIT_TEXT_CHARS is set
 # for the function: more than the API's default, which bounds one request's time, while a
@@ -394,6 +403,8 @@ def submit_job(
     default_model: str | None = None,
     version_id: str | None = None,
     max_input_bytes: int = MAX_INPUT_BYTES,
+    max_records: int = MAX_RECORDS,
+    max_line_errors: int = MAX_LINE_ERRORS,
     logger: Logger | None = None,
 ) -> JobManifest:
     """Read ``key`` (its ``version_id``, if given: the one the S3 event names) from
@@ -402,7 +413,9 @@ def submit_job(
     The job's options come from the object's metadata (``x-amz-meta-lamina-<option>``);
     ``options`` (the same names: ``{"model": ..., "long-text": ...}``) and ``out`` override
     it; ``served`` and ``default_model`` as in ``job_options``. Invalid options fail the
-    job, its manifest's ``error`` saying why; so does an input over ``max_input_bytes``.
+    job, its manifest's ``error`` saying why; so does an input over ``max_input_bytes``,
+    ``max_records`` records or ``max_line_errors`` invalid lines (the invalid lines read
+    until then are still written to errors/input.jsonl).
 
     Once the job exists, it cannot be left ``submitted``: a storage or queue error
     (JobError) propagates, for Lambda to retry the event (the retry redoes the step); any
@@ -440,6 +453,8 @@ def submit_job(
             max_text_chars=max_text_chars,
             max_split_text_chars=max_split_text_chars,
             max_input_bytes=max_input_bytes,
+            max_records=max_records,
+            max_line_errors=max_line_errors,
             started=started,
         )
     except JobError:
@@ -490,6 +505,8 @@ def _read_and_queue(
     max_text_chars: int,
     max_split_text_chars: int,
     max_input_bytes: int,
+    max_records: int,
+    max_line_errors: int,
     started: float,
 ) -> JobManifest:
     """The submit step proper, for a new job: stream the input, queue its chunks, write
@@ -505,6 +522,7 @@ def _read_and_queue(
         + (SPLIT_BYTES_PER_CHAR * max_split_text_chars if split else 0),
         max_text_chars=max_split_text_chars if split else max_text_chars,
         split_text_chars=None if split else max_split_text_chars,
+        max_records=max_records,
     )
 
     def spill(record: Record) -> None:
@@ -518,20 +536,27 @@ def _read_and_queue(
     rejected = 0
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as spool:
 
-        def bodies() -> Iterator[str]:
+        def reject(error: LineError) -> None:
             nonlocal rejected
+            if rejected >= max_line_errors:
+                raise JobInputError(
+                    f"more than {max_line_errors} lines of the input are invalid "
+                    "(LAMINA_BATCH_MAX_LINE_ERRORS): is it the right file, in the format its "
+                    "extension says? The first ones are in the job's errors"
+                )
+            rejected += 1
+            spool.write(json.dumps(error.to_json(), ensure_ascii=False).encode() + b"\n")
+
+        def bodies() -> Iterator[str]:
             stream = store.stream(key, manifest.input.version_id)
             for item in reader.read(_bounded(stream, max_input_bytes)):
                 if isinstance(item, LineError):
-                    rejected += 1
-                    spool.write(json.dumps(item.to_json(), ensure_ascii=False).encode() + b"\n")
+                    reject(item)
                     continue
                 try:
                     body = chunker.add(item)
                 except RecordTooLargeError as exc:  # not the whole job: this line only
-                    error = LineError(item.line, exc.message, item.id)
-                    rejected += 1
-                    spool.write(json.dumps(error.to_json(), ensure_ascii=False).encode() + b"\n")
+                    reject(LineError(item.line, exc.message, item.id))
                     continue
                 if body is not None:
                     yield body
@@ -539,12 +564,17 @@ def _read_and_queue(
             if last is not None:
                 yield last
 
+        def write_errors() -> None:
+            spool.flush()
+            store.upload(keys.input_errors, Path(spool.name), content_type="application/x-ndjson")
+
         try:
             send_all(queue, batches(bodies()))
         except JobInputError as exc:
+            if rejected:
+                write_errors()  # what was found wrong so far, for the person who fixes it
             return fail_job(store, job_id, exc.message)
-        spool.flush()
-        store.upload(keys.input_errors, Path(spool.name), content_type="application/x-ndjson")
+        write_errors()
 
     seconds = round(time.perf_counter() - started, 3)
 
