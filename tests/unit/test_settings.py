@@ -26,6 +26,8 @@ def test_reads_every_variable_from_the_table() -> None:
         "LAMINA_CHUNK_MAX_RECORDS": "500",
         "LAMINA_CHUNK_TOKEN_BUDGET": "8192",
         "LAMINA_BATCH_MAX_INPUT_BYTES": "1000000",
+        "LAMINA_BATCH_MAX_RECORDS": "5000",
+        "LAMINA_BATCH_MAX_LINE_ERRORS": "0",
         "LAMINA_MAX_RECEIVE_COUNT": "3",
         "LAMINA_MODELS": "/opt/ml/model/a, s3://b/models/spam@production,",
         "LAMINA_MAX_IMAGE_PIXELS": "1000000",
@@ -59,6 +61,7 @@ def test_reads_every_variable_from_the_table() -> None:
     assert settings.batch_queue_url == "https://sqs.us-east-1.amazonaws.com/1/q"
     assert (settings.chunk_max_records, settings.chunk_token_budget) == (500, 8192)
     assert settings.batch_max_input_bytes == 1_000_000
+    assert (settings.batch_max_records, settings.batch_max_line_errors) == (5000, 0)
     assert settings.max_receive_count == 3
     assert settings.default_model == "multilingual-e5-small"
     assert settings.max_split_text_chars == 150_000
