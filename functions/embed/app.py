@@ -198,9 +198,10 @@ async def tei_info(service: Service) -> TeiInfo:
 
 
 @app.get("/api/v1/jobs/{job_id}", tags=["jobs"])
-def job_status(job_id: jobs.JobId, store: jobs.JobStore) -> JobStatusResponse:
+def job_status(job_id: jobs.JobId, store: jobs.JobStore, request: Request) -> JobStatusResponse:
     """A batch job's status and counts (from jobs/<job_id>/manifest.json; no model needed).
+    With IAM auth, only the identity that uploaded the input sees its job (404 otherwise).
 
     Sync on purpose: the S3 read runs in FastAPI's thread pool, not on the event loop.
     """
-    return jobs.job_status(store, job_id)
+    return jobs.job_status(store, job_id, jobs.caller_identity(request))

@@ -246,8 +246,13 @@ def with_limits(aws: Aws, telemetry: Telemetry, **limits: int) -> Aws:
     """``aws`` whose submit handler has these settings (batch_max_records=...)."""
     import dataclasses
 
-    settings = Settings(
-        batch_bucket=BUCKET, batch_queue_url=aws.queue.url, chunk_max_records=4, **limits
+    settings = Settings.model_validate(
+        {
+            "batch_bucket": BUCKET,
+            "batch_queue_url": aws.queue.url,
+            "chunk_max_records": 4,
+            **limits,
+        }
     )
     return dataclasses.replace(aws, submit=SubmitHandler(aws.store, aws.queue, settings, telemetry))
 
@@ -294,3 +299,13 @@ def test_an_input_of_mostly_invalid_lines_fails_with_the_first_errors(
     errors = [json.loads(line) for line in found[0].decode().splitlines()]
     assert [error["line"] for error in errors] == list(range(1, 11))
     assert marker(aws.store, m.job_id)[0] == "_FAILED"
+
+
+def test_submit_records_the_uploader_from_the_s3_event(aws: Aws) -> None:
+    """The job's owner (for the status route's owner check) is the S3 event's principal:
+    the role, not the session that uploaded."""
+    aws.s3.put_object(Bucket=BUCKET, Key="incoming/owned.jsonl", Body=b'{"id": 1, "text": "a"}\n')
+    event = s3_put_event(BUCKET, "incoming/owned.jsonl")
+    event["Records"][0]["userIdentity"]["principalId"] = "AWS:AROAEXAMPLEROLE:ci-run-17"
+    (job,) = aws.submit(event)["jobs"]
+    assert read_job_manifest(aws.store, job["job_id"]).owner == "AROAEXAMPLEROLE"

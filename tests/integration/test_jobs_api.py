@@ -86,3 +86,84 @@ def test_unreadable_job_store_answers_a_fixed_503(
     assert response.json()["error"]["code"] == "job_error"
     for secret in ("123456789012", "s3://", "AccessDenied"):
         assert secret not in response.text
+
+
+# ---- owner check (issue 16): with IAM auth, only the uploader sees a job ---------------------
+
+
+@pytest.mark.parametrize(
+    ("principal", "owner"),
+    [
+        ("AWS:AIDAEXAMPLEUSER", "AIDAEXAMPLEUSER"),  # S3 event, IAM user
+        ("AWS:AROAEXAMPLEROLE:ci-run-17", "AROAEXAMPLEROLE"),  # S3 event, a role's session
+        ("AROAEXAMPLEROLE:laptop", "AROAEXAMPLEROLE"),  # API Gateway's iam.userId
+        ("", None),
+        (None, None),
+    ],
+)
+def test_owner_of_names_the_identity_not_the_session(
+    principal: str | None, owner: str | None
+) -> None:
+    from lamina.batch.jobs import owner_of
+
+    assert owner_of(principal) == owner
+
+
+def iam_event(job_id: str, user_id: str | None) -> dict[str, Any]:
+    """GET /api/v1/jobs/{job_id} as API Gateway (HTTP API) sends it; ``user_id``: the IAM
+    authorizer's requestContext.authorizer.iam.userId (None: no IAM auth)."""
+    from tests.conftest import api_event
+
+    event = api_event("http", "GET", f"/api/v1/jobs/{job_id}")
+    if user_id is None:
+        event["requestContext"].pop("authorizer", None)
+    else:
+        event["requestContext"]["authorizer"] = {
+            "iam": {
+                "accessKey": "ASIAEXAMPLE",
+                "accountId": "123456789012",
+                "callerId": user_id,
+                "principalOrgId": None,
+                "userArn": "arn:aws:sts::123456789012:assumed-role/uploader/session",
+                "userId": user_id,
+            }
+        }
+    return event
+
+
+@pytest.mark.parametrize(
+    ("user_id", "status"),
+    [
+        ("AROAEXAMPLEROLE:another-session", 200),  # the uploader's role, any session
+        ("AIDASOMEONEELSE", 404),  # another identity: as if there were no such job
+        (None, 200),  # no IAM auth (ApiAuth NONE or JWT): the API's own auth is the gate
+    ],
+)
+def test_job_status_is_shown_to_its_owner_only(
+    embed_app: Any, jobs_dir: Path, lambda_context: Any, user_id: str | None, status: int
+) -> None:
+    from functions.embed.handler import handler
+    from lamina.batch.jobs import InputRef, JobKeys, JobManifest
+
+    job_id = "notes-0123456789ab"
+    manifest = JobManifest(
+        job_id=job_id,
+        input=InputRef(
+            uri="s3://b/incoming/notes.jsonl",
+            key="incoming/notes.jsonl",
+            etag="e",
+            size=1,
+            format="jsonl",
+        ),
+        owner="AROAEXAMPLEROLE",
+    )
+    LocalObjects(jobs_dir, error=JobError).put(JobKeys(job_id).manifest, manifest.to_json())
+    response = handler(iam_event(job_id, user_id), lambda_context)
+    assert response["statusCode"] == status, response["body"]
+    body = json.loads(response["body"])
+    if status == 404:
+        assert body["error"]["code"] == "job_not_found"
+        assert body["error"]["message"] == f"no job {job_id}"
+        assert "AROA" not in response["body"]
+    else:
+        assert body["job_id"] == job_id

@@ -55,16 +55,20 @@ class SubmitHandler:
 
     def __call__(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         jobs: list[dict[str, object]] = []
-        for _bucket, key, version_id in s3_event_keys(event):
+        for upload in s3_event_keys(event):
+            key = upload.key
             if not key.startswith(INCOMING_PREFIX) or key.endswith("/"):
                 # outside incoming/, or a "folder" placeholder made by the S3 console
                 self.telemetry.logger.warning("ignored: not an input file", extra={"key": key})
                 continue
-            manifest = self.submit(key, version_id)
+            manifest = self.submit(key, upload.version_id, owner=upload.principal)
             jobs.append({"job_id": manifest.job_id, "key": key, "status": manifest.status})
         return {"jobs": jobs}
 
-    def submit(self, key: str, version_id: str | None = None) -> JobManifest:
+    def submit(
+        self, key: str, version_id: str | None = None, *, owner: str | None = None
+    ) -> JobManifest:
+        """Submit one upload; ``owner``: the S3 event's principal (who wrote it)."""
         manifest = submit_job(
             self.store,
             self.queue,
@@ -78,6 +82,7 @@ class SubmitHandler:
             max_input_bytes=self.settings.batch_max_input_bytes,
             max_records=self.settings.batch_max_records,
             max_line_errors=self.settings.batch_max_line_errors,
+            owner=owner,
             logger=self.telemetry.logger,
         )
         self.telemetry.logger.append_keys(job=manifest.job_id)

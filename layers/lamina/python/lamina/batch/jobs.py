@@ -68,6 +68,16 @@ def job_id_for(location: str, etag: str, version_id: str | None = None) -> str:
     return f"{stem}-{digest}"
 
 
+def owner_of(principal: str | None) -> str | None:
+    """The IAM identity behind a principal, as the S3 event and API Gateway name it: an IAM
+    user's id (``AIDA...``), or a role's (``AROA...``) without the session name, so every
+    session of one role is one owner. S3 writes ``AWS:AIDA...`` or ``AWS:AROA...:session``;
+    API Gateway's IAM authorizer ``AIDA...`` or ``AROA...:session``. None or "" -> None."""
+    if not principal:
+        return None
+    return principal.removeprefix("AWS:").split(":", 1)[0] or None
+
+
 def check_job_id(job_id: str) -> str:
     if not _JOB_ID.fullmatch(job_id):  # match(): "$" also matches before a final "\n"
         raise JobNotFoundError(f"{job_id!r} is not a lamina job id")
@@ -173,6 +183,12 @@ class JobManifest(BaseModel):
     )
     long_text: LongText = "truncate"
     windows: bool = Field(default=False, description="One row per window in windows/ too.")
+    owner: str | None = Field(
+        default=None,
+        description="Who uploaded the input (``owner_of`` the S3 event's principal: an IAM "
+        "user or role id); with IAM auth only that identity may read the job's status. "
+        "Null: not known (a local job, an event without one).",
+    )
     submit_done: bool = False
     lines: int | None = Field(default=None, description="Input records (lines; CSV rows).")
     invalid: int = Field(default=0, description="Records the submit step rejected.")

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol, cast, get_args
+from typing import Any, NamedTuple, Protocol, cast, get_args
 
 from pydantic import BaseModel, ConfigDict
 
@@ -33,6 +33,7 @@ from lamina.batch.jobs import (
     finalize_if_complete,
     job_id_for,
     now_iso,
+    owner_of,
     update,
 )
 from lamina.batch.queues import SQS_MAX_BYTES, WorkQueue, batches
@@ -332,6 +333,7 @@ def _start(
     key: str,
     version_id: str | None,
     choose: Callable[[Mapping[str, str]], JobOptions],
+    owner: str | None = None,
 ) -> tuple[JobManifest, bool, str | None]:
     """The job for the object at ``key`` (created if new); True if it still needs the
     submit step (False: a duplicate event for a job already submitted); and why its options
@@ -366,6 +368,7 @@ def _start(
         input_type=options.input_type,
         long_text=options.long_text,
         windows=options.windows,
+        owner=owner,
     )
     if not store.put(
         keys.manifest, manifest.to_json(), content_type="application/json", if_none_match=True
@@ -405,6 +408,7 @@ def submit_job(
     max_input_bytes: int = MAX_INPUT_BYTES,
     max_records: int = MAX_RECORDS,
     max_line_errors: int = MAX_LINE_ERRORS,
+    owner: str | None = None,
     logger: Logger | None = None,
 ) -> JobManifest:
     """Read ``key`` (its ``version_id``, if given: the one the S3 event names) from
@@ -431,7 +435,7 @@ def submit_job(
             values["output"] = out
         return job_options(values, normalize=normalize, served=served, default_model=default_model)
 
-    manifest, todo, refused = _start(store, key, version_id, choose)
+    manifest, todo, refused = _start(store, key, version_id, choose, owner_of(owner))
     if not todo:  # submitted already; finish it if that attempt died before finalizing
         return finalize_if_complete(store, manifest)
     job_id = manifest.job_id
@@ -611,10 +615,17 @@ def send_all(queue: WorkQueue, groups: Iterable[list[str]]) -> None:
             future.result()
 
 
-def s3_event_keys(event: dict[str, Any]) -> Iterator[tuple[str, str, str | None]]:
-    """(bucket, key, version id or None) of each ObjectCreated record of an S3 event
-    notification; test events (``s3:TestEvent``) yield nothing. Keys arrive URL-encoded
-    (``a+b`` is ``a b``)."""
+class S3Upload(NamedTuple):
+    bucket: str
+    key: str
+    version_id: str | None
+    principal: str | None  # userIdentity.principalId: who wrote the object
+
+
+def s3_event_keys(event: dict[str, Any]) -> Iterator[S3Upload]:
+    """Bucket, key, version id (or None) and uploader of each ObjectCreated record of an S3
+    event notification; test events (``s3:TestEvent``) yield nothing. Keys arrive
+    URL-encoded (``a+b`` is ``a b``)."""
     from urllib.parse import unquote_plus
 
     if event.get("Event") == "s3:TestEvent":
@@ -624,4 +635,10 @@ def s3_event_keys(event: dict[str, Any]) -> Iterator[tuple[str, str, str | None]
             continue
         s3 = record["s3"]
         version = s3["object"].get("versionId") or None
-        yield s3["bucket"]["name"], unquote_plus(s3["object"]["key"]), version
+        principal = (record.get("userIdentity") or {}).get("principalId")
+        yield S3Upload(
+            s3["bucket"]["name"],
+            unquote_plus(s3["object"]["key"]),
+            version,
+            principal if isinstance(principal, str) else None,
+        )

@@ -6,19 +6,22 @@ batch bucket (``LAMINA_BATCH_BUCKET``). The store is opened once per process.
 
 from __future__ import annotations
 
+import logging
 import re
 from functools import lru_cache
 from pathlib import PurePosixPath
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi import Path as PathParam
 
 from lamina.api.jobs.schemas import JobCounts, JobStatusResponse
-from lamina.batch.jobs import JOB_ID_PATTERN, read_job_manifest
+from lamina.batch.jobs import JOB_ID_PATTERN, owner_of, read_job_manifest
 from lamina.errors import JobError, JobNotFoundError
 from lamina.settings import get_settings
 from lamina.storage import ObjectStore
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
@@ -52,16 +55,38 @@ def input_name(uri: str) -> str:
     return PurePosixPath(uri.removeprefix("s3://")).name or "input"
 
 
-def job_status(store: ObjectStore, job_id: str) -> JobStatusResponse:
+def caller_identity(request: Request) -> str | None:
+    """The IAM identity that signed the request (API Gateway's IAM authorizer, ApiAuth=IAM:
+    ``requestContext.authorizer.iam.userId``), as ``owner_of`` names it; None without one
+    (ApiAuth NONE or JWT, the local server)."""
+    event: Any = request.scope.get("aws.event")
+    if not isinstance(event, dict):
+        return None
+    context = event.get("requestContext")
+    authorizer = context.get("authorizer") if isinstance(context, dict) else None
+    iam = authorizer.get("iam") if isinstance(authorizer, dict) else None
+    user = iam.get("userId") if isinstance(iam, dict) else None
+    return owner_of(user) if isinstance(user, str) else None
+
+
+def job_status(store: ObjectStore, job_id: str, caller: str | None = None) -> JobStatusResponse:
     """The job's status and counts, as its manifest has them now.
 
     Nothing names the bucket: the input is its file name, a failure's reason loses its
     ``s3://bucket/`` prefixes (the bucket name may hold the account id).
+
+    Owner check: a job whose manifest knows its uploader (``owner``) is only shown to a
+    ``caller`` who is that IAM identity (any session of the same role); anyone else gets
+    the 404 of a job that does not exist, so ids cannot be probed. Without a caller identity
+    (no IAM auth) there is nothing to compare, and the API's own auth is the only gate.
     """
     try:
         m = read_job_manifest(store, job_id)
     except JobNotFoundError as exc:  # its message names the store
         raise JobNotFoundError(f"no job {job_id}") from exc
+    if caller is not None and m.owner is not None and caller != m.owner:
+        log.info("job status refused: not the owner", extra={"job": job_id, "caller": caller})
+        raise JobNotFoundError(f"no job {job_id}")
     return JobStatusResponse(
         job_id=m.job_id,
         status=m.status,
