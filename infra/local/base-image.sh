@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# Build lamina's stand-in for public.ecr.aws/lambda/python:3.13 in podman's storage, under
-# that very name, so that functions/Dockerfile builds unchanged on a machine that
-# reaches no container registry. It is also tagged public.ecr.aws/lambda/python:3.13-x86_64,
-# the image `sam local invoke` runs zip functions of Runtime python3.13 on (with
-# --skip-pull-image: SAM adds the emulator and the function's layers under /opt to it). Skipped when the image exists with the same key (a hash of
-# this script, infra/local/standin/ and the wheel pins), so a second run takes a second.
+# Build lamina's stand-in for the AWS Lambda base image (public.ecr.aws/lambda/python:3.13)
+# in podman's storage, for machines that reach no container registry. Its one name is
+# localhost/lamina/lambda-python-standin:3.13 (STANDIN_IMAGE in infra/local/standin_template.py):
+# a name that cannot be taken for AWS's image. The podman path builds on it by name:
+# infra/local/sam-build.sh gives the image functions BASE_IMAGE=<stand-in> (functions/Dockerfile's
+# build argument, through a generated copy of the template) and `sam local` runs the python3.13
+# zip functions on it with --invoke-image <Function>=<stand-in> (and --skip-pull-image; SAM
+# adds the emulator and the function's layers under /opt).
+# Every run first takes any public.ecr.aws/... name off images labelled lamina.standin (older
+# runs tagged the stand-in public.ecr.aws/lambda/python:3.13 and :3.13-x86_64), so nothing
+# on the machine gives AWS's name to lamina's image. The build is skipped when the image
+# exists with the same key (a hash of this script, infra/local/standin/ and the wheel pins),
+# so a second run takes a second.
 #   1. debootstrap --variant=minbase Debian trixie (python3.13), `podman import` -> ROOTFS
 #      (cached as localhost/lamina/trixie-minbase:<hash of the debootstrap parameters>)
 #   2. podman build infra/local/standin/Containerfile: /var/lang python with pip, boto3,
@@ -19,18 +26,41 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 venv="${1:-.venv}"
 sam_venv="${2:-.venv-sam}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-image=public.ecr.aws/lambda/python:3.13
-zip_image=public.ecr.aws/lambda/python:3.13-x86_64 # SAM CLI's base for Runtime python3.13 zip functions
+aws_image=public.ecr.aws/lambda/python:3.13 # what functions/Dockerfile builds on by default
 suite=trixie
 mirror="${LAMINA_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 include=python3,python3-venv,ca-certificates
 work="$LAMINA_ROOT/build/base-image"
 
 if [ "$(detect_engine)" = docker ]; then
-  log "a Docker engine answers: the build pulls the real $image"
+  log "a Docker engine answers: the build pulls the real $aws_image"
   exit 0
 fi
 command -v podman >/dev/null || die "podman is not installed: run infra/local/setup-podman.sh"
+[ -x "$venv/bin/python" ] || die "no $venv/bin/python: run \`make install\`"
+image="$(PYTHONPATH="$LAMINA_ROOT" "$venv/bin/python" -m infra.local.standin_template image)" \
+  || die "cannot read the stand-in's name from infra/local/standin_template.py"
+case "$image" in
+  localhost/*) ;;
+  *) die "the stand-in's name must start with localhost/, not '$image'" ;;
+esac
+
+# Older runs named the stand-in public.ecr.aws/lambda/python:3.13 and :3.13-x86_64: take
+# every public.ecr.aws/ name off any image labelled lamina.standin (`podman untag` removes
+# the name only; the function images built on it keep their layers), and remove the image
+# when no name and no image built on it is left.
+podman images --filter label=lamina.standin --format '{{.Id}} {{.Repository}}:{{.Tag}}' \
+  | while read -r id name; do
+    case "$name" in
+      public.ecr.aws/*)
+        podman untag "$id" "$name" </dev/null || die "podman untag $name failed"
+        log "removed the name $name from lamina's stand-in ${id:0:12} (left by an older run)"
+        if [ "$(podman image inspect --format '{{len .RepoTags}}' "$id" 2>/dev/null </dev/null)" = 0 ]; then
+          podman image rm "$id" </dev/null >/dev/null 2>&1 || true
+        fi
+        ;;
+    esac
+  done
 
 # Versions in the stand-in: boto3 as the project venv has it (the AWS image ships one too),
 # and the runtime interface client.
@@ -50,7 +80,6 @@ key="$(
 )"
 current="$(podman image inspect --format '{{ index .Labels "lamina.standin.key" }}' "$image" 2>/dev/null || true)"
 if [ "$current" = "$key" ]; then
-  podman tag "$image" "$zip_image"
   log "stand-in $image is up to date (key $key)"
   exit 0
 fi
@@ -103,10 +132,9 @@ podman build --quiet --build-arg ROOTFS="$rootfs" --label "lamina.standin.key=$k
   --label "lamina.standin=Debian $suite + awslambdaric $ric_version (not the AWS image)" \
   -f "$ctx/Containerfile" -t "$image" "$ctx" >/dev/null || die "podman build of the stand-in failed"
 rm -rf "$ctx"
-podman tag "$image" "$zip_image"
 if [ -n "$previous" ]; then
   # The replaced stand-in, unless an image built on it still holds it.
   podman image rm "$previous" >/dev/null 2>&1 || true
 fi
 size="$(podman image inspect --format '{{.Size}}' "$image")"
-log "stand-in $image (and $zip_image) built in $((SECONDS - started)) s, $((size / 1000000)) MB (key $key)"
+log "stand-in $image built in $((SECONDS - started)) s, $((size / 1000000)) MB (key $key)"

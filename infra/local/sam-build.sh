@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # `sam build` of the template on the local engine (run it through `infra/local/engine.sh
 # run`): the image functions (Dockerfile) and, through SAM's makefile builder, the lamina
-# layer and the zip functions (layers/lamina/Makefile, functions/<fn>/Makefile). Then it
-# prints the sizes and does housekeeping SAM does not do:
+# layer and the zip functions (layers/lamina/Makefile, functions/<fn>/Makefile).
+# With podman, the image functions build FROM lamina's stand-in base image
+# (localhost/lamina/lambda-python-standin:3.13, infra/local/base-image.sh), not from AWS's
+# name: SAM CLI takes Docker build args only from the template (Metadata.DockerBuildArgs),
+# so `python -m infra.local.standin_template template` writes .template.standin.yaml
+# (git-ignored, at the repository root so that DockerContext and CodeUri paths resolve as in
+# template.yaml), template.yaml with BASE_IMAGE=<stand-in> in every image function's
+# DockerBuildArgs, and `sam build --template-file .template.standin.yaml` builds it. The
+# output is .aws-sam/build/template.yaml either way. With Docker, template.yaml as it is.
+# Then it prints the sizes and does housekeeping SAM does not do:
 # - `sam local invoke` / `start-api` run an image function from "<repo>:rapid-<arch>": the
 #   function image plus the emulator, rebuilt on every run (cached by the engine). Images
 #   left untagged by rebuilds, function and rapid images (label lamina.image=embed), are
 #   pruned; the deps stage is kept (it is the build cache of the pip install).
 # Usage: infra/local/sam-build.sh SAM [sam build options...]
+#   (LAMINA_VENV: the project venv whose python runs the template transform; default .venv)
 set -euo pipefail
 # shellcheck source=infra/local/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -21,7 +30,23 @@ cli=docker
 [ "$(detect_engine)" = podman ] && cli=podman
 
 started=$SECONDS
-SAM_CLI_TELEMETRY=0 "$sam" build "$@" >&2 || die "sam build failed (output above)"
+template=()
+if [ "$cli" = podman ]; then
+  for arg in "$@"; do
+    case "$arg" in
+      -t | --template | --template-file | --template=* | --template-file=*)
+        die "with podman, sam-build.sh builds .template.standin.yaml: no $arg" ;;
+    esac
+  done
+  python="${LAMINA_VENV:-.venv}/bin/python"
+  [ -x "$python" ] || die "no $python: run \`make install\` (or set LAMINA_VENV)"
+  standin="$LAMINA_ROOT/.template.standin.yaml"
+  PYTHONPATH="$LAMINA_ROOT" "$python" -m infra.local.standin_template template \
+    --template "$LAMINA_ROOT/template.yaml" --out "$standin" \
+    || die "cannot write $standin (output above)"
+  template=(--template-file "$standin")
+fi
+SAM_CLI_TELEMETRY=0 "$sam" build "${template[@]}" "$@" >&2 || die "sam build failed (output above)"
 built=.aws-sam/build/template.yaml
 [ -f "$built" ] || die "sam build wrote no $built"
 

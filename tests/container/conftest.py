@@ -2,9 +2,10 @@
 
 One session fixture, ``stack``, runs ``make local-build``: the container engine (Docker if it
 answers, else Debian's podman behind a Docker-API socket, installed and configured on first
-use), the base image (podman: the stand-in for public.ecr.aws/lambda/python:3.13 built from
-Debian packages), the runtime wheels and ``sam build``. A failing step fails the tests with
-the step's output; nothing is skipped. Its log: build/container-tests/setup.log.
+use), the base image (podman: lamina's stand-in for the AWS Lambda base image, built from
+Debian packages and named ``STANDIN_IMAGE``, never AWS's name), the runtime wheels and
+``sam build``. A failing step fails the tests with the step's output; nothing is skipped.
+Its log: build/container-tests/setup.log.
 
 Measurements (setup time, image size, Init Duration, latencies) are printed in pytest's
 terminal summary, under "lamina container measurements".
@@ -26,11 +27,16 @@ from typing import Any
 
 import pytest
 
+from infra.local.standin_template import STANDIN_IMAGE as STANDIN_IMAGE
+from infra.local.standin_template import zip_functions
 from lamina.settings import ENV_VARS
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = ROOT / "build" / "container-tests"
-BASE_IMAGE = "public.ecr.aws/lambda/python:3.13"
+# functions/Dockerfile's base: AWS's image where Docker pulls it; on podman lamina's stand-in,
+# whose one name is STANDIN_IMAGE (infra/local/standin_template.py: base-image.sh builds it,
+# sam-build.sh builds the images on it, zip functions run on it through --invoke-image).
+AWS_BASE_IMAGE = "public.ecr.aws/lambda/python:3.13"
 FUNCTION = "EmbedFunction"
 # First run on a fresh machine: apt (podman, debootstrap), debootstrap of Debian trixie,
 # wheels, two image builds. Later runs: a cached `sam build`, seconds.
@@ -60,6 +66,27 @@ class Stack:
     env: dict[str, str]  # os.environ + DOCKER_HOST (podman) + SAM_CLI_TELEMETRY=0
     sam: Path
     image: str  # the function image sam build tagged, e.g. embedfunction:python3.13-v1
+
+    @property
+    def base_image(self) -> str:
+        """The image functions/Dockerfile builds on here: the stand-in on podman."""
+        return STANDIN_IMAGE if self.engine == "podman" else AWS_BASE_IMAGE
+
+    def invoke_images(self, *functions: str) -> list[str]:
+        """podman: ``--invoke-image <F>=<stand-in>`` for the zip functions among ``functions``
+        (every zip function of the template when none is named), so that `sam local` runs
+        them on the stand-in, not on public.ecr.aws/lambda/python:3.13-x86_64 (SAM CLI's
+        default, not on this machine). Docker: none (SAM pulls the real runtime image).
+        Per function: a bare --invoke-image would replace the image functions' images too."""
+        if self.engine != "podman":
+            return []
+        lines = (ROOT / "template.yaml").read_text(encoding="utf-8").splitlines()
+        return [
+            option
+            for zipped in zip_functions(lines)
+            if not functions or zipped.name in functions
+            for option in ("--invoke-image", f"{zipped.name}={STANDIN_IMAGE}")
+        ]
 
     def run(
         self,
@@ -223,9 +250,11 @@ def local_api(stack: Stack) -> Iterator[LocalApi]:
                 str(port),
                 "--warm-containers",
                 "EAGER",
-                # The template's zip function runs on the runtime image, which the podman
-                # path stands in locally; pulling it would ask a registry this machine lacks.
+                # EAGER starts every function, the zip one (BatchSubmitFunction) too: on
+                # podman it runs on the stand-in (--invoke-image), and pulling would ask a
+                # registry this machine lacks.
                 *(["--skip-pull-image"] if stack.engine == "podman" else []),
+                *stack.invoke_images(),
             ],
             cwd=ROOT,
             env=stack.env,

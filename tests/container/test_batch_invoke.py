@@ -6,9 +6,11 @@
   the partial batch response, the part in S3, the finalized manifest; a poison record next
   to a good one comes back alone in ``batchItemFailures``.
 - ``BatchSubmitFunction``: the zip package and the lamina layer that ``sam build`` made with
-  the makefile builder, on the python3.13 runtime image (here the stand-in, tagged as the
-  image SAM runs zip functions on), fed ``sam local generate-event s3 put``; its chunk is
-  then received from moto's SQS and handed to the worker: the whole pipeline through SAM.
+  the makefile builder, on the python3.13 runtime image (with podman the stand-in, named
+  with ``--invoke-image BatchSubmitFunction=<stand-in>``: SAM's default,
+  public.ecr.aws/lambda/python:3.13-x86_64, is not on this machine), fed ``sam local
+  generate-event s3 put``; its chunk is then received from moto's SQS and handed to the
+  worker: the whole pipeline through SAM.
 
 Networking: moto listens on the host at the gateway of the engine's default bridge network
 (podman: 10.88.0.1), which containers reach. SAM passes a function only the variables its
@@ -165,6 +167,9 @@ def invoke(
     args += ["--event", event_file, "--env-vars", env_vars]
     if stack.engine == "podman":
         args.append("--skip-pull-image")  # no registry: the runtime image is the stand-in
+        # A zip function: on the stand-in (--invoke-image <function>=STANDIN_IMAGE), not on
+        # SAM's default public.ecr.aws/lambda/python:3.13-x86_64. Image functions: nothing.
+        args += stack.invoke_images(function)
     started = time.monotonic()
     done = without_credentials(stack).run(*args)
     WALL_S[function].append(time.monotonic() - started)

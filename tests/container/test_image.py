@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.container.conftest import BASE_IMAGE, LOG_DIR, MEASUREMENTS, Stack, free_port
+from tests.container.conftest import LOG_DIR, MEASUREMENTS, Stack, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -77,10 +77,10 @@ def test_image_size(stack: Stack) -> None:
     The total depends on the base: the stand-in here, the real AWS image on Docker.
     """
     total = image_size(stack, stack.image)
-    base = image_size(stack, BASE_IMAGE)
+    base = image_size(stack, stack.base_image)
     added_mb = (total - base) / 1e6
     MEASUREMENTS["image size"] = (
-        f"{total / 1e6:.0f} MB total = base {base / 1e6:.0f} MB ({BASE_IMAGE}"
+        f"{total / 1e6:.0f} MB total = base {base / 1e6:.0f} MB ({stack.base_image}"
         f"{', stand-in' if stack.engine == 'podman' else ''}) + function {added_mb:.0f} MB"
     )
     assert added_mb <= MAX_FUNCTION_LAYERS_MB
