@@ -31,6 +31,7 @@ BUILDERS := tools/lamina_tools/models
 
 .DEFAULT_GOAL := help
 include infra/local/local.mk
+include infra/local/postgres.mk
 
 .PHONY: help install sam-cli clients model models serve serve-classify serve-image serve-onnx test test-unit test-integration lint format typecheck batch-local \
         validate bench golden pr clean
@@ -38,11 +39,12 @@ include infra/local/local.mk
 help:  ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "lamina needs Python >= 3.11"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[serve,export,dev]'
+	$(BIN)/pip install --quiet -e clients/python  # lamina-client (docs/client.md)
 	touch $@
 
 install: $(INSTALLED)  ## create .venv with runtime, export and dev dependencies
@@ -97,7 +99,7 @@ serve: $(MODEL) $(E5)  ## run the embedding API (both models) on http://$(HOST):
 	@uri=$(SERVED_MODEL) || exit 1; e5=$$($(BIN)/lamina models pick $(E5_DIR)) || exit 1; \
 	models=$${LAMINA_MODELS:-$$uri,$$e5}; echo "serving $$models"; \
 	LAMINA_MODELS=$$models POWERTOOLS_METRICS_DISABLED=$${POWERTOOLS_METRICS_DISABLED:-true} \
-		LAMINA_COALESCE=$${LAMINA_COALESCE:-true} \
+		LAMINA_COALESCE=$${LAMINA_COALESCE:-true} LAMINA_SEARCH_POOL_SIZE=$${LAMINA_SEARCH_POOL_SIZE:-4} \
 		exec $(BIN)/uvicorn functions.embed.app:app --host $(HOST) --port $(PORT)
 
 # The other functions' local servers (same PORT/HOST), each on its built model.

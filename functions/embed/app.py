@@ -28,6 +28,8 @@ from lamina.api.errors import TEI_PATHS_STATE, ErrorBody
 from lamina.api.jobs import service as jobs
 from lamina.api.jobs.schemas import JobStatusResponse
 from lamina.api.schemas import HealthResponse
+from lamina.api.search import schemas as search_schemas
+from lamina.api.search.service import SearchService, index_for
 from lamina.api.tei import service as tei
 from lamina.api.tei.schemas import TEI_ERROR_SCHEMA, TeiEmbedRequest, TeiInfo
 
@@ -40,6 +42,14 @@ served = model_app(
 )
 app = served.app
 Service = Annotated[EmbeddingService, Depends(served.slot.dep)]
+
+
+def _index(service: Service) -> Any:
+    """The vector index of this function's settings (lamina.api.search)."""
+    return index_for(service.settings)
+
+
+Index = Annotated[Any, Depends(_index)]
 # The fingerprint precondition, read in ``answer``: a header of every embedding route, a
 # 64-hex-digit string when sent (422 otherwise), documented here once.
 EXPECT_PARAMETER: dict[str, Any] = {
@@ -205,3 +215,51 @@ def job_status(job_id: jobs.JobId, store: jobs.JobStore, request: Request) -> Jo
     Sync on purpose: the S3 read runs in FastAPI's thread pool, not on the event loop.
     """
     return jobs.job_status(store, job_id, jobs.caller_identity(request))
+
+
+# --- vector search (lamina.api.search: why it lives on this function) ----------------------
+# Sync on purpose: the database round trips run in FastAPI's thread pool.
+SEARCH_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {
+        "description": why,
+        "content": {
+            "application/json": {"schema": {"$ref": SCHEMA_REF.format(model=ErrorBody.__name__)}}
+        },
+    }
+    for code, why in (
+        (
+            404,
+            "No such collection (collection_not_found), or none of the liked items "
+            "(item_not_found).",
+        ),
+        (409, "The collection was made by a model this function does not serve (model_mismatch)."),
+        (
+            503,
+            "Search is not configured (search_not_configured), or the index does not "
+            "answer (index_unavailable, with a Retry-After header).",
+        ),
+    )
+}
+
+
+@app.post("/api/v1/search", tags=["search"], responses=SEARCH_ERRORS)
+def search(
+    req: search_schemas.SearchRequest, service: Service, index: Index
+) -> search_schemas.SearchResponse:
+    """The items of a collection most similar to a text (embedded by the collection's
+    model) or a vector, optionally filtered by metadata."""
+    return SearchService(service, index).search(req)
+
+
+@app.post("/api/v1/recommend", tags=["search"], responses=SEARCH_ERRORS)
+def recommend(
+    req: search_schemas.RecommendRequest, service: Service, index: Index
+) -> search_schemas.SearchResponse:
+    """Items like the ones a user liked (and unlike the disliked), from their stored vectors."""
+    return SearchService(service, index).recommend(req)
+
+
+@app.get("/api/v1/collections", tags=["search"], responses=SEARCH_ERRORS)
+def collections(service: Service, index: Index) -> search_schemas.CollectionList:
+    """Every collection: its model, dimension, item count and whether it is indexed."""
+    return SearchService(service, index).collections()

@@ -112,7 +112,8 @@ def runtime_pins(venv: Path) -> list[str]:
         version = found[0].version
         if not req.specifier.contains(version, prereleases=True):
             raise SystemExit(f"wheels: {venv} has {req.name} {version}, pyproject wants {dep}")
-        extra = f"[{EXTRAS[name]}]" if name in EXTRAS else ""
+        extras = sorted(set(req.extras) | ({EXTRAS[name]} if name in EXTRAS else set()))
+        extra = f"[{','.join(extras)}]" if extras else ""  # pyproject's own (psycopg[binary])
         pins.append(f"{name}{extra}=={version}")
     return pins
 

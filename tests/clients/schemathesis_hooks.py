@@ -165,6 +165,17 @@ ALLOWED: dict[tuple[str, str], dict[tuple[int, str], Rule]] = {
     ("GET", "/api/v1/jobs/{job_id}"): {(404, "job_not_found"): _always},
     ("POST", "/api/v1/embed"): EMBEDDING,
     ("POST", "/api/v1/embed-batch"): EMBEDDING,
+    # Search: any collection name of the right shape is schema-valid, only the index knows
+    # which exist; the same for item ids; a vector's length must be the collection's
+    # dimension, which GET /api/v1/collections states, not the request's schema.
+    ("POST", "/api/v1/search"): {
+        (404, "collection_not_found"): _always,
+        (422, "invalid_input"): lambda body, error: error.get("param") == "vector",
+    },
+    ("POST", "/api/v1/recommend"): {
+        (404, "collection_not_found"): _always,
+        (404, "item_not_found"): _always,
+    },
     ("POST", "/api/v1/similarity"): {
         (422, "request_too_many_chars"): _request_chars("query", "candidates"),
         (422, "request_too_many_tokens"): _embedding_tokens("candidates"),

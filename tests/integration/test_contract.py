@@ -13,6 +13,7 @@ Replay a failure: the failure message and the log print the command, with the se
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shlex
@@ -170,8 +171,38 @@ def generated_cases(output: str) -> int:
     return int(found.group(1)) if found else 0
 
 
+def seed_collection(dsn: str) -> None:
+    """The collection the search routes' examples name ("recipes", items "r-102", "r-311"),
+    made by the served e5 model, so that schema-valid requests also reach real answers."""
+    from lamina.inference.embedder import OnnxEmbedder
+    from lamina.search.index import Item, ModelIdentity
+    from lamina.search.pg import PgVectorIndex
+
+    e5 = OnnxEmbedder.load(E5_ROOT / "q4")
+    texts = {"r-102": "김치찌개: 김치와 돼지고기로 끓인 찌개", "r-311": "된장찌개: 된장을 푼 찌개"}
+    vectors = e5.embed(list(texts.values()), input_type="passage").vectors
+    model = ModelIdentity(e5.manifest.name, e5.manifest.version, e5.manifest.digest)
+    index = PgVectorIndex(dsn)
+    try:
+        index.create_collection("recipes", model, e5.dim)
+        items = [
+            Item(rid, vector, text, {"kind": "stew"})
+            for (rid, text), vector in zip(texts.items(), vectors, strict=True)
+        ]
+        index.upsert("recipes", items, model)
+        index.build_index("recipes")
+    finally:
+        index.close()
+
+
 @pytest.mark.parametrize("function", functions(), ids=lambda f: f.name)
-def test_schemathesis(function: Function, schemathesis: Path, tmp_path: Path) -> None:
+def test_schemathesis(
+    function: Function, schemathesis: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if function.name == "embed":  # its search routes, on a real index
+        dsn = request.getfixturevalue("postgres_dsn")
+        seed_collection(dsn)
+        function = dataclasses.replace(function, env={**function.env, "LAMINA_SEARCH_DSN": dsn})
     with serving(function, tmp_path) as server:
         cmd = command(function, server.url, SEED)
         replay = (

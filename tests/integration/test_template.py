@@ -881,13 +881,26 @@ OBJECT_WRITES = {"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
 OBJECT_WRITERS = {"BatchSubmitFunctionRole", "BatchWorkerFunctionRole", "ModelPublisherRole"}
 
 
+def role_policies(role: dict[str, Any]) -> list[dict[str, Any]]:
+    """A translated role's inline policies, both branches of a conditional one (Fn::If:
+    the search policies exist only when search is configured)."""
+    found: list[dict[str, Any]] = []
+    for policy in role["Properties"].get("Policies", []):
+        if "Fn::If" in policy:
+            _, *branches = policy["Fn::If"]
+            found += [b for b in branches if isinstance(b, dict) and "PolicyDocument" in b]
+        else:
+            found.append(policy)
+    return found
+
+
 def test_translated_roles_hold_no_bucket_wide_write(translated: dict[str, Any]) -> None:
     """What CloudFormation receives: no role may write a bucket's configuration, ACLs or
     policy, and only the batch functions and the model publisher may write objects."""
     for name, resource in translated["Resources"].items():
         if resource["Type"] != "AWS::IAM::Role":
             continue
-        for policy in resource["Properties"].get("Policies", []):
+        for policy in role_policies(resource):
             for statement in policy["PolicyDocument"]["Statement"]:
                 actions = statement["Action"]
                 for action in [actions] if isinstance(actions, str) else actions:
@@ -1302,3 +1315,26 @@ def test_sam_validate_lint() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "valid SAM Template" in result.stdout + result.stderr
+
+
+def test_search_reads_one_secret_and_joins_a_vpc_only_when_configured(
+    template: dict[str, Any],
+) -> None:
+    """Vector search on AWS (docs/search.md): the embedding function may read exactly the
+    database's secret, only when SearchSecretArn is set, and joins the VPC subnets only when
+    they are given; with the defaults nothing of it exists."""
+    embed = template["Resources"]["EmbedFunction"]["Properties"]
+    assert template["Parameters"]["SearchSecretArn"]["Default"] == ""
+    assert embed["Environment"]["Variables"]["LAMINA_SEARCH_SECRET_ARN"] == {
+        "Fn::If": ["HasSearch", {"Ref": "SearchSecretArn"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert embed["VpcConfig"]["Fn::If"][0] == "HasSearchVpc"
+    conditional = [p["Fn::If"] for p in embed["Policies"] if isinstance(p, dict) and "Fn::If" in p]
+    secret = next(c for c in conditional if c[0] == "HasSearch")
+    (statement,) = secret[1]["Statement"]
+    assert statement["Action"] == "secretsmanager:GetSecretValue"
+    assert statement["Resource"] == {"Ref": "SearchSecretArn"}
+    assert secret[2] == {"Ref": "AWS::NoValue"}
+    vpc = next(c for c in conditional if c[0] == "HasSearchVpc")
+    assert vpc[1] == {"VPCAccessPolicy": {}}
+    assert template["Conditions"]["HasSearchVpc"]["Fn::And"][0] == {"Condition": "HasSearch"}

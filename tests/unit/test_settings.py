@@ -27,6 +27,14 @@ def test_reads_every_variable_from_the_table() -> None:
         "LAMINA_CHUNK_TOKEN_BUDGET": "8192",
         "LAMINA_BATCH_MAX_INPUT_BYTES": "1000000",
         "LAMINA_BATCH_MAX_RECORDS": "5000",
+        "LAMINA_SEARCH_DSN": "postgresql://u:p@127.0.0.1:5432/db",
+        "LAMINA_SEARCH_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db",
+        "LAMINA_SEARCH_HOST": "proxy.example",
+        "LAMINA_SEARCH_DATABASE": "vectors",
+        "LAMINA_SEARCH_POOL_SIZE": "4",
+        "LAMINA_SEARCH_TIMEOUT_MS": "500",
+        "LAMINA_SEARCH_EF_SEARCH": "40",
+        "LAMINA_MAX_SEARCH_K": "50",
         "LAMINA_BATCH_MAX_LINE_ERRORS": "0",
         "LAMINA_MAX_RECEIVE_COUNT": "3",
         "LAMINA_MODELS": "/opt/ml/model/a, s3://b/models/spam@production,",
@@ -62,6 +70,9 @@ def test_reads_every_variable_from_the_table() -> None:
     assert (settings.chunk_max_records, settings.chunk_token_budget) == (500, 8192)
     assert settings.batch_max_input_bytes == 1_000_000
     assert (settings.batch_max_records, settings.batch_max_line_errors) == (5000, 0)
+    assert (settings.search_host, settings.search_database) == ("proxy.example", "vectors")
+    assert (settings.search_pool_size, settings.search_timeout_ms) == (4, 500)
+    assert (settings.search_ef_search, settings.max_search_k) == (40, 50)
     assert settings.max_receive_count == 3
     assert settings.default_model == "multilingual-e5-small"
     assert settings.max_split_text_chars == 150_000

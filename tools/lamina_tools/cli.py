@@ -331,6 +331,10 @@ def parser() -> argparse.ArgumentParser:
     from lamina_tools.jobs_cli import add_jobs_commands
 
     add_jobs_commands(groups)
+
+    from lamina_tools.index_cli import add_index_commands
+
+    add_index_commands(groups)
     return root
 
 

@@ -265,6 +265,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         windows = out / "windows" if npz else out.with_name(_stem(out) + ".windows.jsonl")
         download_windows(store, m, windows, progress=_progress(args))
         print(f"windows: {windows}")
+    if args.collection and m.status in ("succeeded", "partially_failed"):
+        from lamina.search.load import from_job
+        from lamina_tools.index_cli import load_into
+
+        print(load_into(args.dsn, args.collection, from_job(store, m.job_id)))
     return _exit_code(m)
 
 
@@ -473,6 +478,16 @@ def add_jobs_commands(groups: Any) -> None:
         "--workdir", default=str(DEFAULT_WORKDIR), help="--local: the bucket's stand-in"
     )
     run.add_argument("-o", "--output", help="where the vectors go (default: <job id>.jsonl)")
+    run.add_argument(
+        "--collection",
+        help="then load the job's vectors, texts and metadata into this search collection "
+        "(`lamina index load`; docs/search.md)",
+    )
+    run.add_argument(
+        "--dsn",
+        default=os.environ.get("LAMINA_SEARCH_DSN"),
+        help="--collection: the PostgreSQL with pgvector (default: $LAMINA_SEARCH_DSN)",
+    )
     run.set_defaults(func=_cmd_run)
 
     worker = commands.add_parser(

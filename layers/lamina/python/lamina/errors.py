@@ -142,3 +142,33 @@ class JobInputError(JobError):
     """The input file of a job cannot be read as a whole (unsupported format, bad CSV header)."""
 
     code = "job_input_invalid"
+
+
+class SearchError(LaminaError):
+    """The vector index cannot do what was asked (lamina.search)."""
+
+    code = "search_error"
+    retry_after: int | None = None  # seconds, for a Retry-After header (503s)
+
+
+class SearchNotConfiguredError(SearchError):
+    """This function has no vector index (LAMINA_SEARCH_DSN / LAMINA_SEARCH_SECRET_ARN unset)."""
+
+    code = "search_not_configured"
+
+
+class IndexUnavailableError(SearchError):
+    """The database behind the index does not answer (connect, timeout, server error)."""
+
+    code = "index_unavailable"
+    retry_after = 2
+
+
+class CollectionNotFoundError(SearchError):
+    code = "collection_not_found"
+
+
+class ItemNotFoundError(SearchError):
+    """No item of the collection has the id(s) a request names."""
+
+    code = "item_not_found"

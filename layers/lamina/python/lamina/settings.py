@@ -50,6 +50,14 @@ ENV_VARS: dict[str, str] = {
     "batch_max_records": "LAMINA_BATCH_MAX_RECORDS",
     "batch_max_line_errors": "LAMINA_BATCH_MAX_LINE_ERRORS",
     "max_receive_count": "LAMINA_MAX_RECEIVE_COUNT",
+    "search_dsn": "LAMINA_SEARCH_DSN",
+    "search_secret_arn": "LAMINA_SEARCH_SECRET_ARN",
+    "search_host": "LAMINA_SEARCH_HOST",
+    "search_database": "LAMINA_SEARCH_DATABASE",
+    "search_pool_size": "LAMINA_SEARCH_POOL_SIZE",
+    "search_timeout_ms": "LAMINA_SEARCH_TIMEOUT_MS",
+    "search_ef_search": "LAMINA_SEARCH_EF_SEARCH",
+    "max_search_k": "LAMINA_MAX_SEARCH_K",
     "service_name": "POWERTOOLS_SERVICE_NAME",
     "metrics_namespace": "POWERTOOLS_METRICS_NAMESPACE",
     "lambda_function_name": "AWS_LAMBDA_FUNCTION_NAME",
@@ -250,6 +258,51 @@ class Settings(BaseModel):
         ge=1,
         description="The queue's maxReceiveCount: on that receive a failing chunk is given up "
         "(its records go to errors.jsonl) before the message moves to the DLQ.",
+    )
+    search_dsn: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The vector index's PostgreSQL (with pgvector), as a libpq connection "
+        "string (postgresql://user:password@host:port/db): the local server's. Unset, and no "
+        "LAMINA_SEARCH_SECRET_ARN: search answers 503 search_not_configured.",
+    )
+    search_secret_arn: str | None = Field(
+        default=None,
+        min_length=1,
+        description="On AWS: the Secrets Manager secret of the database (RDS's JSON: "
+        "username, password, host, port, dbname), read once per sandbox.",
+    )
+    search_host: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Host to connect to instead of the secret's (the RDS Proxy endpoint).",
+    )
+    search_database: str | None = Field(
+        default=None, min_length=1, description="Database instead of the secret's dbname."
+    )
+    search_pool_size: int = Field(
+        default=1,
+        ge=1,
+        le=32,
+        description="Most database connections one process holds (reused across requests and "
+        "invocations). A Lambda sandbox serves one request at a time: 1; the local server: 4.",
+    )
+    search_timeout_ms: int = Field(
+        default=3000,
+        ge=100,
+        le=60_000,
+        description="statement_timeout of every search query, and the wait for a free "
+        "connection; past it the request is a 503 index_unavailable.",
+    )
+    search_ef_search: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="hnsw.ef_search: the HNSW candidate list per query (recall against speed; "
+        "docs/search.md). Raised to top_k when a request asks for more.",
+    )
+    max_search_k: int = Field(
+        default=100, ge=1, le=1000, description="Most results (top_k) of one search request."
     )
     service_name: str = Field(default="lamina", description="Service name in logs and metrics.")
     metrics_namespace: str = Field(default="lamina", description="CloudWatch metrics namespace.")

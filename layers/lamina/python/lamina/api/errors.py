@@ -26,9 +26,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
 from lamina.errors import (
+    CollectionNotFoundError,
     ConfigurationError,
     ImageTooLargeError,
+    IndexUnavailableError,
     InvalidInputError,
+    ItemNotFoundError,
     JobError,
     JobNotFoundError,
     LaminaError,
@@ -36,6 +39,8 @@ from lamina.errors import (
     ModelMismatchError,
     ModelNotFoundError,
     ModelUnavailableError,
+    SearchError,
+    SearchNotConfiguredError,
     StorageError,
     TensorError,
 )
@@ -52,6 +57,11 @@ STATUS_BY_ERROR: dict[type[LaminaError], int] = {
     JobNotFoundError: 404,
     JobError: 503,  # the job store cannot be read
     StorageError: 503,  # an object store failed, with no caller's error class
+    CollectionNotFoundError: 404,
+    ItemNotFoundError: 404,
+    SearchNotConfiguredError: 503,
+    IndexUnavailableError: 503,  # with Retry-After
+    SearchError: 500,
 }
 
 
@@ -68,6 +78,10 @@ PUBLIC_MESSAGES: dict[type[LaminaError], str] = {
     ConfigurationError: "this function is misconfigured (its logs say why)",
     JobError: "the job store cannot be read now; try again later",
     StorageError: "storage is unavailable now; try again later",
+    SearchNotConfiguredError: "search is not configured on this function: the index is not "
+    "set (LAMINA_SEARCH_DSN locally, LAMINA_SEARCH_SECRET_ARN on AWS; docs/search.md)",
+    IndexUnavailableError: "the search index does not answer now; retry after the "
+    "Retry-After header's seconds",
 }
 RUNTIME_REFUSED = "the model cannot run on these inputs (their values do not fit the graph)"
 INTERNAL = "internal error"
@@ -222,7 +236,9 @@ async def _lamina_error(request: Request, exc: Exception) -> JSONResponse:
         request_id = getattr(request.state, "request_id", None)
         if request_id:
             message += f" (request id {request_id})"
-    return error_response(request, status, exc.code, message, exc.param)
+    retry_after = getattr(exc, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return error_response(request, status, exc.code, message, exc.param, headers=headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -210,6 +210,11 @@ class JobManifest(BaseModel):
     failed_bits: str = ""
     refused_bits: str = ""  # done chunks with an errors/refused-<chunk>.jsonl
     model_versions: list[str] = Field(default_factory=list)
+    model_fingerprints: dict[str, str] = Field(
+        default_factory=dict,
+        description="name/version -> the model's fingerprint (manifest sha256), as the "
+        "workers that embedded the chunks report it (what a search collection checks).",
+    )
     submitted_at: str = Field(default_factory=now_iso)
     submit_finished_at: str | None = None
     started_at: str | None = None
@@ -294,6 +299,7 @@ def chunk_done(
     *,
     refused: int = 0,
     window_rows: int = 0,
+    fingerprint: str | None = None,
 ) -> JobManifest:
     """Record that ``chunk`` has its part (``records`` rows; ``refused`` more records of it
     are in ``errors/refused-<chunk>.jsonl``, written before); finalize the job if that
@@ -320,6 +326,8 @@ def chunk_done(
         m.embed_seconds = round(m.embed_seconds + embed_seconds, 3)
         if model not in m.model_versions:
             m.model_versions.append(model)
+        if fingerprint is not None:
+            m.model_fingerprints.setdefault(model, fingerprint)
         name = model.rsplit("/", 1)[0]  # none named: the worker's default; else its spelling
         if m.model is None or m.model.lower() == name.lower():
             m.model = name

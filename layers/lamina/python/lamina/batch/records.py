@@ -23,11 +23,13 @@ is that line's error, never the job's.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
 from lamina.errors import JobInputError
 
@@ -43,6 +45,9 @@ class Record:
     line: int
     id: RecordId
     text: str
+    # The record's other fields (JSONL keys, CSV columns), when the reader keeps them
+    # (keep_metadata: loading a job into a search collection); None otherwise.
+    metadata: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +185,7 @@ class RecordReader:
         max_text_chars: int,
         split_text_chars: int | None = None,
         max_records: int | None = None,
+        keep_metadata: bool = False,
     ) -> None:
         """``split_text_chars``: the limit long_text=split would allow, named in the error
         of a text over ``max_text_chars`` (when it is higher). ``max_records``: JobInputError
@@ -197,6 +203,7 @@ class RecordReader:
         )
         self.count = 0
         self.max_records = max_records
+        self.keep_metadata = keep_metadata
         self._ids = IdSet()
 
     def read(self, chunks: Iterable[bytes]) -> Iterator[Record | LineError]:
@@ -268,7 +275,11 @@ class RecordReader:
             return LineError(
                 number, "text is not valid Unicode (a lone surrogate escape)", record_id
             )
-        return self._record(number, record_id, text)
+        record = self._record(number, record_id, text)
+        if self.keep_metadata and isinstance(record, Record):
+            extra = {k: v for k, v in value.items() if k not in ("id", "text")}
+            record = dataclasses.replace(record, metadata=extra)
+        return record
 
     def _record(self, number: int, record_id: RecordId, text: str) -> Record | LineError:
         if not text.strip():
@@ -332,7 +343,15 @@ class RecordReader:
             elif not row[id_at].strip():
                 yield LineError(start, "missing id")
             else:
-                yield self._record(start, row[id_at], row[text_at])
+                record = self._record(start, row[id_at], row[text_at])
+                if self.keep_metadata and isinstance(record, Record):
+                    extra = {
+                        name: value
+                        for at, (name, value) in enumerate(zip(columns, row, strict=False))
+                        if at not in (id_at, text_at)
+                    }
+                    record = dataclasses.replace(record, metadata=extra)
+                yield record
         yield from bad
 
 

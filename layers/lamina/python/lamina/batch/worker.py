@@ -265,6 +265,7 @@ class ChunkWorker:
             seconds,
             refused=refused,
             window_rows=window_rows,
+            fingerprint=embedder.manifest.digest,
         )
         if self.telemetry is not None:
             if len(self.embedders) > 1:
