@@ -26,7 +26,11 @@ everybody (the CPUs available: ``torch.set_num_threads`` and ONNX Runtime's intr
 7. Concurrent clients (``infra.bench.concurrency``, in a fresh process): 200 clients against a
    local uvicorn server of the served variant, one request at a time vs coalescing
    (``LAMINA_COALESCE=true``): latency p50/p95/p99, throughput, errors, the server's peak RSS.
-8. Targets (PASS/FAIL, issue 7): see ``infra.bench.report.targets``.
+8. Vector search (``infra.bench.search``, in a fresh process): a PostgreSQL + pgvector
+   cluster of its own; 100,000 synthetic 384-dimensional vectors loaded through
+   ``PgVectorIndex`` (and loaded again: idempotent), the HNSW build, sizes on disk, query
+   latency p50/p99 and recall@10 at several ``hnsw.ef_search``, with and without a filter.
+9. Targets (PASS/FAIL, issue 7): see ``infra.bench.report.targets``.
 
 Writes docs/benchmarks.md, docs/benchmarks.png and docs/benchmarks-batch.png. Exits 0 when
 everything ran (a missed target is reported as FAIL, not an error) and 2 with a message when
@@ -36,7 +40,8 @@ Environment: MODEL_DIR (default build/models/all-MiniLM-L6-v2, holding fp32/ and
 BENCH_CORPUS_SIZE, BENCH_REPEATS, BENCH_REQUESTS, BENCH_WARMUP, BENCH_COLD_RUNS and BENCH_OUT
 (default docs) for quicker trial runs; LAMINA_BENCH_BATCH_LINES (0 skips the batch jobs) and the
 other LAMINA_BENCH_BATCH_* variables of ``infra.bench.batch``; BENCH_CONCURRENCY_SECONDS (timed
-seconds per server, default 60) and the other BENCH_CONCURRENCY_* of ``infra.bench.concurrency``.
+seconds per server, default 60) and the other BENCH_CONCURRENCY_* of ``infra.bench.concurrency``;
+BENCH_SEARCH_VECTORS (default 100000; 0 skips the vector search).
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -111,6 +116,8 @@ from infra.bench.report import (
     targets,
     write,
 )
+from infra.bench.search import SearchResults, vectors_from_env
+from infra.bench.search import run_in_child as search_in_child
 from lamina.inference.cpu import cpu_info as lamina_cpu
 from lamina_tools.models import quality as gate
 
@@ -142,6 +149,7 @@ class Config:
     out_dir: Path
     batch: bool  # LAMINA_BENCH_BATCH_LINES=0 skips the batch jobs
     e5_dir: Path  # multilingual-e5-small's q4 variant (issue 14)
+    search: bool  # BENCH_SEARCH_VECTORS=0 skips the vector search
 
     @classmethod
     def from_env(cls) -> Config:
@@ -165,6 +173,7 @@ class Config:
             out_dir=path("BENCH_OUT", "docs"),
             batch=os.environ.get("LAMINA_BENCH_BATCH_LINES", "").strip() != "0",
             e5_dir=path("E5_DIR", "build/models/multilingual-e5-small/q4"),
+            search=vectors_from_env() > 0,
         )
 
     def variant(self, name: str) -> Path:
@@ -452,6 +461,13 @@ class Phases:
         self.contention[name] = meter.stop()
         return result
 
+    def own_server(self, name: str, cpu_seconds: float) -> None:
+        """``cpu_seconds`` of phase ``name`` were the benchmark's own: a server it started
+        that is no child of it (PostgreSQL's daemon), not another job of the machine."""
+        c = self.contention[name]
+        others = max(0.0, c.others_cores - cpu_seconds / c.wall_s)
+        self.contention[name] = replace(c, others_cores=others)
+
 
 def run(config: Config) -> Results:
     started_utc = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -479,6 +495,10 @@ def run(config: Config) -> Results:
         "concurrent clients",
         lambda: concurrency_in_child(picked_model(config.model_dir), threads),
     )
+    search: SearchResults | None = None
+    if config.search:
+        search = phases.run("vector search", search_in_child)
+        phases.own_server("vector search", search.server_cpu_seconds)
     multilingual = phases.run(
         "multilingual model",
         lambda: measure_multilingual(
@@ -521,6 +541,7 @@ def run(config: Config) -> Results:
         serialization=serialization,
         multilingual=multilingual,
         concurrency=concurrency,
+        search=search,
     )
 
 

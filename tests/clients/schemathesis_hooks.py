@@ -139,7 +139,9 @@ def _dimensions_over_model(body: Body, error: dict[str, Any]) -> bool:
     """dimensions over the model's own (384 for both served models): the model's dimension
     is in GET /api/v1/model-info, not in the request's schema."""
     dimensions = body.get("dimensions") if isinstance(body, dict) else None
-    return isinstance(dimensions, int) and dimensions > 384
+    # 385.0 is an integer to JSON Schema (and to the server) as much as 385 is
+    integral = isinstance(dimensions, int | float) and not isinstance(dimensions, bool)
+    return integral and float(dimensions) > 384
 
 
 # (method, path as documented) -> (status, error code) -> rule. Every route: 404

@@ -14,6 +14,7 @@ import numpy as np
 
 from lamina.api.embeddings.service import EmbeddingService
 from lamina.api.search import schemas as s
+from lamina.api.validation import check_text
 from lamina.errors import (
     InvalidInputError,
     ItemNotFoundError,
@@ -69,6 +70,7 @@ class SearchService:
 
     def query_vector(self, collection: Collection, req: s.SearchRequest) -> np.ndarray:
         if req.query is not None:
+            check_text(req.query, self.settings, "query")
             embedder = self.embedder_for(collection)
             result = self.embeddings.embed_texts(embedder, [req.query], "query", input_type="query")
             return np.asarray(result.vectors[0], dtype=np.float32)
