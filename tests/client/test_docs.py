@@ -10,8 +10,10 @@ import pytest
 from tests.client.stub import DIM, StubState
 from tests.conftest import ROOT
 
-GUIDE = ROOT / "docs" / "client.md"
-MARKER = "<!-- example: recipe-search (run by tests/client/test_docs.py) -->"
+GUIDE = ROOT / "README.md"
+MARKER = (
+    "<!-- example: recipe-search (run by tests/client/test_docs.py and test_search_live.py) -->"
+)
 
 
 def example() -> str:

@@ -1,10 +1,9 @@
 """lamina-client against the real search API: a live embedding server on a real PostgreSQL
-+ pgvector, with a `recipes` collection loaded from a local batch job (e5). The guide's
-recipe example (docs/client.md) runs here unchanged, as the recipe backend would run it."""
++ pgvector, with the README's `recipes` collection (docs/examples/recipes.jsonl) loaded from
+a local batch job (e5). The README's recipe-backend example runs here unchanged."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,13 +13,6 @@ from lamina_client import LaminaClient, NotFoundError
 from tests.client.test_docs import GUIDE, example
 from tests.conftest import ROOT
 from tests.live import live_server
-
-ELSEWHERE = [
-    {"id": "x-carbonara", "text": "Spaghetti carbonara: pasta, eggs, pecorino, guanciale",
-     "kind": "noodle", "spicy": False, "cuisine": "italian"},
-    {"id": "x-vindaloo", "text": "Pork vindaloo: a fiery curry with vinegar and chilies",
-     "kind": "stew", "spicy": True, "cuisine": "indian"},
-]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +26,7 @@ def search_url(
     from lamina_tools.local_batch import run_local
 
     root = tmp_path_factory.mktemp("client-search")
-    lines = (ROOT / "docs/examples/recipes.jsonl").read_text(encoding="utf-8").splitlines()
-    rows = [{**json.loads(line), "cuisine": "korean"} for line in lines] + ELSEWHERE
-    source = root / "recipes.jsonl"
-    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    source = ROOT / "docs/examples/recipes.jsonl"  # the README's data: Korean, 2 others
     run = run_local(source, root / "jobs", OnnxEmbedder.load(e5_dir), Settings.from_env({}))
     assert run.manifest.status == "succeeded"
     load_into(postgres_dsn, "recipes", from_job(run.store, run.manifest.job_id))
