@@ -1,6 +1,6 @@
-"""classify and zero_shot against the classify function's app on the built intent classifier,
-in process: the client sends through an injected httpx client (Starlette's TestClient, and
-httpx's ASGI transport for the async client), to ``classify_url``."""
+"""classify and zero_shot against the classify function's app on the built intent classifier:
+the sync client over HTTP to a live server at ``classify_url``, the async one through
+httpx's ASGI transport (an injected httpx client)."""
 
 from __future__ import annotations
 
@@ -33,16 +33,15 @@ def classify_app() -> Any:
 
 @pytest.fixture(scope="module")
 def client(classify_app: Any) -> Iterator[LaminaClient]:
-    from fastapi.testclient import TestClient
+    """The classify function under uvicorn (as `make serve-classify` runs it), reached over
+    HTTP through classify_url: another base URL than the embedding API's."""
+    from tests.live import live_server
 
-    with TestClient(classify_app) as http:
-        # Another base URL: classify and zero-shot go to classify_url. (Starlette's
-        # TestClient is an httpx2.Client here: the same API, another class.)
-        yield LaminaClient(
-            "http://embed.invalid",
-            classify_url="http://testserver",
-            http_client=http,  # type: ignore[arg-type]
-        )
+    with (
+        live_server("functions.classify.app", {"MODEL_URI": str(INTENT_DIR)}) as url,
+        LaminaClient("http://embed.invalid", classify_url=url) as lamina,
+    ):
+        yield lamina
 
 
 def test_classify_one_text(client: LaminaClient) -> None:

@@ -409,3 +409,26 @@ def test_the_readme_search_commands_do_what_they_say(
                 assert hits[0]["text"].startswith(first), (first, hits[0])
             for key, value in body.get("filter", {}).items():
                 assert all(hit["metadata"][key] == value for hit in hits)
+
+
+def test_a_job_with_npz_parts_loads_the_same_items(
+    recipes_job: tuple[Path, str], e5_dir: Path, tmp_path: Path
+) -> None:
+    """npz parts (ids, lines, embeddings arrays) give the same items as jsonl parts."""
+    from lamina.inference.embedder import OnnxEmbedder
+    from lamina.search.load import from_job
+    from lamina_tools.local_batch import run_local
+
+    workdir, job_id = recipes_job
+    source = tmp_path / "recipes.jsonl"
+    lines = [json.dumps({"id": r, "text": t, **m}, ensure_ascii=False) for r, t, m in RECIPES]
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run = run_local(
+        source, tmp_path / "jobs", OnnxEmbedder.load(e5_dir), Settings.from_env({}), out="npz"
+    )
+    npz = list(from_job(run.store, run.manifest.job_id).items)
+    want = job_vectors(workdir, job_id)
+    assert [item.id for item in npz] == [rid for rid, _, _ in RECIPES]
+    for item, (_, text, meta) in zip(npz, RECIPES, strict=True):
+        assert (item.text, dict(item.metadata)) == (text, meta)
+        np.testing.assert_allclose(item.vector, want[item.id], atol=1e-6)
