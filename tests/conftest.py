@@ -209,7 +209,7 @@ def postgres_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     run, on a free port of 127.0.0.1: its DSN, postgresql://lamina:<pw>@127.0.0.1:<port>/lamina.
     The role lamina owns the database lamina, which has the vector extension; it is not a
     superuser. Stopped at the end of the session (the data goes with pytest's temp dirs)."""
-    from tests.pg import start_postgres, stop_postgres
+    from infra.local.postgres import start_postgres, stop_postgres
 
     tmp_dir = tmp_path_factory.mktemp("pg")
     dsn = start_postgres(tmp_dir)

@@ -49,7 +49,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -66,10 +65,9 @@ from pydantic import BaseModel
 
 from infra.bench.env import QUIET_ENV, apply_quiet_env, cpu_info
 from infra.bench.measure import REPO_ROOT, BenchError
+from infra.local.postgres import PostgresError, start_postgres, stop_postgres
 
-SCRIPT = REPO_ROOT / "infra" / "local" / "postgres.sh"
 KEPT = REPO_ROOT / "build" / "bench" / "search-results.json"
-START_TIMEOUT_S = 1800.0  # the first start on a fresh machine installs the server (apt)
 STOP_TIMEOUT_S = 120.0
 
 VECTORS_ENV = "BENCH_SEARCH_VECTORS"
@@ -254,50 +252,16 @@ def data_stats(data: Dataset, top: np.ndarray, scores: np.ndarray) -> DataStats:
 # --- the cluster ---------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _script(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(
-            [str(SCRIPT), *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"{SCRIPT.name} {' '.join(args)} timed out after {timeout:.0f} s") from exc
-
-
-def _failure(args: Sequence[str], proc: subprocess.CompletedProcess[str]) -> BenchError:
-    tail = "\n".join((proc.stderr + proc.stdout).rstrip().splitlines()[-30:])
-    return BenchError(f"{SCRIPT.name} {' '.join(args)} failed (exit {proc.returncode}):\n{tail}")
-
-
 @contextmanager
 def cluster() -> Iterator[tuple[str, Path]]:
     """A cluster of its own in a new temporary directory, on a free port: yields its DSN and
     its directory; stopped and removed on the way out, whatever happened."""
     directory = Path(tempfile.mkdtemp(prefix="lamina-bench-search-"))
     try:
-        dsn = ""
-        for attempt in range(3):
-            args = ("start", str(directory), str(_free_port()))
-            proc = _script(*args, timeout=START_TIMEOUT_S)
-            lines = proc.stdout.strip().splitlines()
-            if proc.returncode == 0 and lines and lines[-1].startswith("postgresql://"):
-                dsn = lines[-1]
-                break
-            # a free port taken by someone else between _free_port() and the server's bind
-            if attempt < 2 and "already in use" in proc.stderr:
-                continue
-            raise _failure(args, proc)
+        try:
+            dsn = start_postgres(directory)
+        except PostgresError as exc:
+            raise BenchError(str(exc)) from exc
         yield dsn, directory
     except BaseException:
         try:
@@ -313,9 +277,10 @@ def _remove(directory: Path) -> None:
     script had to put it under /var/tmp/lamina-pg: docs/postgres.md)."""
     pgdata = directory / "pgdata"
     home = pgdata.resolve().parent if pgdata.is_symlink() else None
-    proc = _script("stop", str(directory), timeout=STOP_TIMEOUT_S)
-    if proc.returncode != 0:  # leave the files: they show what went wrong
-        raise _failure(("stop", str(directory)), proc)
+    try:
+        stop_postgres(directory, timeout=STOP_TIMEOUT_S)
+    except PostgresError as exc:  # leave the files: they show what went wrong
+        raise BenchError(str(exc)) from exc
     shutil.rmtree(directory, ignore_errors=True)
     if home is not None and home.parent == Path("/var/tmp/lamina-pg"):
         shutil.rmtree(home, ignore_errors=True)

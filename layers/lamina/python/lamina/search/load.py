@@ -14,11 +14,12 @@ and fingerprint).
 from __future__ import annotations
 
 import io
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -118,6 +119,16 @@ def _joined(
         yield Item(rid, vector, record.text, record.metadata or {})
 
 
+T = TypeVar("T")
+
+
+def _peek(iterator: Iterator[T]) -> tuple[T | None, Iterator[T]]:
+    """The first item of ``iterator`` (None if it is empty) and the whole stream, that item
+    included: what to read a dimension from before anything is loaded."""
+    first = next(iterator, None)
+    return first, iterator if first is None else itertools.chain([first], iterator)
+
+
 def from_job(store: ObjectStore, job_id: str, *, with_text: bool = True) -> Source:
     """A finished job's items (text and metadata from its input unless ``with_text`` is
     False, for an input that is gone)."""
@@ -128,22 +139,15 @@ def from_job(store: ObjectStore, job_id: str, *, with_text: bool = True) -> Sour
             "finished job with vectors (succeeded or partially_failed) can be loaded"
         )
     model = job_model(m)
-    rows = _part_rows(store, m)
-    first = next(rows, None)
+    first, rows = _peek(_part_rows(store, m))
     if first is None:
         raise InvalidInputError(f"job {job_id} has no vectors")
     dim = int(first[2].shape[0])
-
-    def chained() -> Iterator[tuple[str, int, np.ndarray]]:
-        assert first is not None
-        yield first
-        yield from rows
-
     items: Iterator[Item]
     if with_text:
-        items = _joined(chained(), _records(store, m))
+        items = _joined(rows, _records(store, m))
     else:
-        items = (Item(rid, vector) for rid, _, vector in chained())
+        items = (Item(rid, vector) for rid, _, vector in rows)
     return Source(model, dim, items, m.ok, f"job {job_id}")
 
 
@@ -178,14 +182,12 @@ def from_vectors_file(path: Path, model: ModelIdentity) -> Source:
                 if raw.strip():
                     yield parse(number, raw)
 
-    stream = items()
-    first = next(stream, None)
+    first, stream = _peek(items())
     if first is None:
         raise InvalidInputError(f"{path} holds no vectors")
 
-    def chained() -> Iterator[Item]:
+    def checked() -> Iterator[Item]:
         assert first is not None
-        yield first
         for item in stream:
             if item.vector.shape != first.vector.shape:
                 raise InvalidInputError(
@@ -195,4 +197,4 @@ def from_vectors_file(path: Path, model: ModelIdentity) -> Source:
             yield item
 
     total = sum(1 for raw in path.open(encoding="utf-8") if raw.strip())
-    return Source(model, int(first.vector.shape[0]), chained(), total, str(path))
+    return Source(model, int(first.vector.shape[0]), checked(), total, str(path))

@@ -1,18 +1,18 @@
-"""A real PostgreSQL with pgvector for the tests, started by the project's own script
-(infra/local/postgres.sh, docs/postgres.md): one cluster in a directory of the test run's,
-on a free port of 127.0.0.1. The first start on a fresh machine installs the server and
-builds pgvector (apt, root), which takes a minute or two; later ones take seconds.
+"""A real PostgreSQL with pgvector from Python, started by the project's own script
+(infra/local/postgres.sh, docs/postgres.md): one cluster in a given directory, on a free
+port of 127.0.0.1. Used by the tests' ``postgres_dsn`` fixture and the search benchmark.
+The first start on a fresh machine installs the server and builds pgvector (apt, root),
+which takes a minute or two; later ones take seconds.
 
-A cluster that does not start is an error with the script's output, never a skip."""
+A cluster that does not start is a PostgresError with the script's output."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
-from tests.live import free_port
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "infra" / "local" / "postgres.sh"
 # The first start may apt-install the server and build pgvector.
 START_TIMEOUT_S = 1800.0
@@ -39,6 +39,13 @@ def _run(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
             f"{SCRIPT.relative_to(ROOT)} {' '.join(args)} timed out after {timeout:.0f}s:\n"
             + _tail(output)
         ) from exc
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _tail(text: str) -> str:
@@ -74,9 +81,9 @@ def start_postgres(tmp_dir: Path, port: int | None = None) -> str:
     raise AssertionError("unreachable")
 
 
-def stop_postgres(tmp_dir: Path) -> None:
+def stop_postgres(tmp_dir: Path, timeout: float = 120.0) -> None:
     """Stop the cluster in ``tmp_dir`` (fast shutdown); nothing to do if it is not running."""
     args = ("stop", str(tmp_dir))
-    proc = _run(*args, timeout=120.0)
+    proc = _run(*args, timeout=timeout)
     if proc.returncode != 0:
         raise _fail(args, proc)
