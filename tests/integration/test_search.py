@@ -393,7 +393,8 @@ def test_the_readme_search_commands_do_what_they_say(
         text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    assert re.search(r"recipes: \d+ inserted", done.stdout), done.stdout
+    loaded = r"load into recipes: loaded, 20 items \(\d+ inserted"
+    assert re.search(loaded, done.stdout), done.stdout
     bodies = [json.loads(b) for b in re.findall(r"-d '(\{.*?\})'", block)]
     comments = re.findall(r"-d '\{.*?\}'\s*(?:#\s*(\S+) first)?", block)
     assert len(bodies) == 3

@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 DEFAULT_WORKDIR = Path("build/jobs")
 
 
-def _index(dsn: str | None) -> PgVectorIndex:
+def open_loading_index(dsn: str | None) -> PgVectorIndex:
+    """The index a load writes to: one connection, and no 3 s API timeout (a load runs long
+    statements: COPY batches, the HNSW build)."""
     from lamina.search.pg import PgVectorIndex
 
     if not dsn:
@@ -42,7 +44,6 @@ def _index(dsn: str | None) -> PgVectorIndex:
             "no database: pass --dsn or set LAMINA_SEARCH_DSN (`make pg` starts a local one "
             "and prints its DSN)"
         )
-    # A load runs long statements (COPY batches, the HNSW build): no 3 s API timeout.
     return PgVectorIndex(dsn, pool_size=1, timeout_ms=600_000)
 
 
@@ -77,7 +78,7 @@ def _counted(items: Iterator[Item], total: int | None, every: float = 2.0) -> It
 def load_into(dsn: str | None, collection: str, source: Source) -> str:
     """Load ``source`` into ``collection`` (created if new), build its HNSW index if it has
     none; the one-line summary."""
-    index = _index(dsn)
+    index = open_loading_index(dsn)
     try:
         started = time.monotonic()
         found = index.create_collection(collection, source.model, source.dim)
@@ -127,7 +128,7 @@ def _job_store(args: argparse.Namespace) -> Any:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    index = _index(args.dsn)
+    index = open_loading_index(args.dsn)
     try:
         found = index.collections()
     finally:
@@ -141,7 +142,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_delete(args: argparse.Namespace) -> int:
-    index = _index(args.dsn)
+    index = open_loading_index(args.dsn)
     try:
         gone = index.delete(args.collection, args.ids)
     finally:
@@ -151,7 +152,7 @@ def _cmd_delete(args: argparse.Namespace) -> int:
 
 
 def _cmd_drop(args: argparse.Namespace) -> int:
-    index = _index(args.dsn)
+    index = open_loading_index(args.dsn)
     try:
         dropped = index.drop_collection(args.collection)
     finally:

@@ -67,6 +67,8 @@ def job_option_values(args: argparse.Namespace) -> dict[str, str]:
         values["long-text"] = args.long_text
     if args.windows:
         values["windows"] = "true"
+    if args.collection:
+        values["collection"] = args.collection
     try:
         job_options(values)
     except JobInputError as exc:
@@ -83,7 +85,20 @@ def _s3(args: argparse.Namespace) -> ObjectStore:
 
 
 def _exit_code(m: JobManifest) -> int:
+    if m.load is not None and m.load.status == "failed":
+        return 1
     return {"succeeded": 0, "partially_failed": EXIT_PARTIAL}.get(m.status, 1)
+
+
+def _settled(m: JobManifest) -> bool:
+    """The job is over, and so is its load into a collection if it has one to do."""
+    from lamina.batch.loading import LOADABLE
+
+    if not m.finalized:
+        return False
+    if m.collection is None or m.aborted or m.status not in LOADABLE:
+        return True
+    return m.load is not None and m.load.status in ("loaded", "failed")
 
 
 def describe(m: JobManifest) -> str:
@@ -96,6 +111,17 @@ def describe(m: JobManifest) -> str:
     )
     if m.error:
         text += f" - {m.error}"
+    if m.collection is not None and not m.aborted and m.status != "failed":
+        load = m.load
+        if load is None:
+            text += f"; then loads into {m.collection}"
+        else:
+            text += (
+                f"; load into {m.collection}: {load.status}, {load.items} items "
+                f"({load.inserted} inserted, {load.updated} updated, {load.unchanged} unchanged)"
+            )
+            if load.error:
+                text += f" - {load.error}"
     return text
 
 
@@ -116,10 +142,13 @@ def _wait(store: ObjectStore, job_id: str, timeout: float, interval: float = 2.0
         if line != last:
             print(line, file=sys.stderr)
             last = line
-        if m.finalized:
+        if _settled(m):
             return m
         if time.monotonic() > deadline:
-            raise JobError(f"job {job_id} is still {m.status} after {timeout:.0f} s")
+            state: str = m.status
+            if m.finalized:
+                state += f", its load into {m.collection} not done"
+            raise JobError(f"job {job_id} is still {state} after {timeout:.0f} s")
         time.sleep(interval)
 
 
@@ -235,17 +264,33 @@ def _cmd_run(args: argparse.Namespace) -> int:
             job_options(values, served=list(embedders), default_model=default)
         except (UsageError, JobInputError) as exc:
             return _usage(exc.message if isinstance(exc, JobInputError) else str(exc))
+        loader = None
+        if args.collection:
+            if not args.dsn:
+                return _usage(
+                    "--collection needs a database: pass --dsn or set LAMINA_SEARCH_DSN "
+                    "(`make pg` starts a local one and prints its DSN)"
+                )
+            from lamina.search.jobload import JobCollectionLoader
+            from lamina_tools.index_cli import open_loading_index
+
+            loader = JobCollectionLoader(open_loading_index(args.dsn))
         workdir = Path(args.workdir)
         started = time.perf_counter()
-        run = run_local(
-            source,
-            workdir,
-            embedders,
-            settings,
-            out=args.format,
-            options=values,
-            default=default,
-        )
+        try:
+            run = run_local(
+                source,
+                workdir,
+                embedders,
+                settings,
+                out=args.format,
+                options=values,
+                default=default,
+                loader=loader,
+            )
+        finally:
+            if loader is not None:
+                loader.index.close()
         m = run.manifest
         seconds = time.perf_counter() - started
         store: ObjectStore = run.store
@@ -265,11 +310,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         windows = out / "windows" if npz else out.with_name(_stem(out) + ".windows.jsonl")
         download_windows(store, m, windows, progress=_progress(args))
         print(f"windows: {windows}")
-    if args.collection and m.status in ("succeeded", "partially_failed"):
-        from lamina.search.load import from_job
-        from lamina_tools.index_cli import load_into
-
-        print(load_into(args.dsn, args.collection, from_job(store, m.job_id)))
     return _exit_code(m)
 
 
@@ -333,6 +373,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from lamina.batch.queues import SqsQueue
     from lamina.batch.worker import ChunkWorker
     from lamina.observability import get_telemetry
+    from lamina.search.jobload import loader_from_settings
     from lamina.settings import Settings
     from lamina.storage import S3Objects
     from lamina_tools.poller import PollStats, poll_once
@@ -350,12 +391,15 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     default = settings.default_model if (settings.default_model or "").lower() in names else None
     store = S3Objects(args.bucket, endpoint_url=args.endpoint_url, error=JobError)
     queue = SqsQueue(args.queue_url, endpoint_url=_sqs_endpoint(args))
+    telemetry = get_telemetry(settings)
     worker = ChunkWorker(
         store,
         embedders,
         max_receive_count=settings.max_receive_count,
-        telemetry=get_telemetry(settings),
+        telemetry=telemetry,
         default=default,
+        queue=queue,
+        loader=loader_from_settings(settings, telemetry),  # LAMINA_SEARCH_DSN, if set
     )
     handler = WorkerHandler(worker)
     stats = PollStats()
@@ -435,6 +479,11 @@ def add_jobs_commands(groups: Any) -> None:
         action="store_true",
         help="with --long-text split: also write one row per window (its character span)",
     )
+    upload.add_argument(
+        "--collection",
+        help="when the job is done, it loads its vectors, texts and metadata into this search "
+        "collection (created if new; docs/search.md); waiting for the job waits for the load",
+    )
     upload.add_argument("--key", help="object name under incoming/ (default: the file's name)")
     upload.add_argument(
         "--timeout", type=float, default=3600, help="seconds to wait for the job (default 3600)"
@@ -479,14 +528,9 @@ def add_jobs_commands(groups: Any) -> None:
     )
     run.add_argument("-o", "--output", help="where the vectors go (default: <job id>.jsonl)")
     run.add_argument(
-        "--collection",
-        help="then load the job's vectors, texts and metadata into this search collection "
-        "(`lamina index load`; docs/search.md)",
-    )
-    run.add_argument(
         "--dsn",
         default=os.environ.get("LAMINA_SEARCH_DSN"),
-        help="--collection: the PostgreSQL with pgvector (default: $LAMINA_SEARCH_DSN)",
+        help="--local --collection: the PostgreSQL with pgvector (default: $LAMINA_SEARCH_DSN)",
     )
     run.set_defaults(func=_cmd_run)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lamina.batch.handlers import WorkerHandler, chunk_limits, split_text_limit
 from lamina.batch.jobs import INCOMING_PREFIX, JobManifest, OutputFormat, read_job_manifest
+from lamina.batch.loading import JobLoader
 from lamina.batch.submit import submit_job
 from lamina.batch.worker import ChunkWorker
 from lamina.errors import JobError
@@ -47,6 +48,7 @@ def run_local(
     options: Mapping[str, str] | None = None,
     default: str | None = None,
     on_progress: Callable[[JobManifest], None] | None = None,
+    loader: JobLoader | None = None,
 ) -> LocalRun:
     """Submit ``source`` as a job under ``workdir`` and work it off; returns when the job
     is over (every chunk done or given up).
@@ -55,7 +57,9 @@ def run_local(
     none gets (None: LAMINA_DEFAULT_MODEL if it is one of them, else the first);
     ``options``: the job's options as the S3 metadata spells them (``{"model": ...,
     "input-type": ..., "long-text": ..., "windows": ...}``). The submit step knows the
-    models here, so a job naming another fails at submit."""
+    models here, so a job naming another fails at submit. ``loader``: what loads a job
+    that names a collection (``options["collection"]``) once it is done, through the same
+    queue as on AWS (None: such a job is refused at submit)."""
     if not source.is_file():
         raise JobError(f"{source} is not a file")
     worker_models = (
@@ -78,6 +82,8 @@ def run_local(
         max_receive_count=settings.max_receive_count,
         telemetry=telemetry,
         default=default,
+        queue=queue,
+        loader=loader,
     )
     handler = WorkerHandler(worker)
 
@@ -98,6 +104,7 @@ def run_local(
                     options=options,
                     served=served,
                     default_model=worker.default,
+                    search=loader is not None,
                 )
             )
         except BaseException as exc:  # reported by the caller's thread

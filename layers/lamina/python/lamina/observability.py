@@ -63,6 +63,9 @@ class MetricName(StrEnum):
     RECORDS_REJECTED = "RecordsRejected"
     RECORDS_EMBEDDED = "RecordsEmbedded"
     CHUNKS_FAILED = "ChunksFailed"
+    # a job loading itself into a search collection (lamina.batch.loading)
+    ITEMS_LOADED = "ItemsLoaded"
+    LOADS_FAILED = "LoadsFailed"
     # Powertools emits this one itself (log_metrics(capture_cold_start_metric=True)).
     COLD_START = "ColdStart"
 
@@ -78,6 +81,8 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
     MetricName.JOBS_SUBMITTED.value: ("service",),
     MetricName.RECORDS_REJECTED.value: ("service",),
     MetricName.CHUNKS_FAILED.value: ("service",),
+    MetricName.ITEMS_LOADED.value: ("service",),
+    MetricName.LOADS_FAILED.value: ("service",),
     MetricName.COLD_START.value: ("function_name", "service"),
 }
 
@@ -190,6 +195,14 @@ class Telemetry:
     def chunk_failed(self) -> None:
         """A chunk was given up after its last receive; its records are in errors.jsonl."""
         self._count(MetricName.CHUNKS_FAILED)
+
+    def load_failed(self) -> None:
+        """A job's load into its collection failed (its manifest's load.error says why)."""
+        self._count(MetricName.LOADS_FAILED)
+
+    def items_loaded(self, items: int) -> None:
+        """Items of a job loaded into its collection (one part)."""
+        self._count(MetricName.ITEMS_LOADED, items)
 
     def request_done(self, method: str, path: str, status: int, latency_ms: float) -> None:
         """Every request: an access log line, its latency, and a count of 5xx responses."""

@@ -224,7 +224,9 @@ class Settings(BaseModel):
         default=None, description="Bucket of batch jobs (incoming/ and jobs/); unset: no jobs."
     )
     batch_queue_url: str | None = Field(
-        default=None, description="SQS queue the submit step sends chunks to."
+        default=None,
+        description="SQS queue the submit step sends chunks to (and the worker a job's load "
+        "message, for a job that names a search collection).",
     )
     chunk_max_records: int = Field(
         default=1000, ge=1, le=10_000, description="Most records in one chunk (one message)."
@@ -315,6 +317,13 @@ class Settings(BaseModel):
         if not self.model_uri:
             raise ConfigurationError("MODEL_URI is not set: this function has no model to load")
         return self.model_uri
+
+    @property
+    def search_configured(self) -> bool:
+        """Whether a search database is set (``LAMINA_SEARCH_DSN`` or
+        ``LAMINA_SEARCH_SECRET_ARN``); the batch submit step refuses a job's collection
+        without one (it never connects: only the workers and the API do)."""
+        return bool(self.search_dsn or self.search_secret_arn)
 
     def model_uris(self) -> list[str]:
         """The model locations of a multi-model function (LAMINA_MODELS), else MODEL_URI."""

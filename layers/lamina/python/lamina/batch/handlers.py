@@ -19,6 +19,7 @@ from lamina.settings import Settings
 from lamina.storage import ObjectStore
 
 if TYPE_CHECKING:  # the worker imports numpy and the model code: never in the submit function
+    from lamina.batch.loading import JobLoader
     from lamina.batch.worker import ChunkWorker
 
 
@@ -83,6 +84,7 @@ class SubmitHandler:
             max_records=self.settings.batch_max_records,
             max_line_errors=self.settings.batch_max_line_errors,
             owner=owner,
+            search=self.settings.search_configured,
             logger=self.telemetry.logger,
         )
         self.telemetry.logger.append_keys(job=manifest.job_id)
@@ -111,6 +113,10 @@ class WorkerHandler:
     def __call__(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         from aws_lambda_powertools.utilities.batch import process_partial_response
 
+        from lamina.batch.loading import deadline_clock
+
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        self.worker.time_left = deadline_clock(remaining() / 1000 if remaining else None)
         return dict(
             process_partial_response(
                 event=event,
@@ -138,10 +144,14 @@ def build_submit_handler(settings: Settings, telemetry: Telemetry) -> SubmitHand
     )
 
 
-def build_worker_handler(settings: Settings, telemetry: Telemetry) -> WorkerHandler:
+def build_worker_handler(
+    settings: Settings, telemetry: Telemetry, loader: JobLoader | None = None
+) -> WorkerHandler:
     """The worker function's handler: load every model once (cold start: LAMINA_MODELS,
     else MODEL_URI; the default is LAMINA_DEFAULT_MODEL, else the first), write to the
-    bucket."""
+    bucket; queue load messages on LAMINA_BATCH_QUEUE_URL (if set) and work them off with
+    ``loader`` (the function passes ``lamina.search.jobload``'s when search is configured)."""
+    from lamina.batch.queues import SqsQueue
     from lamina.batch.worker import ChunkWorker
     from lamina.inference.embedder import OnnxEmbedder
     from lamina.inference.load import load_models
@@ -157,6 +167,8 @@ def build_worker_handler(settings: Settings, telemetry: Telemetry) -> WorkerHand
             max_receive_count=settings.max_receive_count,
             telemetry=telemetry,
             default=settings.default_model,
+            queue=SqsQueue(settings.batch_queue_url) if settings.batch_queue_url else None,
+            loader=loader,
         )
     except LaminaError as exc:
         telemetry.model_load_failed(exc)

@@ -42,6 +42,9 @@ INCOMING_PREFIX = "incoming/"
 JOBS_PREFIX = "jobs/"
 JOB_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,60}-[0-9a-f]{12}$"
 _JOB_ID = re.compile(JOB_ID_PATTERN)
+# A search collection's name (lamina.search.index checks it with this pattern too): it
+# becomes part of a table name, so lower case, digits and _, a letter first.
+COLLECTION_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 
 Status = Literal["submitted", "running", "succeeded", "partially_failed", "failed"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "partially_failed", "failed"})
@@ -51,6 +54,7 @@ OutputFormat = Literal["jsonl", "npz"]
 # that both spell the same values).
 InputType = Literal["query", "passage"]
 LongText = Literal["truncate", "reject", "split"]
+LoadStatus = Literal["queued", "loading", "loaded", "failed"]
 
 
 def now_iso() -> str:
@@ -159,6 +163,37 @@ class InputRef(BaseModel):
     format: str
 
 
+class LoadState(BaseModel):
+    """Where a job's load into its search collection is (``lamina.batch.loading``): queued
+    when the job finished with vectors, loaded part by part (``next_chunk`` is the cursor: the
+    parts of lower chunks are in the collection), then loaded or failed."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    status: LoadStatus = "queued"
+    next_chunk: int = Field(
+        default=0, description="The parts of chunks below this one are in the collection."
+    )
+    parts: int = Field(default=0, description="Parts loaded.")
+    inserted: int = Field(default=0, description="Items that were not in the collection.")
+    updated: int = Field(default=0, description="Items whose vector, text or metadata changed.")
+    unchanged: int = Field(default=0, description="Items already there as they are.")
+    messages: int = Field(
+        default=0, description="Load messages worked on (a long load continues in a new one)."
+    )
+    seconds: float = Field(default=0.0, description="Time spent loading (all messages).")
+    error: str | None = Field(default=None, description="Why the load failed, if it did.")
+    queued_at: str = Field(default_factory=now_iso)
+    started_at: str | None = None
+    finished_at: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def items(self) -> int:
+        """Items loaded (inserted, updated or unchanged)."""
+        return self.inserted + self.updated + self.unchanged
+
+
 class JobManifest(BaseModel):
     """``jobs/<job_id>/manifest.json``. ``lines`` and ``chunks`` are known once the submit
     step has read the whole input (``submit_done``); until then they are null."""
@@ -183,6 +218,16 @@ class JobManifest(BaseModel):
     )
     long_text: LongText = "truncate"
     windows: bool = Field(default=False, description="One row per window in windows/ too.")
+    collection: str | None = Field(
+        default=None,
+        description="The search collection the job loads itself into when it finishes with "
+        "vectors (null: none; docs/search.md).",
+    )
+    load: LoadState | None = Field(
+        default=None,
+        description="The load into ``collection``: null until the job finished and its load "
+        "was queued.",
+    )
     owner: str | None = Field(
         default=None,
         description="Who uploaded the input (``owner_of`` the S3 event's principal: an IAM "
@@ -316,6 +361,7 @@ def chunk_done(
             m.chunks_failed -= 1
             m.chunk_failed_records -= records + refused
             m.finalized = False
+            m.load = None  # the job gains a part: its load runs again once it is final
         m.done_bits = set_bit(m.done_bits, chunk, True)
         m.chunks_done += 1
         m.ok += records

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple, Protocol, cast, get_args
 from pydantic import BaseModel, ConfigDict
 
 from lamina.batch.jobs import (
+    COLLECTION_PATTERN,
     InputRef,
     InputType,
     JobKeys,
@@ -36,6 +37,7 @@ from lamina.batch.jobs import (
     owner_of,
     update,
 )
+from lamina.batch.loading import queue_load
 from lamina.batch.queues import SQS_MAX_BYTES, WorkQueue, batches
 from lamina.batch.records import (
     FORMATS,
@@ -87,12 +89,13 @@ SPLIT_TOKEN_FACTOR = 1.5
 # S3 object metadata (x-amz-meta-lamina-<option>) and the CLI flags (--<option>) that set a
 # job's options; their values and defaults are JobOptions' (docs/batch.md, "Options").
 METADATA_PREFIX = "lamina-"
-OPTION_NAMES = ("output", "model", "input-type", "long-text", "windows")
+OPTION_NAMES = ("output", "model", "input-type", "long-text", "windows", "collection")
 OUTPUT_FORMAT_METADATA = "lamina-output"  # x-amz-meta-lamina-output: jsonl | npz
 MODEL_METADATA = "lamina-model"  # a served model's name
 INPUT_TYPE_METADATA = "lamina-input-type"  # query | passage | none
 LONG_TEXT_METADATA = "lamina-long-text"  # truncate | reject | split
 WINDOWS_METADATA = "lamina-windows"  # true | false
+COLLECTION_METADATA = "lamina-collection"  # a search collection the job loads itself into
 # A batch job embeds documents: passage is the prompt a model with prompts (e5) was
 # trained with for them, and a model without prompts (MiniLM) ignores it.
 DEFAULT_INPUT_TYPE: InputType = "passage"
@@ -131,6 +134,7 @@ class JobOptions(BaseModel):
     input_type: InputType | None = DEFAULT_INPUT_TYPE  # None: the text as it is
     long_text: LongText = "truncate"
     windows: bool = False
+    collection: str | None = None  # None: the job loads itself into no collection
 
 
 def _choice(name: str, value: str, allowed: Sequence[str], problems: list[str]) -> str | None:
@@ -150,13 +154,15 @@ def job_options(
     normalize: bool = True,
     served: Sequence[str] | None = None,
     default_model: str | None = None,
+    search: bool | None = None,
 ) -> JobOptions:
     """The options ``values`` name (option -> value as the metadata spells it, e.g.
     ``{"model": "multilingual-e5-small", "input-type": "passage"}``); JobInputError naming
     every bad value. ``served``: the model names the workers hold, when known here (the
     submit function loads no model): a model is then checked against them (any case) and
     spelled as they spell it. ``default_model``: the job's model when it names none (else
-    the first of ``served``, else None: the worker's default)."""
+    the first of ``served``, else None: the worker's default). ``search``: whether the
+    deployment has a search database, when known here: a collection is refused without one."""
     problems: list[str] = []
     # An unknown output format falls back to jsonl, as it always has.
     output = values.get("output", "jsonl").strip().lower()
@@ -190,6 +196,20 @@ def job_options(
                 )
     elif served:
         model = served[0]
+    collection = values.get("collection", "").strip() or None
+    if collection is not None:
+        if not re.fullmatch(COLLECTION_PATTERN, collection):
+            problems.append(
+                f"collection {collection!r} is not a collection name: lower-case letters, "
+                "digits and _, a letter first, at most 40 characters"
+                f" (x-amz-meta-{COLLECTION_METADATA}, --collection)"
+            )
+        elif search is False:
+            problems.append(
+                f"collection {collection!r}: this deployment has no search database (the "
+                "stack's SearchSecretArn; locally LAMINA_SEARCH_DSN), so a job cannot load "
+                "itself; embed without it and load the job with `lamina index load`"
+            )
     if problems:
         raise JobInputError("invalid job options: " + "; ".join(problems))
     return JobOptions(
@@ -199,6 +219,7 @@ def job_options(
         input_type=None if input_type == "none" else cast(InputType, input_type),
         long_text=cast(LongText, long_text),
         windows=windows in _TRUE,
+        collection=collection,
     )
 
 
@@ -368,6 +389,7 @@ def _start(
         input_type=options.input_type,
         long_text=options.long_text,
         windows=options.windows,
+        collection=options.collection,
         owner=owner,
     )
     if not store.put(
@@ -388,6 +410,7 @@ def manifest_options(m: JobManifest) -> JobOptions:
         input_type=m.input_type,
         long_text=m.long_text,
         windows=m.windows,
+        collection=m.collection,
     )
 
 
@@ -409,6 +432,7 @@ def submit_job(
     max_records: int = MAX_RECORDS,
     max_line_errors: int = MAX_LINE_ERRORS,
     owner: str | None = None,
+    search: bool | None = None,
     logger: Logger | None = None,
 ) -> JobManifest:
     """Read ``key`` (its ``version_id``, if given: the one the S3 event names) from
@@ -416,7 +440,9 @@ def submit_job(
 
     The job's options come from the object's metadata (``x-amz-meta-lamina-<option>``);
     ``options`` (the same names: ``{"model": ..., "long-text": ...}``) and ``out`` override
-    it; ``served`` and ``default_model`` as in ``job_options``. Invalid options fail the
+    it; ``served``, ``default_model`` and ``search`` as in ``job_options``. A job that
+    names a collection and is finalized here (its workers were done first) has its load
+    queued here (``lamina.batch.loading``). Invalid options fail the
     job, its manifest's ``error`` saying why; so does an input over ``max_input_bytes``,
     ``max_records`` records or ``max_line_errors`` invalid lines (the invalid lines read
     until then are still written to errors/input.jsonl).
@@ -433,11 +459,17 @@ def submit_job(
         values = metadata_options(metadata) | dict(options or {})
         if out is not None:
             values["output"] = out
-        return job_options(values, normalize=normalize, served=served, default_model=default_model)
+        return job_options(
+            values,
+            normalize=normalize,
+            served=served,
+            default_model=default_model,
+            search=search,
+        )
 
     manifest, todo, refused = _start(store, key, version_id, choose, owner_of(owner))
     if not todo:  # submitted already; finish it if that attempt died before finalizing
-        return finalize_if_complete(store, manifest)
+        return queue_load(store, queue, finalize_if_complete(store, manifest))
     job_id = manifest.job_id
     if refused is not None:
         return fail_job(store, job_id, refused)
@@ -448,7 +480,7 @@ def submit_job(
     if manifest.input.size > max_input_bytes:
         return fail_job(store, job_id, _too_large(manifest.input.size, max_input_bytes))
     try:
-        return _read_and_queue(
+        after = _read_and_queue(
             store,
             queue,
             manifest,
@@ -476,6 +508,7 @@ def submit_job(
             f"stopped; upload the file again to retry, and report job {job_id} if it fails "
             "the same way",
         )
+    return queue_load(store, queue, after)
 
 
 def _too_large(size: int, limit: int) -> str:

@@ -13,6 +13,11 @@ the message moves to the dead-letter queue: its records go to the job's errors, 
 job can finish (partially failed) and ``ok + failed == lines`` holds. Redriving the
 message later (``lamina jobs redrive``) turns the chunk back into a done one. A message
 naming a model no worker holds fails its job at once (``fail_job``): no retry can help.
+
+The same queue carries a job's *load message* when the job names a search collection
+(``lamina.batch.loading``): the worker that finalizes such a job queues it, and the worker
+that receives it loads the job into its collection with the ``loader`` it was given (the
+function wires ``lamina.search.jobload``; the batch package knows no database).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from pydantic import ValidationError
 
 from lamina.batch.jobs import (
     JobKeys,
+    JobManifest,
     bit_is_set,
     check_job_id,
     chunk_done,
@@ -35,9 +41,28 @@ from lamina.batch.jobs import (
     fail_job,
     read_job_manifest,
 )
+from lamina.batch.loading import (
+    JobLoader,
+    LoadMessage,
+    TimeLeft,
+    deadline_clock,
+    load_due,
+    load_failed,
+    queue_load,
+)
+from lamina.batch.queues import WorkQueue
 from lamina.batch.records import RecordId
 from lamina.batch.submit import ChunkMessage, SpilledText
-from lamina.errors import ConfigurationError, JobError, JobNotFoundError
+from lamina.errors import (
+    ConfigurationError,
+    IndexUnavailableError,
+    InvalidInputError,
+    JobError,
+    JobInputError,
+    JobNotFoundError,
+    ModelMismatchError,
+    SearchNotConfiguredError,
+)
 from lamina.inference.embedder import Embedder, EmbeddingResult, LongText
 from lamina.observability import MetricName, Telemetry
 from lamina.storage import ObjectStore
@@ -129,8 +154,28 @@ def model_id(embedder: Embedder) -> str:
     return f"{embedder.manifest.name}/{embedder.manifest.version}"
 
 
+# Errors that no retry of a load message can mend: the load fails at once.
+PERMANENT_LOAD_ERRORS = (
+    InvalidInputError,
+    ModelMismatchError,
+    JobInputError,
+    SearchNotConfiguredError,
+)
+
+
+def load_message(body: str) -> LoadMessage | None:
+    """``body`` as a load message, or None if it is not one (a chunk, or not ours)."""
+    if '"load"' not in body[:256]:  # a chunk message starts with its job and chunk
+        return None
+    try:
+        return LoadMessage.model_validate_json(body)
+    except ValidationError:
+        return None
+
+
 class ChunkWorker:
-    """Embeds chunks with the models it holds and writes them to one store."""
+    """Embeds chunks with the models it holds and writes them to one store; loads the jobs
+    that name a collection with ``loader`` (None: such a job's load fails, saying why)."""
 
     def __init__(
         self,
@@ -140,9 +185,12 @@ class ChunkWorker:
         max_receive_count: int,
         telemetry: Telemetry | None = None,
         default: str | None = None,
+        queue: WorkQueue | None = None,
+        loader: JobLoader | None = None,
     ) -> None:
         """``embedders``: by name (one embedder: under its manifest name); ``default``: the
-        model of a message that names none (None: the first)."""
+        model of a message that names none (None: the first); ``queue``: where load
+        messages go (the batch queue); ``loader``: what loads a job into its collection."""
         if isinstance(embedders, Embedder):
             embedders = {embedders.manifest.name: embedders}
         if not embedders:
@@ -158,6 +206,10 @@ class ChunkWorker:
         self.default = self._names[chosen.lower()]
         self.max_receive_count = max_receive_count
         self.telemetry = telemetry
+        self.queue = queue
+        self.loader = loader
+        # What is left of the current invocation (WorkerHandler sets it per invocation).
+        self.time_left: TimeLeft = deadline_clock(None)
 
     @property
     def embedder(self) -> Embedder:
@@ -178,7 +230,13 @@ class ChunkWorker:
 
     def process(self, body: str, receive_count: int) -> int:
         """Embed one chunk and record it; returns the records written. Raises on failure
-        (the message is retried), after giving the chunk up on its last receive."""
+        (the message is retried), after giving the chunk up on its last receive.
+
+        A load message loads its job into its collection instead (0 records written)."""
+        load = load_message(body)
+        if load is not None:
+            self.load(load.load, receive_count)
+            return 0
         try:
             message = ChunkMessage.model_validate_json(body)
         except ValidationError as exc:
@@ -256,7 +314,7 @@ class ChunkWorker:
         self.store.put(
             keys.part(message.chunk, message.out), data, content_type=CONTENT_TYPES[message.out]
         )
-        chunk_done(
+        after = chunk_done(
             self.store,
             message.job,
             message.chunk,
@@ -267,6 +325,7 @@ class ChunkWorker:
             window_rows=window_rows,
             fingerprint=embedder.manifest.digest,
         )
+        self.queue_load(after)
         if self.telemetry is not None:
             if len(self.embedders) > 1:
                 self.telemetry.serving(embedder.manifest)
@@ -311,7 +370,7 @@ class ChunkWorker:
             {"line": line, "id": rid} for line, rid, _ in message.records
         ]
         try:
-            chunk_failed(self.store, message.job, message.chunk, rows, reason)
+            self.queue_load(chunk_failed(self.store, message.job, message.chunk, rows, reason))
         except Exception as failure:  # the message still goes to the DLQ; say why loudly
             if self.telemetry is not None:
                 self.telemetry.logger.exception(
@@ -325,6 +384,75 @@ class ChunkWorker:
                 extra={"job": message.job, "chunk": message.chunk, "reason": reason},
             )
             self.telemetry.chunk_failed()
+
+    # --- loading a finished job into its collection (lamina.batch.loading) ----------------
+
+    def queue_load(self, m: JobManifest) -> None:
+        """Queue ``m``'s load if it is due (this worker finalized a job with a collection)."""
+        if not load_due(m):
+            return
+        if self.queue is None:
+            load_failed(
+                self.store,
+                m.job_id,
+                "the batch worker has no queue to queue the load on (LAMINA_BATCH_QUEUE_URL): "
+                f"load the job with `lamina index load {m.collection} {m.job_id}`",
+            )
+            return
+        queue_load(self.store, self.queue, m)
+
+    def load(self, job_id: str, receive_count: int) -> None:
+        """Work on a load message: load the job's parts until done or out of time (then the
+        message goes out again). Permanent errors fail the load; others are retried, and
+        fail it on the last receive."""
+        check_job_id(job_id)
+        if self.loader is None:
+            self._load_failed(
+                job_id,
+                "the batch workers have no search database (LAMINA_SEARCH_DSN or "
+                "LAMINA_SEARCH_SECRET_ARN; on AWS the stack's SearchSecretArn): load the job "
+                "with `lamina index load`",
+            )
+            return
+        # Without a queue to continue on, a load runs to the end in one message.
+        time_left = self.time_left if self.queue is not None else deadline_clock(None)
+        try:
+            done = self.loader(self.store, job_id, time_left)
+        except PERMANENT_LOAD_ERRORS as exc:
+            self._load_failed(job_id, exc.message)
+            return
+        except Exception as exc:
+            if receive_count >= self.max_receive_count:
+                # The exception's text may name hosts or paths: the log has it, the job's
+                # status (which API callers read) says what happened and what to do.
+                cause = (
+                    "the search database did not answer"
+                    if isinstance(exc, IndexUnavailableError)
+                    else "see the batch worker's log"
+                )
+                self._load_failed(
+                    job_id,
+                    f"the load failed {receive_count} times ({type(exc).__name__}: {cause}); "
+                    "`lamina jobs redrive` retries it from where it stopped",
+                )
+            if self.telemetry is not None:
+                self.telemetry.logger.warning(
+                    "collection load failed, to be retried",
+                    extra={"job": job_id, "receive_count": receive_count, "error": repr(exc)},
+                )
+            raise
+        if not done:
+            assert self.queue is not None
+            self.queue.send([LoadMessage(load=job_id).model_dump_json()])
+
+    def _load_failed(self, job_id: str, reason: str) -> None:
+        m = load_failed(self.store, job_id, reason)
+        if self.telemetry is not None:
+            self.telemetry.logger.error(
+                "collection load failed",
+                extra={"job": job_id, "collection": m.collection, "reason": reason},
+            )
+            self.telemetry.load_failed()
 
 
 def record_handler(worker: ChunkWorker) -> Any:

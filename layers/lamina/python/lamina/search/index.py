@@ -18,10 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from lamina.batch.jobs import COLLECTION_PATTERN
 from lamina.errors import InvalidInputError, ModelMismatchError
 
-# Collection names become part of a table name: lower case, digits and _, a letter first.
-COLLECTION_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 _COLLECTION = re.compile(COLLECTION_PATTERN)
 # Item ids: any non-empty string up to this many characters (batch ids are strings or ints).
 MAX_ID_CHARS = 256

@@ -25,7 +25,7 @@ import numpy as np
 
 from lamina.batch.jobs import TERMINAL, JobKeys, JobManifest, read_job_manifest
 from lamina.batch.records import FORMATS, Record, RecordReader
-from lamina.errors import InvalidInputError, JobError
+from lamina.errors import InvalidInputError, JobInputError
 from lamina.search.index import Item, ModelIdentity
 from lamina.storage import ObjectStore
 
@@ -63,31 +63,47 @@ def job_model(m: JobManifest) -> ModelIdentity:
     return ModelIdentity(name, version, fingerprint)
 
 
-def _part_rows(store: ObjectStore, m: JobManifest) -> Iterator[tuple[str, int, np.ndarray]]:
-    """(id, line, vector) of every row of the job's parts, in input order."""
+def job_parts(store: ObjectStore, m: JobManifest) -> list[tuple[int, str]]:
+    """(chunk, key) of the job's parts, in chunk order (which is input order)."""
     suffix = "." + m.output_format
-    parts = sorted(
-        (info for info in store.list(JobKeys(m.job_id).parts) if info.key.endswith(suffix)),
-        key=lambda info: info.key,
-    )
-    for info in parts:
-        data = b"".join(store.stream(info.key))
-        if m.output_format == "npz":
-            with np.load(io.BytesIO(data), allow_pickle=False) as part:
-                vectors = np.asarray(part["embeddings"], dtype=np.float32)
-                for rid, line, vector in zip(part["ids"], part["lines"], vectors, strict=True):
-                    yield str(rid), int(line), vector
-            continue
-        for raw in data.splitlines():
-            row = json.loads(raw)
-            yield str(row["id"]), int(row["line"]), np.asarray(row["embedding"], np.float32)
+    parts = []
+    for info in store.list(JobKeys(m.job_id).parts):
+        name = info.key.rsplit("/", 1)[-1]
+        if name.endswith(suffix) and name.removesuffix(suffix).isdigit():
+            parts.append((int(name.removesuffix(suffix)), info.key))
+    return sorted(parts)
 
 
-def _records(store: ObjectStore, m: JobManifest) -> Iterator[Record]:
+Row = tuple[str, int, np.ndarray]  # (id, line, vector) of a part
+
+
+def part_rows(store: ObjectStore, m: JobManifest, key: str) -> Iterator[Row]:
+    """(id, line, vector) of every row of one part, in input order."""
+    data = b"".join(store.stream(key))
+    if m.output_format == "npz":
+        with np.load(io.BytesIO(data), allow_pickle=False) as part:
+            vectors = np.asarray(part["embeddings"], dtype=np.float32)
+            for rid, line, vector in zip(part["ids"], part["lines"], vectors, strict=True):
+                yield str(rid), int(line), vector
+        return
+    for raw in data.splitlines():
+        row = json.loads(raw)
+        yield str(row["id"]), int(row["line"]), np.asarray(row["embedding"], np.float32)
+
+
+def _part_rows(store: ObjectStore, m: JobManifest) -> Iterator[Row]:
+    """(id, line, vector) of every row of the job's parts, in input order."""
+    for _, key in job_parts(store, m):
+        yield from part_rows(store, m, key)
+
+
+def input_records(store: ObjectStore, m: JobManifest) -> Iterator[Record]:
     """The job input's valid records, in order, with their metadata."""
     fmt = FORMATS.get(Path(m.input.key).suffix.lower())
     if fmt is None:
-        raise JobError(f"job {m.job_id}: cannot read its input format {m.input.format!r} again")
+        raise JobInputError(
+            f"job {m.job_id}: cannot read its input format {m.input.format!r} again"
+        )
     reader = RecordReader(
         fmt,
         max_line_bytes=_REREAD_LINE_BYTES,
@@ -99,20 +115,20 @@ def _records(store: ObjectStore, m: JobManifest) -> Iterator[Record]:
             yield item
 
 
-def _joined(
-    rows: Iterator[tuple[str, int, np.ndarray]], records: Iterator[Record]
-) -> Iterator[Item]:
+def joined(rows: Iterator[Row], records: Iterator[Record]) -> Iterator[Item]:
+    """Each row with its input record's text and metadata. ``records`` may be shared by
+    several calls, one per part in order: each reads only as far as its own rows."""
     record: Record | None = None
     for rid, line, vector in rows:
         while record is None or record.line < line:
             record = next(records, None)
             if record is None:
-                raise JobError(
+                raise JobInputError(
                     f"the job's input has no record at line {line} (id {rid}): was the input "
                     "replaced after the job ran?"
                 )
         if record.line != line or str(record.id) != rid:
-            raise JobError(
+            raise JobInputError(
                 f"the job's row {rid} (line {line}) does not match its input's record "
                 f"{record.id} (line {record.line}): was the input replaced after the job ran?"
             )
@@ -145,7 +161,7 @@ def from_job(store: ObjectStore, job_id: str, *, with_text: bool = True) -> Sour
     dim = int(first[2].shape[0])
     items: Iterator[Item]
     if with_text:
-        items = _joined(rows, _records(store, m))
+        items = joined(rows, input_records(store, m))
     else:
         items = (Item(rid, vector) for rid, _, vector in rows)
     return Source(model, dim, items, m.ok, f"job {job_id}")

@@ -20,6 +20,21 @@ class JobCounts(BaseModel):
     chunks_failed: int = Field(description="Chunks given up after their last delivery.")
 
 
+class JobLoad(BaseModel):
+    collection: str = Field(description="The search collection the job loads itself into.")
+    status: Literal["pending", "queued", "loading", "loaded", "failed"] = Field(
+        description="pending (the job is not finished yet) -> queued -> loading -> loaded | "
+        "failed. A job that finished without vectors is never loaded: it stays pending."
+    )
+    items: int = Field(description="Items loaded so far (inserted + updated + unchanged).")
+    inserted: int = Field(description="Items that were not in the collection.")
+    updated: int = Field(description="Items whose vector, text or metadata changed.")
+    unchanged: int = Field(description="Items that were there already, as they are.")
+    parts: int = Field(description="The job's parts loaded so far.")
+    finished_at: str | None = Field(description="When the load ended (UTC).")
+    error: str | None = Field(description="Why the load failed, if it did.")
+
+
 class JobStatusResponse(BaseModel):
     job_id: str = Field(description="The job's id (from the input's key and ETag).")
     status: Literal["submitted", "running", "succeeded", "partially_failed", "failed"] = Field(
@@ -40,3 +55,8 @@ class JobStatusResponse(BaseModel):
     error: str | None = Field(description="Why the whole job failed, if it did.")
     parts: str = Field(description="Key prefix of the result parts.")
     errors: str = Field(description="Key of errors.jsonl (one line per rejected record).")
+    load: JobLoad | None = Field(
+        default=None,
+        description="The job's load into a search collection (submitted with "
+        "x-amz-meta-lamina-collection); null for a job without one.",
+    )

@@ -15,8 +15,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi import Path as PathParam
 
-from lamina.api.jobs.schemas import JobCounts, JobStatusResponse
-from lamina.batch.jobs import JOB_ID_PATTERN, owner_of, read_job_manifest
+from lamina.api.jobs.schemas import JobCounts, JobLoad, JobStatusResponse
+from lamina.batch.jobs import JOB_ID_PATTERN, JobManifest, owner_of, read_job_manifest
 from lamina.errors import JobError, JobNotFoundError
 from lamina.settings import get_settings
 from lamina.storage import ObjectStore
@@ -110,4 +110,34 @@ def job_status(store: ObjectStore, job_id: str, caller: str | None = None) -> Jo
         error=None if m.error is None else _S3_URL.sub("", m.error),
         parts=f"jobs/{m.job_id}/parts/",
         errors=f"jobs/{m.job_id}/errors.jsonl",
+        load=_load(m),
+    )
+
+
+def _load(m: JobManifest) -> JobLoad | None:
+    if m.collection is None:
+        return None
+    state = m.load
+    if state is None:
+        return JobLoad(
+            collection=m.collection,
+            status="pending",
+            items=0,
+            inserted=0,
+            updated=0,
+            unchanged=0,
+            parts=0,
+            finished_at=None,
+            error=None,
+        )
+    return JobLoad(
+        collection=m.collection,
+        status=state.status,
+        items=state.items,
+        inserted=state.inserted,
+        updated=state.updated,
+        unchanged=state.unchanged,
+        parts=state.parts,
+        finished_at=state.finished_at,
+        error=None if state.error is None else _S3_URL.sub("", state.error),
     )

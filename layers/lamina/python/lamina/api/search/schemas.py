@@ -18,7 +18,8 @@ from pydantic import (
 )
 
 from lamina.api import schemas as s
-from lamina.search.index import COLLECTION_PATTERN, MAX_ID_CHARS
+from lamina.batch.jobs import COLLECTION_PATTERN
+from lamina.search.index import MAX_ID_CHARS
 
 CollectionName = Annotated[
     StrictStr,
