@@ -105,10 +105,13 @@ def aws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Aws]:
         yield Aws(url, queue_url, dlq_url, events_url, env)
 
 
-def lamina(aws: Aws, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def lamina(
+    aws: Aws, *argv: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``lamina jobs ARGV`` against the moto server (``env``: more variables)."""
     return subprocess.run(
         [sys.executable, "-m", "lamina_tools.cli", "jobs", *argv],
-        env=aws.env,
+        env=aws.env | (env or {}),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -132,12 +135,16 @@ def s3_events(aws: Aws, timeout: float = 20) -> list[dict[str, Any]]:
     pytest.fail("moto delivered no S3 notification for the upload")
 
 
-def run_submit(aws: Aws, event: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+def run_submit(
+    aws: Aws, event: dict[str, Any], tmp_path: Path, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The submit function's handler on ``event``, in its own process (``env``: more
+    variables); its result."""
     result = tmp_path / "submit-result.json"
     done = subprocess.run(
         [sys.executable, "-c", SUBMIT],
         input=json.dumps(event),
-        env=aws.env | {"RESULT": str(result)},
+        env=aws.env | (env or {}) | {"RESULT": str(result)},
         capture_output=True,
         text=True,
         timeout=120,
@@ -147,16 +154,25 @@ def run_submit(aws: Aws, event: dict[str, Any], tmp_path: Path) -> dict[str, Any
 
 
 def start_workers(
-    aws: Aws, models: Path | list[Path], n: int, idle_exit: int
+    aws: Aws,
+    models: Path | list[Path],
+    n: int,
+    idle_exit: int,
+    env: dict[str, str] | None = None,
 ) -> list[subprocess.Popen[str]]:
-    """``n`` worker processes, each holding ``models`` (the first is the default)."""
+    """``n`` worker processes, each holding ``models`` (the first is the default); ``env``:
+    more variables."""
     argv = [sys.executable, "-m", "lamina_tools.cli", "jobs", "worker"]
     for model in models if isinstance(models, list) else [models]:
         argv += ["--model", str(model)]
     argv += ["--idle-exit", str(idle_exit), "--retry-delay", "0", "--batch-size", "5"]
     return [
         subprocess.Popen(
-            argv, env=aws.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            argv,
+            env=aws.env | (env or {}),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(n)
     ]
@@ -435,3 +451,139 @@ def test_run_local_with_the_e5_model_as_the_readme_shows(
     assert f"model '{E5}' is neither a model directory nor one of the local models" in (
         unknown.stderr
     )
+
+
+# ---- a job that loads itself into a search collection ----------------------------------------
+
+RECIPES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "recipes.jsonl"
+LOAD_CHUNK = 5  # records per chunk for this job: the 20 recipes make 4 parts
+
+
+def wait_loaded(aws: Aws, job_id: str, timeout: float = 150) -> dict[str, Any]:
+    """The job's summary once its load is over (loaded or failed), or at the timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = lamina(aws, "status", job_id, "--json")
+        assert status.returncode == 0, status.stderr
+        summary: dict[str, Any] = json.loads(status.stdout)
+        load = summary.get("load") or {}
+        if load.get("status") in ("loaded", "failed") or time.monotonic() > deadline:
+            return summary
+        time.sleep(1)
+
+
+def test_a_job_submitted_with_a_collection_loads_itself_over_real_processes(
+    aws: Aws, fp32_dir: Path, tmp_path: Path, postgres_dsn: str
+) -> None:
+    """`lamina jobs submit --collection`: the submit function (with a database configured)
+    records the collection, the worker processes embed the chunks, the one that finalizes
+    the job queues its load, a worker loads it into PostgreSQL; the CLI shows the load, and
+    the table holds the job's vectors with the input's texts and metadata. A submit
+    function without a database refuses the collection: that job fails at submit."""
+    import psycopg
+
+    from lamina.search.pg import PgVectorIndex
+
+    search = {"LAMINA_SEARCH_DSN": postgres_dsn}
+    records = [json.loads(line) for line in RECIPES.read_text(encoding="utf-8").splitlines()]
+    source = tmp_path / "recipes-e2e.jsonl"
+    source.write_bytes(RECIPES.read_bytes())
+    nodb = tmp_path / "recipes-nodb.jsonl"
+    nodb.write_bytes(RECIPES.read_bytes())
+    workers: list[subprocess.Popen[str]] = []
+    try:
+        submitted = lamina(aws, "submit", str(source), "--collection", "recipes_e2e")
+        assert submitted.returncode == 0, submitted.stderr
+        job_id = submitted.stdout.strip()
+        refused = lamina(aws, "submit", str(nodb), "--collection", "recipes_nodb")
+        assert refused.returncode == 0, refused.stderr
+        nodb_id = refused.stdout.strip()
+        events = {
+            e["Records"][0]["s3"]["object"]["key"]: e for e in events_for(aws, 2)
+        }  # URL-encoded keys; these names need no encoding
+        assert set(events) == {"incoming/recipes-e2e.jsonl", "incoming/recipes-nodb.jsonl"}
+
+        workers = start_workers(aws, fp32_dir, 2, idle_exit=8, env=search)
+        chunked = search | {"LAMINA_CHUNK_MAX_RECORDS": str(LOAD_CHUNK)}
+        result = run_submit(aws, events["incoming/recipes-e2e.jsonl"], tmp_path, env=chunked)
+        assert result["jobs"] == [
+            {"job_id": job_id, "key": "incoming/recipes-e2e.jsonl", "status": "running"}
+        ]
+        no_database = run_submit(aws, events["incoming/recipes-nodb.jsonl"], tmp_path)
+        assert no_database["jobs"] == [
+            {"job_id": nodb_id, "key": "incoming/recipes-nodb.jsonl", "status": "failed"}
+        ]
+
+        summary = wait_loaded(aws, job_id)
+        stats = finish(workers)
+    finally:
+        for worker in workers:  # a failed assertion above leaves them polling
+            if worker.poll() is None:
+                worker.kill()
+                worker.communicate()
+
+    try:
+        assert (summary["status"], summary["ok"], summary["failed"]) == ("succeeded", 20, 0)
+        assert summary["chunks"] == summary["chunks_done"] == 20 // LOAD_CHUNK
+        assert summary["collection"] == "recipes_e2e"
+        load = summary["load"]
+        assert load is not None, summary
+        assert load["status"] == "loaded", load
+        assert (load["items"], load["inserted"], load["updated"], load["unchanged"]) == (
+            20, 20, 0, 0,
+        )  # fmt: skip
+        assert load["parts"] == 20 // LOAD_CHUNK
+        assert load["error"] is None
+        assert load["finished_at"] is not None
+        # Four chunks and one load message (or more, should a load continue), none failed.
+        assert sum(s["succeeded"] for s in stats) >= summary["chunks"] + 1
+        assert sum(s["failed"] for s in stats) == 0
+
+        human = lamina(aws, "status", job_id)
+        assert human.returncode == 0, human.stderr
+        assert "load into recipes_e2e: loaded, 20 items (20 inserted, 0 updated" in human.stdout
+
+        failed = lamina(aws, "status", nodb_id, "--json")
+        assert failed.returncode == 0, failed.stderr
+        refusal = json.loads(failed.stdout)
+        assert (refusal["status"], refusal["ok"], refusal["chunks"]) == ("failed", 0, 0), refusal
+        assert "SearchSecretArn" in (refusal["error"] or ""), refusal["error"]
+        assert refusal["load"] is None
+
+        out = tmp_path / "recipes.vectors.jsonl"
+        downloaded = lamina(aws, "download", job_id, "-o", str(out))
+        assert downloaded.returncode == 0, downloaded.stderr
+        parts = {
+            row["id"]: np.asarray(row["embedding"], dtype=np.float32)
+            for row in map(json.loads, out.read_text(encoding="utf-8").splitlines())
+        }
+        with psycopg.connect(postgres_dsn) as conn:
+            rows = conn.execute(
+                "SELECT id, embedding::text, text, metadata FROM lamina_items_recipes_e2e"
+            ).fetchall()
+            tables = {
+                name
+                for (name,) in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE tablename LIKE 'lamina_items_%'"
+                ).fetchall()
+            }
+        assert "lamina_items_recipes_nodb" not in tables
+        items = {rid: (vector, text, metadata) for rid, vector, text, metadata in rows}
+        assert len(rows) == len(items) == 20
+        assert set(items) == set(parts) == {r["id"] for r in records}
+        for record in records:
+            vector, text, metadata = items[record["id"]]
+            np.testing.assert_allclose(
+                np.asarray(json.loads(vector), dtype=np.float32),
+                parts[record["id"]],
+                rtol=0,
+                atol=1e-6,
+            )
+            assert text == record["text"]
+            assert metadata == {k: v for k, v in record.items() if k not in ("id", "text")}
+    finally:
+        index = PgVectorIndex(postgres_dsn)
+        try:
+            index.drop_collection("recipes_e2e")
+        finally:
+            index.close()

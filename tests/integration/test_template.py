@@ -609,6 +609,7 @@ def test_batch_alarms_watch_the_batch_resources(template: dict[str, Any]) -> Non
         ("Errors", "BatchWorkerFunction"),
         ("Errors", "BatchSubmitFunction"),
         (MetricName.CHUNKS_FAILED.value, service_of(template, "BatchWorkerFunction")),
+        (MetricName.LOADS_FAILED.value, service_of(template, "BatchWorkerFunction")),
     } <= watched
     age = resources["BatchQueueAgeAlarm"]["Properties"]
     assert age["Threshold"] == {"Ref": "BatchQueueAgeAlarmSeconds"}
@@ -822,7 +823,13 @@ EXPECTED_S3 = {
     },
     "BatchWorkerFunction": {
         **MODELS_READ,
-        "BatchBucket": {*((action, "jobs/*") for action in JOB_WRITES), ("s3:ListBucket", "")},
+        "BatchBucket": {
+            # a job that loads itself into a collection: its input's texts and metadata
+            ("s3:GetObject", "incoming/*"),
+            ("s3:GetObjectVersion", "incoming/*"),
+            *((action, "jobs/*") for action in JOB_WRITES),
+            ("s3:ListBucket", ""),
+        },
     },
 }
 
@@ -947,11 +954,12 @@ def allowed(grants: set[tuple[str, str]], action: str, key: str) -> bool:
 
 
 def test_the_batch_code_needs_no_s3_permission_the_template_withholds(
-    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch, postgres_dsn: str
 ) -> None:
     """Run a job (submit with a rejected line, the worker with a chunk it gives up, the
-    job's errors and marker) and the job status route against moto, one recording S3
-    client per function: every call each makes is one its template policy allows."""
+    job's errors and marker, its load into a search collection) and the job status route
+    against moto, one recording S3 client per function: every call each makes is one its
+    template policy allows."""
     import boto3  # type: ignore[import-untyped]
     from moto import mock_aws
 
@@ -961,6 +969,8 @@ def test_the_batch_code_needs_no_s3_permission_the_template_withholds(
     from lamina.batch.worker import ChunkWorker
     from lamina.errors import JobError, JobNotFoundError
     from lamina.observability import get_telemetry
+    from lamina.search.jobload import JobCollectionLoader
+    from lamina.search.pg import PgVectorIndex
     from lamina.storage import S3Objects
     from tests.batch_helpers import (
         FakeEmbedder,
@@ -992,26 +1002,44 @@ def test_the_batch_code_needs_no_s3_permission_the_template_withholds(
         admin.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
         sqs = boto3.client("sqs", region_name="us-east-1")
         queue_url, _ = create_queue_with_dlq(sqs, "lamina-batch", max_receive_count=1)
-        settings = Settings(batch_bucket=bucket, batch_queue_url=queue_url, chunk_max_records=2)
+        settings = Settings(
+            batch_bucket=bucket,
+            batch_queue_url=queue_url,
+            chunk_max_records=2,
+            search_dsn=postgres_dsn,
+        )
         telemetry = get_telemetry(Settings.from_env({"POWERTOOLS_SERVICE_NAME": "lamina-test"}))
         queue = SqsQueue(queue_url, client=sqs)
 
         key = "incoming/job.jsonl"
         rows: list[object] = [{"id": n, "text": f"sentence {n}"} for n in range(4)]
         rows += [{"id": 9, "text": "POISON"}, {"id": 10}]  # a chunk given up, a rejected line
-        put = admin.put_object(Bucket=bucket, Key=key, Body=jsonl(rows))
+        put = admin.put_object(
+            Bucket=bucket, Key=key, Body=jsonl(rows), Metadata={"lamina-collection": "iam_check"}
+        )
         event = s3_put_event(bucket, key, etag=put["ETag"])
         event["Records"][0]["s3"]["object"]["versionId"] = put["VersionId"]
 
         store = S3Objects(bucket, client=client("BatchSubmitFunction"), error=JobError)
         [job] = SubmitHandler(store, queue, settings, telemetry)(event)["jobs"]
         store = S3Objects(bucket, client=client("BatchWorkerFunction"), error=JobError)
+        index = PgVectorIndex(postgres_dsn)
         worker = ChunkWorker(
-            store, PoisonEmbedder(FakeEmbedder()), max_receive_count=1, telemetry=telemetry
+            store,
+            PoisonEmbedder(FakeEmbedder()),
+            max_receive_count=1,
+            telemetry=telemetry,
+            queue=queue,
+            loader=JobCollectionLoader(index),
         )
         messages = queue.receive(10, 0, 60)
         assert len(messages) == 3
         WorkerHandler(worker)(sqs_event(messages, queue.arn))
+        (load,) = queue.receive(10, 0, 60)  # the job finished: its load message
+        WorkerHandler(worker)(sqs_event([load], queue.arn))
+        assert index.collection("iam_check", count=True).count == 4
+        index.drop_collection("iam_check")
+        index.close()
         store = S3Objects(bucket, client=client("EmbedFunction"), error=JobError)
         status = job_status(store, job["job_id"])
         assert (status.status, status.counts.chunks_failed) == ("partially_failed", 1)
@@ -1029,6 +1057,7 @@ def test_the_batch_code_needs_no_s3_permission_the_template_withholds(
     # The run reached what the policies are scoped for: the upload's version, the job's
     # marker swap (a delete), the status route's manifest read.
     assert ("s3:GetObjectVersion", key) in used["BatchSubmitFunction"]
+    assert ("s3:GetObjectVersion", key) in used["BatchWorkerFunction"]  # the load's texts
     assert any(action == "s3:DeleteObject" for action, _ in used["BatchWorkerFunction"])
     assert used["EmbedFunction"] == {
         ("s3:GetObject", f"jobs/{job['job_id']}/manifest.json"),
@@ -1317,13 +1346,15 @@ def test_sam_validate_lint() -> None:
     assert "valid SAM Template" in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize("function", ["EmbedFunction", "BatchWorkerFunction"])
 def test_search_reads_one_secret_and_joins_a_vpc_only_when_configured(
-    template: dict[str, Any],
+    template: dict[str, Any], function: str
 ) -> None:
-    """Vector search on AWS (docs/search.md): the embedding function may read exactly the
-    database's secret, only when SearchSecretArn is set, and joins the VPC subnets only when
-    they are given; with the defaults nothing of it exists."""
-    embed = template["Resources"]["EmbedFunction"]["Properties"]
+    """Vector search on AWS (docs/search.md): the embedding function (queries) and the batch
+    worker (jobs that load themselves) may read exactly the database's secret, only when
+    SearchSecretArn is set, and join the VPC subnets only when they are given; with the
+    defaults nothing of it exists."""
+    embed = template["Resources"][function]["Properties"]
     assert template["Parameters"]["SearchSecretArn"]["Default"] == ""
     assert embed["Environment"]["Variables"]["LAMINA_SEARCH_SECRET_ARN"] == {
         "Fn::If": ["HasSearch", {"Ref": "SearchSecretArn"}, {"Ref": "AWS::NoValue"}]
@@ -1338,3 +1369,21 @@ def test_search_reads_one_secret_and_joins_a_vpc_only_when_configured(
     vpc = next(c for c in conditional if c[0] == "HasSearchVpc")
     assert vpc[1] == {"VPCAccessPolicy": {}}
     assert template["Conditions"]["HasSearchVpc"]["Fn::And"][0] == {"Condition": "HasSearch"}
+
+
+def test_the_submit_function_knows_whether_search_is_configured_but_cannot_read_the_secret(
+    template: dict[str, Any],
+) -> None:
+    """It refuses a job's collection when there is no database (lamina.batch.submit), from
+    the variable alone; the worker sends a job's load message on the batch queue."""
+    submit = template["Resources"]["BatchSubmitFunction"]["Properties"]
+    assert submit["Environment"]["Variables"]["LAMINA_SEARCH_SECRET_ARN"] == {
+        "Fn::If": ["HasSearch", {"Ref": "SearchSecretArn"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert "secretsmanager" not in json.dumps(submit["Policies"])
+    assert "VpcConfig" not in submit
+    worker = template["Resources"]["BatchWorkerFunction"]["Properties"]
+    assert {"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["BatchQueue", "QueueName"]}}} in (
+        worker["Policies"]
+    )
+    assert worker["Environment"]["Variables"]["LAMINA_BATCH_QUEUE_URL"] == {"Ref": "BatchQueue"}
