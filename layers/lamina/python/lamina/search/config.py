@@ -45,9 +45,8 @@ def secret_conninfo(
 
 
 def open_index(settings: Settings) -> VectorIndex | None:
-    """The index the settings name, or None when search is not configured."""
-    from lamina.search.pg import PgVectorIndex
-
+    """The index the settings name, or None when search is not configured (then psycopg is
+    not even imported: the batch worker's cold start without search stays as it was)."""
     conninfo: str | Callable[[], str]
     if settings.search_dsn:
         conninfo = settings.search_dsn
@@ -57,6 +56,8 @@ def open_index(settings: Settings) -> VectorIndex | None:
         )
     else:
         return None
+    from lamina.search.pg import PgVectorIndex
+
     return PgVectorIndex(
         conninfo,
         pool_size=settings.search_pool_size,
