@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 import boto3  # type: ignore[import-untyped]
 import numpy as np
@@ -472,8 +473,21 @@ def wait_loaded(aws: Aws, job_id: str, timeout: float = 150) -> dict[str, Any]:
         time.sleep(1)
 
 
+@pytest.fixture
+def recipes_e2e(postgres_dsn: str) -> Iterator[str]:
+    """The collection the test loads (dropped afterwards: the session's database is shared)."""
+    from lamina.search.pg import PgVectorIndex
+
+    yield "recipes_e2e"
+    index = PgVectorIndex(postgres_dsn)
+    try:
+        index.drop_collection("recipes_e2e")
+    finally:
+        index.close()
+
+
 def test_a_job_submitted_with_a_collection_loads_itself_over_real_processes(
-    aws: Aws, fp32_dir: Path, tmp_path: Path, postgres_dsn: str
+    aws: Aws, fp32_dir: Path, tmp_path: Path, postgres_dsn: str, recipes_e2e: str
 ) -> None:
     """`lamina jobs submit --collection`: the submit function (with a database configured)
     records the collection, the worker processes embed the chunks, the one that finalizes
@@ -481,8 +495,6 @@ def test_a_job_submitted_with_a_collection_loads_itself_over_real_processes(
     the table holds the job's vectors with the input's texts and metadata. A submit
     function without a database refuses the collection: that job fails at submit."""
     import psycopg
-
-    from lamina.search.pg import PgVectorIndex
 
     search = {"LAMINA_SEARCH_DSN": postgres_dsn}
     records = [json.loads(line) for line in RECIPES.read_text(encoding="utf-8").splitlines()]
@@ -492,15 +504,15 @@ def test_a_job_submitted_with_a_collection_loads_itself_over_real_processes(
     nodb.write_bytes(RECIPES.read_bytes())
     workers: list[subprocess.Popen[str]] = []
     try:
-        submitted = lamina(aws, "submit", str(source), "--collection", "recipes_e2e")
+        submitted = lamina(aws, "submit", str(source), "--collection", recipes_e2e)
         assert submitted.returncode == 0, submitted.stderr
         job_id = submitted.stdout.strip()
         refused = lamina(aws, "submit", str(nodb), "--collection", "recipes_nodb")
         assert refused.returncode == 0, refused.stderr
         nodb_id = refused.stdout.strip()
-        events = {
-            e["Records"][0]["s3"]["object"]["key"]: e for e in events_for(aws, 2)
-        }  # URL-encoded keys; these names need no encoding
+        events = {  # by key (URL-encoded in the event, as on AWS)
+            unquote_plus(e["Records"][0]["s3"]["object"]["key"]): e for e in events_for(aws, 2)
+        }
         assert set(events) == {"incoming/recipes-e2e.jsonl", "incoming/recipes-nodb.jsonl"}
 
         workers = start_workers(aws, fp32_dir, 2, idle_exit=8, env=search)
@@ -522,68 +534,62 @@ def test_a_job_submitted_with_a_collection_loads_itself_over_real_processes(
                 worker.kill()
                 worker.communicate()
 
-    try:
-        assert (summary["status"], summary["ok"], summary["failed"]) == ("succeeded", 20, 0)
-        assert summary["chunks"] == summary["chunks_done"] == 20 // LOAD_CHUNK
-        assert summary["collection"] == "recipes_e2e"
-        load = summary["load"]
-        assert load is not None, summary
-        assert load["status"] == "loaded", load
-        assert (load["items"], load["inserted"], load["updated"], load["unchanged"]) == (
-            20, 20, 0, 0,
-        )  # fmt: skip
-        assert load["parts"] == 20 // LOAD_CHUNK
-        assert load["error"] is None
-        assert load["finished_at"] is not None
-        # Four chunks and one load message (or more, should a load continue), none failed.
-        assert sum(s["succeeded"] for s in stats) >= summary["chunks"] + 1
-        assert sum(s["failed"] for s in stats) == 0
+    assert (summary["status"], summary["ok"], summary["failed"]) == ("succeeded", 20, 0)
+    assert summary["chunks"] == summary["chunks_done"] == 20 // LOAD_CHUNK
+    assert summary["collection"] == "recipes_e2e"
+    load = summary["load"]
+    assert load is not None, summary
+    assert load["status"] == "loaded", load
+    assert (load["items"], load["inserted"], load["updated"], load["unchanged"]) == (
+        20, 20, 0, 0,
+    )  # fmt: skip
+    assert load["parts"] == 20 // LOAD_CHUNK
+    assert load["error"] is None
+    assert load["finished_at"] is not None
+    # Four chunks and one load message (or more, should a load continue), none failed.
+    assert sum(s["succeeded"] for s in stats) >= summary["chunks"] + 1
+    assert sum(s["failed"] for s in stats) == 0
 
-        human = lamina(aws, "status", job_id)
-        assert human.returncode == 0, human.stderr
-        assert "load into recipes_e2e: loaded, 20 items (20 inserted, 0 updated" in human.stdout
+    human = lamina(aws, "status", job_id)
+    assert human.returncode == 0, human.stderr
+    assert "load into recipes_e2e: loaded, 20 items (20 inserted, 0 updated" in human.stdout
 
-        failed = lamina(aws, "status", nodb_id, "--json")
-        assert failed.returncode == 0, failed.stderr
-        refusal = json.loads(failed.stdout)
-        assert (refusal["status"], refusal["ok"], refusal["chunks"]) == ("failed", 0, 0), refusal
-        assert "SearchSecretArn" in (refusal["error"] or ""), refusal["error"]
-        assert refusal["load"] is None
+    failed = lamina(aws, "status", nodb_id, "--json")
+    assert failed.returncode == 0, failed.stderr
+    refusal = json.loads(failed.stdout)
+    assert (refusal["status"], refusal["finalized"], refusal["ok"]) == ("failed", True, 0)
+    assert refusal["chunks_done"] == 0  # refused at submit: nothing was queued
+    assert "SearchSecretArn" in (refusal["error"] or ""), refusal["error"]
+    assert refusal["load"] is None
 
-        out = tmp_path / "recipes.vectors.jsonl"
-        downloaded = lamina(aws, "download", job_id, "-o", str(out))
-        assert downloaded.returncode == 0, downloaded.stderr
-        parts = {
-            row["id"]: np.asarray(row["embedding"], dtype=np.float32)
-            for row in map(json.loads, out.read_text(encoding="utf-8").splitlines())
-        }
-        with psycopg.connect(postgres_dsn) as conn:
-            rows = conn.execute(
-                "SELECT id, embedding::text, text, metadata FROM lamina_items_recipes_e2e"
+    out = tmp_path / "recipes.vectors.jsonl"
+    downloaded = lamina(aws, "download", job_id, "-o", str(out))
+    assert downloaded.returncode == 0, downloaded.stderr
+    parts = {
+        row["id"]: np.asarray(row["embedding"], dtype=np.float32)
+        for row in map(json.loads, out.read_text(encoding="utf-8").splitlines())
+    }
+    with psycopg.connect(postgres_dsn) as conn:
+        rows = conn.execute(
+            "SELECT id, embedding::text, text, metadata FROM lamina_items_recipes_e2e"
+        ).fetchall()
+        tables = {
+            name
+            for (name,) in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE tablename LIKE 'lamina_items_%'"
             ).fetchall()
-            tables = {
-                name
-                for (name,) in conn.execute(
-                    "SELECT tablename FROM pg_tables WHERE tablename LIKE 'lamina_items_%'"
-                ).fetchall()
-            }
-        assert "lamina_items_recipes_nodb" not in tables
-        items = {rid: (vector, text, metadata) for rid, vector, text, metadata in rows}
-        assert len(rows) == len(items) == 20
-        assert set(items) == set(parts) == {r["id"] for r in records}
-        for record in records:
-            vector, text, metadata = items[record["id"]]
-            np.testing.assert_allclose(
-                np.asarray(json.loads(vector), dtype=np.float32),
-                parts[record["id"]],
-                rtol=0,
-                atol=1e-6,
-            )
-            assert text == record["text"]
-            assert metadata == {k: v for k, v in record.items() if k not in ("id", "text")}
-    finally:
-        index = PgVectorIndex(postgres_dsn)
-        try:
-            index.drop_collection("recipes_e2e")
-        finally:
-            index.close()
+        }
+    assert "lamina_items_recipes_nodb" not in tables
+    items = {rid: (vector, text, metadata) for rid, vector, text, metadata in rows}
+    assert len(rows) == len(items) == 20
+    assert set(items) == set(parts) == {r["id"] for r in records}
+    for record in records:
+        vector, text, metadata = items[record["id"]]
+        np.testing.assert_allclose(
+            np.asarray(json.loads(vector), dtype=np.float32),
+            parts[record["id"]],
+            rtol=0,
+            atol=1e-6,
+        )
+        assert text == record["text"]
+        assert metadata == {k: v for k, v in record.items() if k not in ("id", "text")}

@@ -167,3 +167,120 @@ def test_job_status_is_shown_to_its_owner_only(
         assert "AROA" not in response["body"]
     else:
         assert body["job_id"] == job_id
+
+
+# ---- a job's load into a search collection ---------------------------------------------------
+
+
+def put_job(jobs_dir: Path, job_id: str, **fields: Any) -> None:
+    """A finished job's manifest (``fields``: collection, load, ...) in the app's job store."""
+    from lamina.batch.jobs import InputRef, JobKeys, JobManifest
+
+    manifest = JobManifest(
+        job_id=job_id,
+        status="succeeded",
+        input=InputRef(
+            uri="s3://lamina-batch-123456789012/incoming/recipes.jsonl",
+            key="incoming/recipes.jsonl",
+            etag="e",
+            size=1,
+            format="jsonl",
+        ),
+        submit_done=True,
+        lines=20,
+        chunks=4,
+        chunks_done=4,
+        ok=20,
+        finalized=True,
+        finished_at="2026-11-21T10:00:00Z",
+        **fields,
+    )
+    LocalObjects(jobs_dir, error=JobError).put(JobKeys(job_id).manifest, manifest.to_json())
+
+
+def test_job_status_shows_the_load_into_its_collection(client: Any, jobs_dir: Path) -> None:
+    from lamina.batch.jobs import LoadState
+
+    put_job(jobs_dir, "plain-0123456789ab")
+    put_job(jobs_dir, "pending-0123456789ab", collection="recipes")
+    put_job(
+        jobs_dir,
+        "loaded-0123456789ab",
+        collection="recipes",
+        load=LoadState(
+            status="loaded",
+            next_chunk=4,
+            parts=4,
+            inserted=12,
+            updated=3,
+            unchanged=5,
+            messages=2,
+            seconds=1.5,
+            started_at="2026-11-21T10:00:01Z",
+            finished_at="2026-11-21T10:00:03Z",
+        ),
+    )
+    put_job(
+        jobs_dir,
+        "failed-0123456789ab",
+        collection="recipes",
+        load=LoadState(
+            status="failed",
+            next_chunk=1,
+            parts=1,
+            inserted=5,
+            error="cannot read s3://lamina-batch-123456789012/jobs/failed-0123456789ab/parts/"
+            "part-00001.jsonl: AccessDenied",
+            finished_at="2026-11-21T10:00:02Z",
+        ),
+    )
+
+    def load_of(job_id: str) -> Any:
+        response = client.get(f"/api/v1/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        assert "123456789012" not in response.text  # the bucket's account id stays inside
+        return response.json()["load"]
+
+    assert load_of("plain-0123456789ab") is None  # no collection: null, not a pending load
+    assert load_of("pending-0123456789ab") == {
+        "collection": "recipes",
+        "status": "pending",
+        "items": 0,
+        "inserted": 0,
+        "updated": 0,
+        "unchanged": 0,
+        "parts": 0,
+        "finished_at": None,
+        "error": None,
+    }
+    assert load_of("loaded-0123456789ab") == {
+        "collection": "recipes",
+        "status": "loaded",
+        "items": 20,
+        "inserted": 12,
+        "updated": 3,
+        "unchanged": 5,
+        "parts": 4,
+        "finished_at": "2026-11-21T10:00:03Z",
+        "error": None,
+    }  # the cursor, messages and seconds are the worker's business: not shown
+    failed = load_of("failed-0123456789ab")
+    assert (failed["status"], failed["items"], failed["parts"]) == ("failed", 5, 1)
+    assert failed["error"] == (
+        "cannot read jobs/failed-0123456789ab/parts/part-00001.jsonl: AccessDenied"
+    )  # as the job's own error: the s3://bucket/ prefix goes
+
+
+def test_openapi_documents_the_load_block(client: Any) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    load = schemas["JobStatusResponse"]["properties"]["load"]
+    assert "description" in load
+    assert {"$ref": "#/components/schemas/JobLoad"} in load["anyOf"]
+    assert {"type": "null"} in load["anyOf"]
+    fields = schemas["JobLoad"]["properties"]
+    assert set(fields) == {
+        "collection", "status", "items", "inserted", "updated", "unchanged", "parts",
+        "finished_at", "error",
+    }  # fmt: skip
+    assert fields["status"]["enum"] == ["pending", "queued", "loading", "loaded", "failed"]
+    assert all("description" in field for field in fields.values())
