@@ -11,21 +11,28 @@
   public.ecr.aws/lambda/python:3.13-x86_64, is not on this machine), fed ``sam local
   generate-event s3 put``; its chunk is then received from moto's SQS and handed to the
   worker: the whole pipeline through SAM.
+- A job that names a search collection (``x-amz-meta-lamina-collection``): the worker that
+  finalizes it queues its load message on moto's SQS; the worker, invoked with that message,
+  loads the job into a real PostgreSQL with pgvector (the ``postgres_dsn`` session fixture).
 
 Networking: moto listens on the host at the gateway of the engine's default bridge network
 (podman: 10.88.0.1), which containers reach. SAM passes a function only the variables its
 template declares, so the tests invoke a copy of the built template whose batch functions
 also declare ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL_SQS`` (boto3 reads them); the
-values come from ``--env-vars``.
+values come from ``--env-vars``. They also declare ``LAMINA_SEARCH_DSN``; the load test sets it
+to the database as a container reaches it: the cluster listens on 127.0.0.1 only (its
+pg_hba too), so the test runs a TCP relay on the gateway that forwards to it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
 import socket
 import statistics
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,13 +41,16 @@ from typing import Any
 
 import boto3  # type: ignore[import-untyped]
 import numpy as np
+import psycopg
 import pytest
 from cfnlint.decode import decode
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from lamina.batch.jobs import JobKeys, JobManifest
 from lamina.batch.queues import SqsQueue
 from lamina.batch.submit import submit_job
 from lamina.errors import JobError
+from lamina.search.pg import PgVectorIndex
 from lamina.storage import S3Objects
 from lamina_tools.queues import SendOnlyQueue
 from tests.container.conftest import LOG_DIR, MEASUREMENTS, ROOT, Stack
@@ -55,6 +65,7 @@ WORKER = "BatchWorkerFunction"
 SUBMIT = "BatchSubmitFunction"
 # Variables the local template adds to the batch functions (values from --env-vars).
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SQS")
+LOCAL_VARIABLES = (*ENDPOINT_VARIABLES, "LAMINA_SEARCH_DSN")
 TEXTS = ["beef soup recipe", "kimchi stew", "car repair manual", "hello world", "갈비탕"]
 NOT_IN_LAYER = ("numpy", "onnxruntime", "tokenizers", "fastapi", "starlette", "mangum", "torch")
 
@@ -115,12 +126,13 @@ def moto(stack: Stack) -> Iterator[Moto]:
 
 @pytest.fixture(scope="module")
 def local_template(stack: Stack) -> Path:
-    """The built template, with the endpoint variables declared on the batch functions."""
+    """The built template, with the endpoint variables and LAMINA_SEARCH_DSN declared on the
+    batch functions (empty unless --env-vars sets them: lamina ignores an empty one)."""
     built, problems = decode(str(ROOT / ".aws-sam/build/template.yaml"))
     assert built is not None, problems
     for name in (WORKER, SUBMIT):
         variables = built["Resources"][name]["Properties"]["Environment"]["Variables"]
-        variables.update(dict.fromkeys(ENDPOINT_VARIABLES, ""))
+        variables.update(dict.fromkeys(LOCAL_VARIABLES, ""))
     # Next to the built template: CodeUri / ContentUri are relative to it.
     path = ROOT / ".aws-sam/build/template.batch-local.json"
     path.write_text(json.dumps(built, indent=1))
@@ -129,11 +141,16 @@ def local_template(stack: Stack) -> Path:
 
 @pytest.fixture(scope="module")
 def env_vars(moto: Moto, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    shared = {"LAMINA_BATCH_BUCKET": BUCKET, **dict.fromkeys(ENDPOINT_VARIABLES, moto.url)}
+    """Both batch functions: moto's bucket and endpoints, and moto's queue in place of the
+    template's LAMINA_BATCH_QUEUE_URL (``!Ref BatchQueue``, which SAM local resolves to the
+    logical id, "BatchQueue"): the submit step queues chunks there, the worker load messages."""
+    shared = {
+        "LAMINA_BATCH_BUCKET": BUCKET,
+        "LAMINA_BATCH_QUEUE_URL": moto.queue_url,
+        **dict.fromkeys(ENDPOINT_VARIABLES, moto.url),
+    }
     path = tmp_path_factory.mktemp("batch-env") / "env.json"
-    path.write_text(
-        json.dumps({WORKER: shared, SUBMIT: {**shared, "LAMINA_BATCH_QUEUE_URL": moto.queue_url}})
-    )
+    path.write_text(json.dumps({WORKER: shared, SUBMIT: shared}))
     return path
 
 
@@ -158,9 +175,17 @@ def without_credentials(stack: Stack) -> Stack:
 
 
 def invoke(
-    stack: Stack, template: Path, env_vars: Path, function: str, event: dict[str, Any], tmp: Path
+    stack: Stack,
+    template: Path,
+    env_vars: Path,
+    function: str,
+    event: dict[str, Any],
+    tmp: Path,
+    *,
+    log_name: str | None = None,
 ) -> dict[str, Any]:
-    """One `sam local invoke` (a fresh container); the function's JSON response."""
+    """One `sam local invoke` (a fresh container); the function's JSON response. The
+    invocation's stderr (SAM's lines and the function's logs) goes to LOG_DIR/``log_name``."""
     event_file = tmp / f"{function}-event.json"
     event_file.write_text(json.dumps(event, ensure_ascii=False))
     args: list[str | Path] = [stack.sam, "local", "invoke", function, "--template", template]
@@ -173,6 +198,8 @@ def invoke(
     started = time.monotonic()
     done = without_credentials(stack).run(*args)
     WALL_S[function].append(time.monotonic() - started)
+    if log_name is not None:
+        (LOG_DIR / log_name).write_text(done.stderr)
     if report := REPORT.search(done.stderr):
         DURATION_MS[function].append(float(report["duration"]))
     record_measurements()
@@ -226,6 +253,107 @@ def sqs_event(stack: Stack, records: list[tuple[str, str]]) -> dict[str, Any]:
         for message_id, body in records
     ]
     return event
+
+
+class TcpRelay:
+    """Forwards every connection made to ``listen`` (port 0: a free one) to ``target``: a
+    thread accepts, two threads per connection copy bytes, one each way. ``close`` stops
+    accepting, cuts the open connections and joins every thread."""
+
+    def __init__(self, listen: tuple[str, int], target: tuple[str, int]) -> None:
+        self.target = target
+        self.server = socket.create_server(listen)
+        self.server.settimeout(0.2)  # the accept loop looks at the stop flag this often
+        host, port = self.server.getsockname()[:2]
+        self.address: tuple[str, int] = (str(host), int(port))
+        self.connections = 0
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._acceptor = threading.Thread(target=self._accept, name="tcp-relay", daemon=True)
+        self._acceptor.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return  # closed
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+            except OSError as exc:
+                self.errors.append(f"connect {self.target}: {exc}")
+                client.close()
+                continue
+            client.settimeout(None)
+            upstream.settimeout(None)
+            with self._lock:
+                self.connections += 1
+                self._sockets += [client, upstream]
+                for src, dst in ((client, upstream), (upstream, client)):
+                    pump = threading.Thread(target=self._pump, args=(src, dst), daemon=True)
+                    self._threads.append(pump)
+                    pump.start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while chunk := src.recv(65536):
+                dst.sendall(chunk)
+        except OSError:
+            pass  # the other side went away, or close() cut the connection
+        finally:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)  # pass the end of the stream on
+
+    def close(self) -> None:
+        self._stop.set()
+        self.server.close()
+        self._acceptor.join(timeout=10)
+        with self._lock:
+            sockets, threads = list(self._sockets), list(self._threads)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        for thread in threads:
+            thread.join(timeout=10)
+        alive = [t.name for t in [self._acceptor, *threads] if t.is_alive()]
+        assert not alive, f"relay threads still running: {alive}"
+
+
+@dataclass(frozen=True)
+class ContainerDatabase:
+    dsn: str  # the session's database as the containers reach it: through the relay
+    relay: TcpRelay
+
+
+@pytest.fixture
+def container_database(stack: Stack, postgres_dsn: str) -> Iterator[ContainerDatabase]:
+    """The ``postgres_dsn`` cluster (127.0.0.1 only) behind a relay on the bridge gateway
+    (or every interface while the bridge is not up: as moto's port), for the length of a
+    test; the DSN is the session's with the relay's host and port."""
+    params = conninfo_to_dict(postgres_dsn)
+    target = (str(params["host"]), int(str(params["port"])))
+    gateway = bridge_gateway(stack)
+    relay: TcpRelay | None = None
+    for bind in (gateway, "0.0.0.0"):
+        try:
+            relay = TcpRelay((bind, 0), target)
+            break
+        except OSError:
+            continue
+    if relay is None:
+        pytest.fail(f"cannot bind a port on {gateway}", pytrace=False)
+    try:
+        dsn = make_conninfo(postgres_dsn, host=gateway, port=str(relay.address[1]))
+        yield ContainerDatabase(dsn=dsn, relay=relay)
+    finally:
+        relay.close()
 
 
 def test_worker_invoke_writes_the_part_and_reports_only_the_poison_record(
@@ -301,6 +429,112 @@ def test_submit_invoke_then_worker_invoke_run_a_job(
     assert [
         json.loads(x)["line"] for x in read(moto, JobKeys(job["job_id"]).errors).splitlines()
     ] == [3]
+
+
+def stored_items(dsn: str, collection: str) -> dict[str, tuple[np.ndarray, str | None, Any]]:
+    """Every row of a collection's table, read with plain SQL: id -> (vector, text, metadata)."""
+    with psycopg.connect(dsn) as conn:
+        rows = conn.execute(
+            f"SELECT id, embedding::text, text, metadata FROM lamina_items_{collection}"
+        ).fetchall()
+    return {
+        rid: (np.asarray(json.loads(vector), dtype=np.float64), text, metadata)
+        for rid, vector, text, metadata in rows
+    }
+
+
+def test_worker_invoke_loads_a_job_into_its_collection(
+    stack: Stack,
+    moto: Moto,
+    local_template: Path,
+    env_vars: Path,
+    container_database: ContainerDatabase,
+    postgres_dsn: str,
+    tmp_path: Path,
+) -> None:
+    """A job naming a collection: its chunk through the worker (which queues the load
+    message on moto's SQS), then the load message through the worker, which loads the job
+    into PostgreSQL with pgvector (reached through the relay)."""
+    collection = "sam_invoke_load"
+    key = "incoming/load.jsonl"
+    records: list[dict[str, Any]] = [
+        {"id": f"load-{i}", "text": t, "lang": "ko" if i == 4 else "en", "n": i}
+        for i, t in enumerate(TEXTS)
+    ]
+    body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+    moto.s3.put_object(
+        Bucket=BUCKET, Key=key, Body=body, Metadata={"lamina-collection": collection}
+    )
+    # The worker's variables, with the database as the container reaches it.
+    variables = json.loads(env_vars.read_text())
+    variables[WORKER]["LAMINA_SEARCH_DSN"] = container_database.dsn
+    load_env = tmp_path / "env-load.json"
+    load_env.write_text(json.dumps(variables))
+
+    queue = SqsQueue(moto.queue_url, client=moto.sqs)
+    assert queue.depth() == (0, 0)  # nothing left behind by the other tests
+    index = PgVectorIndex(postgres_dsn, pool_size=1, timeout_ms=60_000)
+    try:
+        submitted = submit_job(
+            S3Objects(BUCKET, client=moto.s3, error=JobError), queue, key, search=True
+        )
+        assert (submitted.status, submitted.chunks, submitted.collection) == (
+            "running",
+            1,
+            collection,
+        )
+        chunks = queue.receive(10, 1, 120)
+        assert [json.loads(m.body)["job"] for m in chunks] == [submitted.job_id]
+        event = {"Records": [m.lambda_record(queue.arn) for m in chunks]}
+        response = invoke(stack, local_template, load_env, WORKER, event, tmp_path)
+        assert response == {"batchItemFailures": []}
+        queue.delete(chunks)
+        finished = manifest(moto, submitted.job_id)
+        assert (finished.status, finished.finalized) == ("succeeded", True)
+        assert finished.load is not None, finished
+        assert finished.load.status == "queued"
+
+        # The load message the worker queued on moto's SQS, handed to a new invocation.
+        loads = queue.receive(10, 5, 120)
+        assert [json.loads(m.body) for m in loads] == [{"load": submitted.job_id}]
+        event = sqs_event(stack, [(loads[0].message_id, loads[0].body)])
+        response = invoke(
+            stack, local_template, load_env, WORKER, event, tmp_path, log_name="batch-load.log"
+        )
+        assert response == {"batchItemFailures": []}
+        queue.delete(loads)
+        assert queue.depth() == (0, 0)  # done in one message: no continuation
+        assert container_database.relay.connections >= 1, container_database.relay.errors
+
+        m = manifest(moto, submitted.job_id)
+        assert m.status == "succeeded"  # a load never changes the job's status
+        assert m.load is not None, m
+        assert (m.load.status, m.load.items, m.load.inserted, m.load.parts) == (
+            "loaded",
+            len(records),
+            len(records),
+            1,
+        )
+        assert m.load.error is None
+
+        part = [
+            json.loads(line)
+            for line in read(moto, JobKeys(submitted.job_id).part(0, "jsonl")).splitlines()
+        ]
+        vectors = {row["id"]: np.asarray(row["embedding"], dtype=np.float64) for row in part}
+        items = stored_items(postgres_dsn, collection)
+        assert sorted(items) == sorted(vectors) == sorted(r["id"] for r in records)
+        for record in records:
+            vector, text, metadata = items[record["id"]]
+            np.testing.assert_allclose(vector, vectors[record["id"]], rtol=0, atol=1e-6)
+            assert text == record["text"]
+            assert metadata == {"lang": record["lang"], "n": record["n"]}
+        found = index.collection(collection, count=True)
+        assert found.count == len(records)
+        assert found.indexed
+    finally:
+        index.drop_collection(collection)
+        index.close()
 
 
 def test_zip_artifacts_hold_no_model_stack(stack: Stack) -> None:
