@@ -25,6 +25,8 @@ from lamina.api.oip.schemas import (
     InferenceResponse,
     ModelMetadataResponse,
     ModelReadyResponse,
+    PredictRequest,
+    PredictResponse,
     ServerLiveResponse,
     ServerMetadataResponse,
     ServerReadyResponse,
@@ -100,3 +102,10 @@ async def infer(name: str, request: Request, service: Service) -> Response:
 @app.post(f"{VERSIONED}/infer", tags=["oip"], response_model=InferenceResponse)
 async def infer_version(name: str, version: str, request: Request, service: Service) -> Response:
     return await _infer(service, name, version, request)
+
+
+@app.post("/api/v1/models/{name}/predict", tags=["sql"])
+async def predict(name: str, body: PredictRequest, service: Service) -> PredictResponse:
+    """A query model (manifest task sql) with named parameters -> its rows
+    (docs/sql-models.md). A bad, missing or unknown parameter is a 422 that names it."""
+    return service.predict(name, body)

@@ -49,6 +49,7 @@ BUILDERS = {
     "digits-classifier": "lamina_tools.models.digits",
     "spam-detector": "lamina_tools.models.spam",
     "multilingual-e5-small": "lamina_tools.models.e5",
+    "listing-ranker": "lamina_tools.models.listings",
 }
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 

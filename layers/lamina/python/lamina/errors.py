@@ -81,6 +81,20 @@ class TensorError(InvalidInputError):
     code = "invalid_tensor"
 
 
+class ParameterError(InvalidInputError):
+    """A request's parameter of a query model is missing, unknown, or not a value it takes
+    (the message and ``param`` name it)."""
+
+    code = "invalid_parameter"
+
+
+class QueryTimeoutError(InvalidInputError):
+    """A query model's query ran longer than its ``timeout_ms`` (or needed more memory than
+    its limit) for these parameters."""
+
+    code = "query_timeout"
+
+
 class StorageError(LaminaError):
     """An object cannot be read or written (S3 or the local directory standing in for it).
 

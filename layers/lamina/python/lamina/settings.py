@@ -36,6 +36,7 @@ ENV_VARS: dict[str, str] = {
     "max_batch_images": "LAMINA_MAX_BATCH_IMAGES",
     "max_request_pixels": "LAMINA_MAX_REQUEST_PIXELS",
     "max_tensor_elements": "LAMINA_MAX_TENSOR_ELEMENTS",
+    "sql_memory_limit_mb": "LAMINA_SQL_MEMORY_LIMIT_MB",
     "batch_token_budget": "LAMINA_BATCH_TOKEN_BUDGET",
     "max_run_batch": "LAMINA_MAX_RUN_BATCH",
     "intra_op_threads": "LAMINA_INTRA_OP_THREADS",
@@ -185,6 +186,13 @@ class Settings(BaseModel):
         ge=1,
         description="Most pixels (width x height) of all images of one request together; "
         "larger is a 413, checked from the headers before any image is decoded.",
+    )
+    sql_memory_limit_mb: int = Field(
+        default=256,
+        ge=16,
+        le=10_240,
+        description="Memory a query model's DuckDB database may use (its tables and one "
+        "query): past it, a query is refused (422 query_timeout).",
     )
     max_tensor_elements: int = Field(
         default=4_194_304,

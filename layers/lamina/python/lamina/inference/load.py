@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Protocol, Self, TypeVar
+from typing import Protocol, TypeVar
 
 from lamina.errors import ConfigurationError, ModelLoadError
 from lamina.models.loader import materialize
@@ -20,21 +20,29 @@ from lamina.settings import Settings
 
 
 class Loadable(Protocol):
-    """A model kind the loader can open (``OnnxEmbedder``, ``OnnxTextClassifier``,
-    ``OnnxImageClassifier``, ``OnnxModel``)."""
+    """A loaded model: what it was loaded from."""
 
-    manifest: Manifest
-    model_dir: Path
+    @property
+    def manifest(self) -> Manifest: ...
 
-    @classmethod
-    def from_settings(cls, model_dir: Path, *, verify: bool, settings: Settings) -> Self: ...
+    @property
+    def model_dir(self) -> Path: ...
 
 
 M = TypeVar("M", bound=Loadable)
+M_co = TypeVar("M_co", bound=Loadable, covariant=True)
+
+
+class Opener(Protocol[M_co]):
+    """What opens a model directory (a model kind: ``OnnxEmbedder``, ``OnnxTextClassifier``,
+    ``OnnxImageClassifier``, ``OnnxModel``; or ``lamina.inference.generic.GenericModel``,
+    which picks a graph or a query by the manifest's task)."""
+
+    def from_settings(self, model_dir: Path, *, verify: bool, settings: Settings) -> M_co: ...
 
 
 def _open(
-    kind: type[M], uri: str, settings: Settings, telemetry: Telemetry | None
+    kind: Opener[M], uri: str, settings: Settings, telemetry: Telemetry | None
 ) -> tuple[M, float]:
     """The model at ``uri`` and how long fetching, verifying, loading and warming took (ms)."""
     start = time.perf_counter()
@@ -85,7 +93,7 @@ def check_pin(manifest: Manifest, pins: str | None) -> None:
 
 
 def load_model(
-    kind: type[M], settings: Settings, telemetry: Telemetry | None, uri: str | None = None
+    kind: Opener[M], settings: Settings, telemetry: Telemetry | None, uri: str | None = None
 ) -> M:
     """The one model of a function (``uri``, else ``MODEL_URI``), loaded and warmed once.
 
@@ -97,7 +105,7 @@ def load_model(
     return model
 
 
-def load_models(kind: type[M], settings: Settings, telemetry: Telemetry) -> dict[str, M]:
+def load_models(kind: Opener[M], settings: Settings, telemetry: Telemetry) -> dict[str, M]:
     """Every model of ``LAMINA_MODELS`` (else ``MODEL_URI``), by manifest name."""
     models: dict[str, M] = {}
     load_ms: dict[str, float] = {}

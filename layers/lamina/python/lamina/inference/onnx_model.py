@@ -53,6 +53,7 @@ __all__ = [
     "OnnxModel",
     "OutputTensor",
     "TensorSpec",
+    "to_array",
 ]
 
 # The most dimensions a tensor may have (numpy's limit: a larger rank cannot be built).
@@ -291,7 +292,7 @@ class OnnxModel(InferenceModel[InferRequest, _Feeds, _Ran, InferResult]):
                     param=where,
                 )
             given[tensor.name] = index
-            arrays[tensor.name] = _to_array(tensor, spec, where, self.max_elements)
+            arrays[tensor.name] = to_array(tensor, spec, where, self.max_elements)
             _bind_symbols(spec, arrays[tensor.name].shape, bound, where)
         missing = [spec.name for spec in self.inputs if spec.name not in given]
         if missing:
@@ -378,7 +379,7 @@ class OnnxModel(InferenceModel[InferRequest, _Feeds, _Ran, InferResult]):
 # --- request tensor -> numpy ------------------------------------------------------------
 
 
-def _to_array(
+def to_array(
     tensor: InputTensor, spec: TensorSpec, where: str, max_elements: int = MAX_ELEMENTS
 ) -> np.ndarray:
     """Check one request tensor against its spec; the numpy array ONNX Runtime is fed."""

@@ -14,6 +14,10 @@ Tasks (what the serving side does with the graph):
 - ``image-classification``: a (n, height*width*channels) float tensor -> ``probabilities``;
   ``image`` says how pixels become that tensor.
 - ``generic``: any graph, served through the Open Inference Protocol by its signature.
+- ``sql``: no graph: a parameterized SQL query (``sql.query_file``, the ``model_file``)
+  over pinned data (``sql.tables``: files of the directory, or S3 object versions with
+  their sha256), run by DuckDB (``lamina.inference.sql_model``); its typed parameters and
+  columns are its signature.
 """
 
 from __future__ import annotations
@@ -169,6 +173,109 @@ class ImageSpec(BaseModel):
     )
 
 
+# What a SQL model's parameters and columns are, in the Open Inference Protocol's names:
+# the protocol carries them as tensors (a column of n rows is a tensor of shape [n]).
+SqlDatatype = Literal["BOOL", "INT64", "FP64", "BYTES"]
+SQL_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+
+
+class SqlParameter(BaseModel):
+    """One named parameter of the query (``$name`` in it), bound by DuckDB, never formatted
+    into the SQL text."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(pattern=SQL_NAME, description="The query's $name.")
+    datatype: SqlDatatype = Field(description="BOOL, INT64, FP64 or BYTES (a string).")
+    description: str = Field(default="", description="What it means, for the API's users.")
+    default: bool | int | float | str | None = Field(
+        default=None, description="Its value when a request leaves it out (null: required)."
+    )
+    minimum: float | None = Field(default=None, description="Least value (INT64, FP64).")
+    maximum: float | None = Field(default=None, description="Greatest value (INT64, FP64).")
+    max_length: int | None = Field(
+        default=None, ge=1, description="Most characters (BYTES; default 1,000)."
+    )
+    allowed: list[str] | None = Field(
+        default=None, description="The only values it may take (BYTES), if it is a choice."
+    )
+
+
+class SqlColumn(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(pattern=SQL_NAME, description="The query's output column.")
+    datatype: SqlDatatype = Field(description="BOOL, INT64, FP64 or BYTES (dates: ISO text).")
+    description: str = Field(default="", description="What it holds.")
+
+
+class SqlTable(BaseModel):
+    """A table the query reads, loaded once at cold start from pinned data: a file of the
+    model directory (listed in ``files``, so hashed like any model file) or an S3 object
+    version with its sha256 and size (fetched and checked by the loader)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(pattern=SQL_NAME, description="The table's name in the query.")
+    format: Literal["parquet", "csv"] = Field(description="How the data is stored.")
+    file: str | None = Field(default=None, description="A file of the model directory.")
+    uri: str | None = Field(
+        default=None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$",
+        description="An S3 object (with version_id, sha256 and size).",
+    )  # fmt: skip
+    version_id: str | None = Field(default=None, description="The object version (S3).")
+    sha256: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$", description="Hex sha256 of the object (S3)."
+    )
+    size: int | None = Field(default=None, ge=0, description="Size in bytes (S3).")
+
+    @field_validator("file")
+    @classmethod
+    def _file_inside_directory(cls, value: str | None) -> str | None:
+        why = None if value is None else unsafe_path(value)
+        if why is not None:
+            raise ValueError(f"unsafe file path {value!r} ({why})")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SqlTable:
+        if (self.file is None) == (self.uri is None):
+            raise ValueError(f"table {self.name}: give exactly one of file and uri")
+        if self.uri is not None and None in (self.version_id, self.sha256, self.size):
+            raise ValueError(
+                f"table {self.name}: an S3 object is pinned by version_id, sha256 and size"
+            )
+        return self
+
+
+class SqlSpec(BaseModel):
+    """A ``sql`` model: its query, signature, data and per-request limits."""
+
+    model_config = ConfigDict(frozen=True)
+
+    parameters: list[SqlParameter] = Field(description="The query's $parameters.")
+    columns: list[SqlColumn] = Field(min_length=1, description="The query's output columns.")
+    tables: list[SqlTable] = Field(min_length=1, description="The data the query reads.")
+    max_rows: int = Field(
+        default=1000, ge=1, le=100_000, description="Most rows one request returns."
+    )
+    timeout_ms: int = Field(
+        default=2000, ge=10, le=60_000, description="Longest one request's query may run."
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> SqlSpec:
+        for kind, names in (
+            ("parameter", [p.name for p in self.parameters]),
+            ("column", [c.name for c in self.columns]),
+            ("table", [t.name.lower() for t in self.tables]),
+        ):
+            seen = {name for name in names if names.count(name) > 1}
+            if seen:
+                raise ValueError(f"{kind} {sorted(seen)[0]!r} is declared twice")
+        return self
+
+
 @dataclass(frozen=True)
 class TextSpec:
     max_seq_length: int
@@ -178,13 +285,14 @@ class TextSpec:
     normalize: bool
 
 
-Task = Literal["embedding", "text-classification", "image-classification", "generic"]
+Task = Literal["embedding", "text-classification", "image-classification", "generic", "sql"]
 _TEXT_FIELDS = ("max_seq_length", "tokenizer_file")
 _REQUIRED: dict[str, tuple[str, ...]] = {
-    "embedding": (*_TEXT_FIELDS, "embedding_dim", "pooling", "normalize"),
-    "text-classification": (*_TEXT_FIELDS, "labels_file"),
-    "image-classification": ("image", "labels_file"),
-    "generic": (),
+    "embedding": (*_TEXT_FIELDS, "embedding_dim", "pooling", "normalize", "opset"),
+    "text-classification": (*_TEXT_FIELDS, "labels_file", "opset"),
+    "image-classification": ("image", "labels_file", "opset"),
+    "generic": ("opset",),
+    "sql": ("sql",),
 }
 
 
@@ -215,7 +323,9 @@ class Manifest(BaseModel):
         "'passage: '); a request's input_type prepends one. None: the model has no prompts "
         "and input_type is ignored.",
     )
-    model_file: str = "model.onnx"
+    model_file: str = Field(
+        default="model.onnx", description="The ONNX graph; for a sql model, the query."
+    )
     tokenizer_file: str | None = Field(default=None, description="tokenizer.json (text models).")
     labels_file: str | None = Field(
         default=None, description="JSON list of labels, one per output column (classifiers)."
@@ -224,7 +334,8 @@ class Manifest(BaseModel):
         default=None, description="Model card: source, license status, intended use."
     )
     image: ImageSpec | None = Field(default=None, description="Image preprocessing.")
-    opset: int = Field(ge=1, description="ONNX opset of model_file.")
+    sql: SqlSpec | None = Field(default=None, description="The query model (task sql).")
+    opset: int | None = Field(default=None, ge=1, description="ONNX opset of model_file.")
     source: SourceInfo
     files: list[FileEntry] = Field(description="Every file but the manifest itself.")
     quality: QualityReport | None = None
@@ -274,6 +385,8 @@ class Manifest(BaseModel):
     def required_files(self) -> list[str]:
         """The files serving reads: the graph and, per task, tokenizer, labels and card."""
         names = [self.model_file, self.tokenizer_file, self.labels_file, self.card_file]
+        if self.sql is not None:
+            names += [table.file for table in self.sql.tables]
         return [name for name in names if name is not None]
 
     def file(self, path: str) -> FileEntry:
@@ -346,6 +459,8 @@ def open_model_dir(root: Path, *, verify: bool = True) -> Manifest:
             raise ModelLoadError(f"model file {entry.path} does not match its sha256 in manifest")
     for required in manifest.required_files:
         manifest.file(required)
+    if manifest.sql is not None:
+        return manifest  # no graph: its data files are listed ones (required_files)
     # ONNX Runtime opens whatever the graph names as external data: only listed files.
     check_external_data(root, manifest.model_file, {entry.path for entry in manifest.files})
     return manifest

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from lamina.inference.onnx_model import MAX_RANK
 
 SERVER_NAME = "lamina"
 PLATFORM = "onnxruntime_onnx"  # what Triton calls an ONNX Runtime model
+SQL_PLATFORM = "duckdb_sql"  # a query model (manifest task sql)
 
 _PARAMETERS = (
     "Free-form parameters (protocol extensions). lamina reads those of the binary tensor data "
@@ -145,3 +146,39 @@ class OipHealthResponse(BaseModel):
     status: Literal["ok"] = Field(description="ok when every model is loaded and serving.")
     model_loaded: bool = Field(description="Whether the models are loaded.")
     models: list[ServedModel] = Field(description="The models served.")
+
+
+# --- the plain route of query models: POST /api/v1/models/{name}/predict ------------------
+
+ParameterValue = StrictBool | StrictInt | StrictFloat | StrictStr | None
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    parameters: dict[str, ParameterValue] = Field(
+        default_factory=dict,
+        description="The query model's parameters by name (its metadata lists them: GET "
+        "/v2/models/{name}); a missing one takes its default, or is refused if it has none.",
+        examples=[{"region": "seoul", "top_k": 5}],
+    )
+
+
+class PredictColumn(BaseModel):
+    name: str = Field(description="The column's name.")
+    datatype: str = Field(description="BOOL, INT64, FP64 or BYTES (text; dates as ISO 8601).")
+
+
+class PredictResponse(BaseModel):
+    model: str = Field(description="The model that answered.")
+    model_version: str = Field(description="Its version.")
+    columns: list[PredictColumn] = Field(description="The columns of every row, in order.")
+    rows: list[dict[str, ParameterValue]] = Field(
+        description="The query's rows, in its order, each by column name (null where the "
+        "query gives NULL)."
+    )
+    row_count: int = Field(description="Rows returned.")
+    truncated: bool = Field(
+        description="True when the query gave more rows than the model's max_rows, which "
+        "were cut off."
+    )

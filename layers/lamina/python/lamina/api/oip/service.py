@@ -37,23 +37,27 @@ from lamina.api.oip.binary import ParsedRequest, binary_outputs
 from lamina.api.oip.schemas import (
     PLATFORM,
     SERVER_NAME,
+    SQL_PLATFORM,
     InferenceRequest,
     InferenceResponse,
     MetadataTensor,
     ModelMetadataResponse,
     ModelReadyResponse,
     OipHealthResponse,
+    PredictColumn,
+    PredictRequest,
+    PredictResponse,
     ResponseOutput,
     ServedModel,
     ServerMetadataResponse,
 )
-from lamina.errors import ModelNotFoundError
+from lamina.errors import ModelNotFoundError, ParameterError
+from lamina.inference.generic import GenericModel, TensorModel
 from lamina.inference.load import load_models
 from lamina.inference.onnx_model import (
     InferRequest,
     InferResult,
     InputTensor,
-    OnnxModel,
     TensorSpec,
 )
 from lamina.models.manifest import Manifest
@@ -79,7 +83,7 @@ class OipService:
     """The models of one function, by name; each serves the version it was loaded with."""
 
     def __init__(
-        self, models: Mapping[str, OnnxModel], settings: Settings, telemetry: Telemetry
+        self, models: Mapping[str, TensorModel], settings: Settings, telemetry: Telemetry
     ) -> None:
         self.models = dict(models)
         self.settings = settings
@@ -88,9 +92,9 @@ class OipService:
     @classmethod
     def load(cls, settings: Settings, telemetry: Telemetry) -> OipService:
         """Cold start: fetch (if in S3), verify, load and warm up every configured model."""
-        return cls(load_models(OnnxModel, settings, telemetry), settings, telemetry)
+        return cls(load_models(GenericModel(), settings, telemetry), settings, telemetry)
 
-    def model(self, name: str, version: str | None = None) -> OnnxModel:
+    def model(self, name: str, version: str | None = None) -> TensorModel:
         """The model called ``name``; ``version``, if given, must be the one loaded."""
         model = self.models.get(name)
         if model is None:
@@ -111,7 +115,7 @@ class OipService:
         return ModelMetadataResponse(
             name=model.name,
             versions=[model.manifest.version],
-            platform=PLATFORM,
+            platform=SQL_PLATFORM if model.manifest.task == "sql" else PLATFORM,
             inputs=_metadata(model.inputs),
             outputs=_metadata(model.outputs),
         )
@@ -173,6 +177,29 @@ class OipService:
             outputs=outputs,
         )
         return response, raw_outputs
+
+    def predict(self, name: str, request: PredictRequest) -> PredictResponse:
+        """A query model's rows for named parameters (the plain JSON route)."""
+        from lamina.inference.sql_model import SqlModel
+
+        model = self.model(name)
+        if not isinstance(model, SqlModel):
+            raise ParameterError(
+                f"model {name!r} is an ONNX graph: it takes tensors, not named parameters "
+                f"(POST /v2/models/{name}/infer)",
+                param="name",
+            )
+        result = model.predict(request.parameters)
+        self._record(model.manifest, InferResult([], len(result.rows), result.timings))
+        names = [column.name for column in result.columns]
+        return PredictResponse(
+            model=model.name,
+            model_version=model.manifest.version,
+            columns=[PredictColumn(name=c.name, datatype=c.datatype) for c in result.columns],
+            rows=[dict(zip(names, row, strict=True)) for row in result.rows],
+            row_count=len(result.rows),
+            truncated=result.truncated,
+        )
 
     def health(self) -> OipHealthResponse:
         return OipHealthResponse(
