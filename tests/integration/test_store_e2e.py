@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3  # type: ignore[import-untyped]
 import pytest
@@ -296,3 +297,65 @@ def test_multilingual_model_beside_minilm_from_the_store(
     assert out["body"]["model"] == "multilingual-e5-small"
     kimchi, doenjang = out["body"]["embeddings"]
     assert sum(a * b for a, b in zip(kimchi, doenjang, strict=True)) < 0.97  # told apart
+
+
+def test_the_sql_model_goes_through_the_store_like_any_model(
+    cli: Cli, endpoint: str, tmp_path: Path
+) -> None:
+    """listing-ranker (a query and its data files) is published as an immutable version,
+    promoted, served by the generic function from s3://...@production (fetched and
+    sha256-checked at cold start); a data file changed in the bucket is refused like a
+    changed graph, and rollback serves the previous version."""
+    from lamina_tools.models import listings
+
+    root = Path(__file__).resolve().parents[2]
+    v1 = listings.build(tmp_path / "v1", version="1")
+    ok(cli("publish", str(v1), "--name", "listing-ranker", "--version", "1"))
+    ok(cli("promote", "listing-ranker", "1", "--alias", "production"))
+    stored = json.loads(ok(cli("describe", "listing-ranker@production")))
+    assert stored["digest"] == open_model_dir(v1).digest
+    ok(cli("verify", "listing-ranker@production"))
+
+    env = subprocess_env(endpoint) | {
+        "LAMINA_MODEL_CACHE_DIR": str(tmp_path / "cache"),
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+    uri = f"s3://{BUCKET}/models/listing-ranker@production"
+    body = {"parameters": {"region": "jeju", "top_k": 3}}
+
+    def serve(cache: str) -> dict[str, Any]:
+        done = subprocess.run(
+            [sys.executable, "-c", SERVE_FROM_STORE, "functions.onnx.app",
+             "/api/v1/models/listing-ranker/predict", json.dumps(body)],
+            env=env | {"LAMINA_MODELS": uri, "LAMINA_MODEL_CACHE_DIR": str(tmp_path / cache)},
+            cwd=root, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return result
+
+    out = serve("cache")
+    assert out["status"] == 200, out
+    places, reviews = listings.generate()
+    want = listings.rank_in_python(places, reviews, "jeju", top_k=3)
+    assert [row["listing_id"] for row in out["body"]["rows"]] == [w[1] for w in want]
+
+    # A second version, promoted, then rolled back: production serves version 1 again.
+    v2 = listings.build(tmp_path / "v2", version="2")
+    ok(cli("publish", str(v2), "--name", "listing-ranker", "--version", "2"))
+    ok(cli("promote", "listing-ranker", "2", "--alias", "production"))
+    assert serve("cache-v2")["body"]["model_version"] == "2"
+    ok(cli("rollback", "listing-ranker", "--alias", "production"))
+    assert serve("cache-v1")["body"]["model_version"] == "1"
+
+    # The reviews behind version 1 are changed in the bucket: a fresh cold start refuses the
+    # model (503 on every request, the reason in the log), and fetch refuses it too.
+    client = boto3.client("s3", endpoint_url=endpoint, **boto3_credentials())
+    key = "models/listing-ranker/1/reviews.csv"
+    data = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    client.put_object(Bucket=BUCKET, Key=key, Body=data.replace(b",1,", b",5,"))
+    out = serve("cache-tampered")
+    assert out["status"] == 503, out
+    fetched = cli("fetch", "listing-ranker@production", "--cache", str(tmp_path / "fetch"))
+    assert fetched.returncode == 1
+    assert "reviews.csv" in fetched.stderr
