@@ -194,6 +194,14 @@ ALLOWED: dict[tuple[str, str], dict[tuple[int, str], Rule]] = {
         (422, "request_too_many_chars"): _request_chars(),
         (422, "request_too_many_tokens"): _zero_shot_tokens,
     },
+    # A query model's parameters are its own (GET /v2/models/{name} lists them): one schema
+    # for every model takes any names and scalar values, and the model refuses what it does
+    # not take, naming the parameter; predict on an ONNX graph names `name`.
+    ("POST", "/api/v1/models/{name}/predict"): {
+        (422, "invalid_parameter"): lambda body, error: (
+            str(error.get("param")).startswith("parameters.") or error.get("param") == "name"
+        ),
+    },
     ("POST", "/api/v1/classify-image"): {
         # A base64 string or a body that is not a PNG or JPEG: the schema says "PNG or JPEG"
         # (contentMediaType), which no JSON Schema validator checks.

@@ -87,7 +87,8 @@ def functions() -> list[Function]:
             "functions.onnx.app:app",
             {
                 "LAMINA_MODELS": f"{ROOT / 'build/models/spam-detector'},"
-                f"{ROOT / 'build/models/digits-classifier'}"
+                f"{ROOT / 'build/models/digits-classifier'},"
+                f"{ROOT / 'build/models/listing-ranker'}"
             },
             max_examples=150,
         ),
