@@ -15,6 +15,7 @@ them here in the environment (``LAMINA_CONTRACT_MAX_TEXT_CHARS``...).
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -32,8 +33,46 @@ MAX_SEQ_LENGTH = 512
 # text_too_long is a bug, not a limit.
 MIN_CHARS_OVER_TOKEN_LIMIT = 100
 
+# The generic function's served models and its query model's parameters, when the harness
+# names them: the hooks below aim a share of the generated requests at them, so that the
+# fuzzed values reach a model's own checks rather than a 404 for a random name.
+SERVED_MODELS = [m for m in os.environ.get("LAMINA_CONTRACT_MODELS", "").split(",") if m]
+SQL_PARAMETERS = [p for p in os.environ.get("LAMINA_CONTRACT_SQL_PARAMETERS", "").split(",") if p]
+
 Body = Any
 Rule = Callable[[Body, dict[str, Any]], bool]
+
+
+def _pick(value: object, choices: list[str], keep_one_in: int) -> str | None:
+    """A choice derived from the drawn value (the same value, the same choice: a run stays
+    its seed's), or None for about one draw in ``keep_one_in``."""
+    slot = zlib.crc32(repr(value).encode()) % (len(choices) * keep_one_in)
+    return choices[slot % len(choices)] if slot >= len(choices) else None
+
+
+@schemathesis.hook
+def map_path_parameters(ctx: Any, path_parameters: Any) -> Any:
+    """Most drawn model names become a served model's; the rest stay random (404s)."""
+    if SERVED_MODELS and isinstance(path_parameters, dict) and "name" in path_parameters:
+        chosen = _pick(path_parameters["name"], SERVED_MODELS, 4)
+        if chosen is not None:
+            path_parameters["name"] = chosen
+    return path_parameters
+
+
+@schemathesis.hook
+def map_body(ctx: Any, body: Any) -> Any:
+    """A predict body's drawn parameter names mostly become the query model's own, with the
+    drawn values: those reach its type, range and choice checks."""
+    path = getattr(getattr(ctx, "operation", None), "path", "")
+    if not SQL_PARAMETERS or path != "/api/v1/models/{name}/predict":
+        return body
+    if not isinstance(body, dict) or not isinstance(body.get("parameters"), dict):
+        return body
+    renamed: dict[str, Any] = {}
+    for key, value in body["parameters"].items():
+        renamed[_pick(key, SQL_PARAMETERS, 4) or key] = value
+    return {**body, "parameters": renamed}
 
 
 def _texts(body: Body, *fields: str) -> list[str]:

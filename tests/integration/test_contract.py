@@ -54,6 +54,9 @@ class Function:
     max_examples: int
     # Operations another piece of work owns, left out of this run (none today).
     exclude_paths: tuple[str, ...] = field(default=())
+    # What the hooks aim generated requests at (schemathesis_hooks.py): for the generic
+    # function, its served model names and its query model's parameters.
+    hook_env: dict[str, str] = field(default_factory=dict)
 
 
 def _dir(path: Path) -> str:
@@ -91,6 +94,10 @@ def functions() -> list[Function]:
                 f"{ROOT / 'build/models/listing-ranker'}"
             },
             max_examples=150,
+            hook_env={
+                "LAMINA_CONTRACT_MODELS": "spam-detector,digits-classifier,listing-ranker",
+                "LAMINA_CONTRACT_SQL_PARAMETERS": "region,min_reviews,min_rooms,top_k",
+            },
         ),
     ]
 
@@ -216,7 +223,7 @@ def test_schemathesis(
             run = subprocess.run(
                 cmd,
                 cwd=ROOT,
-                env={**os.environ, **limits_env()},
+                env={**os.environ, **limits_env(), **function.hook_env},
                 capture_output=True,
                 text=True,
                 timeout=RUN_TIMEOUT_S,
