@@ -253,9 +253,13 @@ class SqlModel(InferenceModel[InferRequest, _Bound, _Ran, InferResult]):
         self._db.execute(f"CREATE TABLE {_quoted(table.name)} AS SELECT * FROM {reader}")
 
     def _check_columns(self) -> None:
-        """The query's columns, from a run with placeholder values that returns no rows, are
-        the declared ones, in order, of compatible types."""
-        placeholders = {p.name: _PLACEHOLDER[p.datatype] for p in self.spec.parameters}
+        """The query's columns, from a run that returns no rows (each parameter its default,
+        else a placeholder of its type), are the declared ones, in order, of compatible
+        types."""
+        placeholders = {
+            p.name: _PLACEHOLDER[p.datatype] if p.default is None else p.default
+            for p in self.spec.parameters
+        }
         cursor = self._db.cursor()
         try:
             described = cursor.execute(
