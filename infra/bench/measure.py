@@ -108,6 +108,7 @@ class ColdStart:
     imports_rss_mb: float  # median RSS once the libraries are imported
     rss_mb: Spread  # VmHWM of the child
     ru_maxrss_mb: Spread  # getrusage(RUSAGE_SELF).ru_maxrss of the child
+    loaded_rss_mb: float = -1.0  # median RSS once the model is loaded (-1: not reported)
 
 
 # --- CPU contention -------------------------------------------------------------------------
@@ -289,4 +290,5 @@ def _summarize_cold(results: list[tuple[dict[str, Any], float]]) -> ColdStart:
         imports_rss_mb=statistics.median(c["imports_rss_mb"] for c in children),
         rss_mb=Spread.of([c["rss_mb"] for c in children]),
         ru_maxrss_mb=Spread.of([c["ru_maxrss_mb"] for c in children]),
+        loaded_rss_mb=statistics.median(c.get("loaded_rss_mb", -1.0) for c in children),
     )

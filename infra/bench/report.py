@@ -45,6 +45,8 @@ from infra.bench.multilingual import section as multilingual_section
 from infra.bench.search import RECALL_TARGET as SEARCH_RECALL_TARGET
 from infra.bench.search import SearchResults
 from infra.bench.search import section as search_section
+from infra.bench.sqlmodels import SqlResults
+from infra.bench.sqlmodels import section as sql_section
 from lamina_tools.models.quality import DEFAULT_THRESHOLDS, GateMetrics
 
 if TYPE_CHECKING:
@@ -174,6 +176,7 @@ class Results:
     multilingual: MultilingualResults | None = None
     concurrency: ConcurrencyResults | None = None  # many clients against a local server
     search: SearchResults | None = None  # PostgreSQL + pgvector; None: skipped
+    sql: SqlResults | None = None  # query models beside an ONNX model; None: skipped
 
 
 @dataclass(frozen=True)
@@ -1052,6 +1055,8 @@ def markdown(r: Results) -> str:
         sections.append(concurrency_section(r.concurrency))
     if r.search is not None:
         sections.append(search_section(r.search))
+    if r.sql is not None:
+        sections.append(sql_section(r.sql))
     sections = [section for section in sections if section]
     if r.batch is not None:
         sections.append(batch_section(r.batch, with_chart=True))

@@ -30,7 +30,12 @@ everybody (the CPUs available: ``torch.set_num_threads`` and ONNX Runtime's intr
    cluster of its own; 100,000 synthetic 384-dimensional vectors loaded through
    ``PgVectorIndex`` (and loaded again: idempotent), the HNSW build, sizes on disk, query
    latency p50/p99 and recall@10 at several ``hnsw.ef_search``, with and without a filter.
-9. Targets (PASS/FAIL, issue 7): see ``infra.bench.report.targets``.
+9. Query models (``infra.bench.sqlmodels``, in a fresh process): listing-ranker (manifest
+   task ``sql``, DuckDB) beside the spam detector (ONNX) on the generic function: cold start
+   of each model alone and of the whole function (fresh processes: imports, load, first
+   answer, RSS), query latency p50/p95/p99 at the model and through the Lambda handler
+   (``/api/v1/models/listing-ranker/predict``, ``/v2/models/*/infer``), the tables' size.
+10. Targets (PASS/FAIL, issue 7): see ``infra.bench.report.targets``.
 
 Writes docs/benchmarks.md, docs/benchmarks.png and docs/benchmarks-batch.png. Exits 0 when
 everything ran (a missed target is reported as FAIL, not an error) and 2 with a message when
@@ -41,7 +46,8 @@ BENCH_CORPUS_SIZE, BENCH_REPEATS, BENCH_REQUESTS, BENCH_WARMUP, BENCH_COLD_RUNS 
 (default docs) for quicker trial runs; LAMINA_BENCH_BATCH_LINES (0 skips the batch jobs) and the
 other LAMINA_BENCH_BATCH_* variables of ``infra.bench.batch``; BENCH_CONCURRENCY_SECONDS (timed
 seconds per server, default 60) and the other BENCH_CONCURRENCY_* of ``infra.bench.concurrency``;
-BENCH_SEARCH_VECTORS (default 100000; 0 skips the vector search).
+BENCH_SEARCH_VECTORS (default 100000; 0 skips the vector search); BENCH_SQL (0 skips the query
+models), BENCH_SQL_REQUESTS and BENCH_SQL_COLD_RUNS.
 """
 
 from __future__ import annotations
@@ -118,6 +124,10 @@ from infra.bench.report import (
 )
 from infra.bench.search import SearchResults, vectors_from_env
 from infra.bench.search import run_in_child as search_in_child
+from infra.bench.sqlmodels import SqlResults
+from infra.bench.sqlmodels import enabled as sql_enabled
+from infra.bench.sqlmodels import ensure_models as ensure_sql_models
+from infra.bench.sqlmodels import run_in_child as sql_in_child
 from lamina.inference.cpu import cpu_info as lamina_cpu
 from lamina_tools.models import quality as gate
 
@@ -150,6 +160,7 @@ class Config:
     batch: bool  # LAMINA_BENCH_BATCH_LINES=0 skips the batch jobs
     e5_dir: Path  # multilingual-e5-small's q4 variant (issue 14)
     search: bool  # BENCH_SEARCH_VECTORS=0 skips the vector search
+    sql: bool  # BENCH_SQL=0 skips the query models
 
     @classmethod
     def from_env(cls) -> Config:
@@ -174,6 +185,7 @@ class Config:
             batch=os.environ.get("LAMINA_BENCH_BATCH_LINES", "").strip() != "0",
             e5_dir=path("E5_DIR", "build/models/multilingual-e5-small/q4"),
             search=vectors_from_env() > 0,
+            sql=sql_enabled(),
         )
 
     def variant(self, name: str) -> Path:
@@ -211,6 +223,8 @@ def check_prerequisites(config: Config) -> Path:
                 f"model variant missing: {manifest} does not exist. Run `make model`, or set "
                 "MODEL_DIR to a directory holding fp32/ and int8/ model directories."
             )
+    if config.sql:  # listing-ranker is built here if missing (a second); spam-detector needed
+        ensure_sql_models()
     if config.batch:  # the batch sizes, checked now rather than after the other phases
         BatchConfig.from_env(config.variant("fp32"), threads=1)
     if not (REPO_ROOT / "functions" / "embed" / "handler.py").is_file():
@@ -499,6 +513,9 @@ def run(config: Config) -> Results:
     if config.search:
         search = phases.run("vector search", search_in_child)
         phases.own_server("vector search", search.server_cpu_seconds)
+    sql: SqlResults | None = None
+    if config.sql:
+        sql = phases.run("query models", sql_in_child)
     multilingual = phases.run(
         "multilingual model",
         lambda: measure_multilingual(
@@ -542,6 +559,7 @@ def run(config: Config) -> Results:
         multilingual=multilingual,
         concurrency=concurrency,
         search=search,
+        sql=sql,
     )
 
 

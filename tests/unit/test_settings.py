@@ -52,6 +52,7 @@ def test_reads_every_variable_from_the_table() -> None:
         "LAMINA_MAX_BATCH_IMAGES": "8",
         "LAMINA_MAX_REQUEST_PIXELS": "2000000",
         "LAMINA_MAX_TENSOR_ELEMENTS": "65536",
+        "LAMINA_SQL_MEMORY_LIMIT_MB": "128",
     }
     assert set(env) == set(ENV_VARS.values())
     settings = Settings.from_env(env)
@@ -74,6 +75,7 @@ def test_reads_every_variable_from_the_table() -> None:
     assert (settings.search_pool_size, settings.search_timeout_ms) == (4, 500)
     assert (settings.search_ef_search, settings.max_search_k) == (40, 50)
     assert settings.max_receive_count == 3
+    assert settings.sql_memory_limit_mb == 128
     assert settings.default_model == "multilingual-e5-small"
     assert settings.max_split_text_chars == 150_000
     assert settings.coalesce
