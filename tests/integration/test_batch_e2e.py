@@ -515,7 +515,9 @@ def test_a_job_submitted_with_a_collection_loads_itself_over_real_processes(
         }
         assert set(events) == {"incoming/recipes-e2e.jsonl", "incoming/recipes-nodb.jsonl"}
 
-        workers = start_workers(aws, fp32_dir, 2, idle_exit=8, env=search)
+        # idle_exit well past the slowest gap between two messages on a busy machine (the
+        # submit step may finalize the job, and queue its load, seconds after the last chunk)
+        workers = start_workers(aws, fp32_dir, 2, idle_exit=20, env=search)
         chunked = search | {"LAMINA_CHUNK_MAX_RECORDS": str(LOAD_CHUNK)}
         result = run_submit(aws, events["incoming/recipes-e2e.jsonl"], tmp_path, env=chunked)
         assert result["jobs"] == [

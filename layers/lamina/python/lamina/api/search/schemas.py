@@ -47,7 +47,14 @@ FILTER = Field(
     'boolean; JSON equality, all of them: {"cuisine": "korean"}). Items the filter '
     "leaves out are skipped while the index is searched, so top_k results still come back "
     "when enough items match.",
-    json_schema_extra=s.without_null(maxProperties=MAX_FILTER_KEYS),
+    json_schema_extra=s.without_null(
+        maxProperties=MAX_FILTER_KEYS,
+        # pydantic states the key's pattern as patternProperties, which leave a key that does
+        # not match (one with a NUL) unconstrained: the names themselves must match, and no
+        # other key is allowed.
+        propertyNames={"minLength": 1, "maxLength": 128, "pattern": NO_NUL},
+        additionalProperties=False,
+    ),
 )
 Filter = dict[FilterKey, FilterText | StrictInt | StrictFloat | StrictBool]
 TOP_K = Field(
