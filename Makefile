@@ -22,11 +22,14 @@ MODEL := $(MODEL_DIR)/build-report.json
 INTENT := build/models/intent-classifier/manifest.json
 DIGITS := build/models/digits-classifier/manifest.json
 SPAM := build/models/spam-detector/manifest.json
+# The SQL query model (manifest task sql, run by DuckDB), served by the ONNX function beside
+# the spam detector: `lamina models build --model listing-ranker`.
+LISTINGS := build/models/listing-ranker/manifest.json
 # The multilingual embedding model (Korean and ~100 languages; issue 14), served beside
 # all-MiniLM-L6-v2 by `make serve`: `lamina models build --model multilingual-e5-small`.
 E5_DIR := build/models/multilingual-e5-small
 E5 := $(E5_DIR)/build-report.json
-MODELS := $(MODEL) $(E5) $(INTENT) $(DIGITS) $(SPAM)
+MODELS := $(MODEL) $(E5) $(INTENT) $(DIGITS) $(SPAM) $(LISTINGS)
 BUILDERS := tools/lamina_tools/models
 
 .DEFAULT_GOAL := help
@@ -87,10 +90,13 @@ $(DIGITS): $(BUILDERS)/digits.py | $(INSTALLED)
 $(SPAM): $(BUILDERS)/spam.py | $(INSTALLED)
 	$(BIN)/lamina -v models build --model spam-detector
 
+$(LISTINGS): $(BUILDERS)/listings.py | $(INSTALLED)
+	$(BIN)/lamina -v models build --model listing-ranker
+
 $(E5): $(BUILDERS)/e5.py | $(INSTALLED)
 	$(BIN)/lamina -v models build --model multilingual-e5-small
 
-models: $(MODELS)  ## every model: both embedding models, intent and digits classifiers, spam detector
+models: $(MODELS)  ## every model: both embedding models, intent and digits classifiers, spam detector, listing ranker
 
 # Both embedding models; requests pick one with `model`, the others get LAMINA_DEFAULT_MODEL
 # (default: the first, all-MiniLM-L6-v2). LAMINA_MODELS=... serves exactly those. Requests that
@@ -111,8 +117,8 @@ serve-image: $(DIGITS)  ## image classification API (digits demo)
 	MODEL_URI=build/models/digits-classifier POWERTOOLS_METRICS_DISABLED=$${POWERTOOLS_METRICS_DISABLED:-true} \
 		$(BIN)/uvicorn functions.image_classify.app:app --host $(HOST) --port $(PORT)
 
-serve-onnx: $(SPAM) $(DIGITS)  ## Open Inference Protocol (/v2) API: spam detector + digits
-	LAMINA_MODELS=build/models/spam-detector,build/models/digits-classifier \
+serve-onnx: $(SPAM) $(DIGITS) $(LISTINGS)  ## Open Inference Protocol (/v2) API: spam detector + digits + listing ranker (SQL)
+	LAMINA_MODELS=build/models/spam-detector,build/models/digits-classifier,build/models/listing-ranker \
 		POWERTOOLS_METRICS_DISABLED=$${POWERTOOLS_METRICS_DISABLED:-true} \
 		$(BIN)/uvicorn functions.onnx.app:app --host $(HOST) --port $(PORT)
 

@@ -28,7 +28,8 @@ local-base-image: local-engine $(SAM) | $(INSTALLED)  ## podman: build the stand
 	infra/local/base-image.sh $(VENV) $(SAM_VENV)
 
 # The embedding image (functions/Dockerfile, target `embed`) bakes both embedding models,
-# $(MODEL)'s int8 variant and $(E5)'s q4; the classify, image and ONNX images their own.
+# $(MODEL)'s int8 variant and $(E5)'s q4; the classify and image images their own; the ONNX
+# image (target `generic`) $(SPAM)'s and $(LISTINGS)'s (the SQL model listing-ranker).
 local-build: $(WHEELS) $(MODEL) $(E5) $(MODELS) local-base-image  ## wheels + engine + base image + sam build (-> .aws-sam/)
 	LAMINA_VENV=$(VENV) $(LOCAL_ENGINE) run infra/local/sam-build.sh $(SAM)
 

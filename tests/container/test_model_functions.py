@@ -1,6 +1,8 @@
 """`sam local invoke` of the classifier and Open Inference Protocol functions: each runs
-its own image (the shared Dockerfile with its model baked in, its own ImageConfig.Command)
-in a fresh container, on HTTP API (payload v2) events like API Gateway's, good and bad.
+its own image (the shared Dockerfile with its model(s) baked in, its own
+ImageConfig.Command) in a fresh container, on HTTP API (payload v2) events like API
+Gateway's, good and bad. The ONNX function's image carries an ONNX graph (the spam
+detector) and a SQL query model (listing-ranker, run by DuckDB).
 
 The image classifier gets its PNG as a binary body: base64 in the event with
 ``isBase64Encoded: true``, as an HTTP API delivers any body that is not text.
@@ -19,7 +21,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import api_event
-from tests.container.conftest import MEASUREMENTS, Stack, built_image
+from tests.container.conftest import LOG_DIR, MEASUREMENTS, Stack, built_image, free_port
+from tests.container.test_image import INVOKE_PATH, LAMBDA_USER, invoke_rie
 
 pytestmark = pytest.mark.slow
 
@@ -148,3 +151,117 @@ def test_onnx_open_inference_protocol(stack: Stack, tmp_path: Path) -> None:
     status, body = invoke(stack, "OnnxFunction", event, tmp_path)
     assert status == 400
     assert "features" in body["error"]
+
+
+# listing-ranker, the SQL query model the ONNX function's image (target `generic`) carries
+# beside the spam detector: its plain route and the Open Inference Protocol, one cold start
+# each, through the same image and template environment (OnnxModels' default).
+RANKER_COLUMNS = [
+    ("rank", "INT64"),
+    ("listing_id", "BYTES"),
+    ("avg_score", "FP64"),
+    ("reviews", "INT64"),
+    ("rooms", "INT64"),
+    ("created", "BYTES"),
+]
+
+
+def test_sql_model_predict(stack: Stack, tmp_path: Path) -> None:
+    event = api_event(
+        "http",
+        "POST",
+        "/api/v1/models/listing-ranker/predict",
+        {"parameters": {"region": "jeju", "top_k": 3}},
+    )
+    status, body = invoke(stack, "OnnxFunction", event, tmp_path)
+    assert status == 200, body
+    assert body["model"] == "listing-ranker"
+    assert [(c["name"], c["datatype"]) for c in body["columns"]] == RANKER_COLUMNS
+    rows = body["rows"]
+    assert (body["row_count"], body["truncated"]) == (3, False)
+    assert [row["rank"] for row in rows] == [1, 2, 3]
+    scores = [row["avg_score"] for row in rows]
+    assert scores == sorted(scores, reverse=True), scores
+    assert all(row["reviews"] >= 5 for row in rows)  # min_reviews' default
+
+
+def test_sql_model_open_inference_protocol(stack: Stack, tmp_path: Path) -> None:
+    request = {
+        "inputs": [
+            {"name": "region", "shape": [1], "datatype": "BYTES", "data": ["jeju"]},
+            {"name": "top_k", "shape": [1], "datatype": "INT64", "data": [3]},
+        ]
+    }
+    event = api_event("http", "POST", "/v2/models/listing-ranker/infer", request)
+    status, body = invoke(stack, "OnnxFunction", event, tmp_path)
+    assert status == 200, body
+    assert body["model_name"] == "listing-ranker"
+    outputs = body["outputs"]
+    assert [(o["name"], o["datatype"]) for o in outputs] == RANKER_COLUMNS
+    assert all(o["shape"] == [3] and len(o["data"]) == 3 for o in outputs), outputs
+    columns = {o["name"]: o["data"] for o in outputs}
+    assert columns["rank"] == [1, 2, 3]
+    assert columns["avg_score"] == sorted(columns["avg_score"], reverse=True)
+
+
+def test_sql_model_bad_parameter(stack: Stack, tmp_path: Path) -> None:
+    event = api_event(
+        "http",
+        "POST",
+        "/api/v1/models/listing-ranker/predict",
+        {"parameters": {"region": "mars"}},
+    )
+    status, body = invoke(stack, "OnnxFunction", event, tmp_path)
+    assert status == 422, body
+    assert body["error"]["code"] == "invalid_parameter"
+    assert body["error"]["param"] == "parameters.region"
+
+
+def test_sql_model_on_a_read_only_filesystem(stack: Stack) -> None:
+    """The ONNX function's image as Lambda runs it: read-only but /tmp, a user that is not
+    root, no HOME, its memory (SmallModelMemorySize). DuckDB loads listing-ranker's tables
+    at cold start and answers warm invocations without writing anywhere."""
+    event = api_event(
+        "http",
+        "POST",
+        "/api/v1/models/listing-ranker/predict",
+        {"parameters": {"region": "seoul", "top_k": 5}},
+    )
+    port = free_port()
+    started = stack.run(
+        stack.engine,
+        "run",
+        "--detach",
+        "--name",
+        f"lamina-onnx-readonly-{port}",
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "--user",
+        LAMBDA_USER,
+        "--memory",
+        "1024m",
+        "--env",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1024",
+        "--publish",
+        f"127.0.0.1:{port}:8080",
+        built_image("OnnxFunction"),
+        "functions.onnx.handler.handler",
+    )
+    container = started.stdout.strip().splitlines()[-1]
+    try:
+        url = f"http://127.0.0.1:{port}{INVOKE_PATH}"
+        deadline = time.monotonic() + 60
+        results = [invoke_rie(url, event, deadline) for _ in range(2)]
+        fetched = stack.run(stack.engine, "logs", container)
+        logs = fetched.stdout + fetched.stderr
+        (LOG_DIR / "onnx-read-only.log").write_text(logs)
+    finally:
+        stack.run(stack.engine, "rm", "--force", container, check=False)
+    for result in results:
+        assert result["statusCode"] == 200, result
+        body = json.loads(result["body"])
+        assert [row["rank"] for row in body["rows"]] == [1, 2, 3, 4, 5]
+    assert json.loads(results[0]["body"]) == json.loads(results[1]["body"])
+    assert "Traceback" not in logs, logs[-3000:]
+    assert "Read-only file system" not in logs, logs[-3000:]

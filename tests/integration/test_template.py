@@ -51,6 +51,13 @@ EMBEDDING_MODELS = {
     E5_IN_IMAGE: ("multilingual-e5-small", ROOT / "build/models/multilingual-e5-small/q4"),
 }
 EMBEDDING_FUNCTIONS = ("EmbedFunction", "BatchWorkerFunction")
+# The ONNX function's image (target `generic`): an ONNX graph and a SQL query model, the
+# spam detector first (where MODEL_URI points), each -> (its manifest name, its source).
+LISTINGS_IN_IMAGE = "/opt/ml/models/listing-ranker"
+GENERIC_MODELS = {
+    MINILM_IN_IMAGE: ("spam-detector", ROOT / "build/models/spam-detector"),
+    LISTINGS_IN_IMAGE: ("listing-ranker", ROOT / "build/models/listing-ranker"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -313,8 +320,8 @@ def test_embedding_image_carries_both_models_the_others_one(
     template: dict[str, Any], int8_dir: Path, e5_dir: Path
 ) -> None:
     """The embedding functions' image (Dockerfile target `embed`) carries both embedding
-    models, MiniLM where ModelUri's default points; the classify, image and ONNX images
-    (target `model`) carry their own model only."""
+    models, MiniLM where ModelUri's default points; the classify and image images (target
+    `model`) carry their own model only, the ONNX one (target `generic`, next test) its two."""
     images = {n: r for n, r in functions(template).items() if r["Properties"].get("PackageType")}
     assert {path: source for path, (_, source) in EMBEDDING_MODELS.items()} == {
         MINILM_IN_IMAGE: int8_dir,
@@ -332,17 +339,61 @@ def test_embedding_image_carries_both_models_the_others_one(
         assert env["MODEL_URI"] == MINILM_IN_IMAGE
     others = set(images) - set(EMBEDDING_FUNCTIONS)
     assert others == {"ClassifyFunction", "ImageClassifyFunction", "OnnxFunction"}
-    for name in others:
+    for name in others - {"OnnxFunction"}:
         resource = images[name]
         assert image_target(resource) == "model", name
         assert list(baked_models(resource)) == [MINILM_IN_IMAGE], name
         assert "LAMINA_MODELS" not in dockerfile_env(resource), name
-    # Everything but the model layers is shared: both targets build on the same stage.
+    assert image_target(images["OnnxFunction"]) == "generic"
+    # Everything but the model layers is shared: every target builds on the same stage.
     stages = dockerfile_stages(images["EmbedFunction"])
-    assert stages["embed"][: len(stages["runtime"])] == stages["runtime"]
-    assert stages["model"][: len(stages["runtime"])] == stages["runtime"]
-    extra = [ln for ln in stages["embed"][len(stages["runtime"]) :] if ln.startswith("RUN ")]
-    assert not extra, "the embed target only adds model directories and their variables"
+    for target in ("embed", "generic", "model"):
+        assert stages[target][: len(stages["runtime"])] == stages["runtime"], target
+        extra = [ln for ln in stages[target][len(stages["runtime"]) :] if ln.startswith("RUN ")]
+        assert not extra, f"the {target} target only adds model directories and their variables"
+
+
+def test_onnx_image_carries_the_spam_detector_and_listing_ranker(template: dict[str, Any]) -> None:
+    """OnnxFunction's image (target `generic`) carries an ONNX graph (the spam detector, at
+    MODEL_URI) and the SQL model listing-ranker; the image alone and the template's
+    OnnxModels default serve both, the spam detector first. OnnxModels stays overridable."""
+    resource = functions(template)["OnnxFunction"]
+    assert image_target(resource) == "generic"
+    assert baked_models(resource) == {path: src for path, (_, src) in GENERIC_MODELS.items()}
+    tasks = {}
+    for name, source in GENERIC_MODELS.values():
+        manifest = json.loads((source / "manifest.json").read_text())
+        assert manifest["name"] == name
+        tasks[name] = manifest["task"]
+    assert tasks["listing-ranker"] == "sql"
+    assert tasks["spam-detector"] != "sql"
+    env = dockerfile_env(resource)
+    assert env["LAMINA_MODELS"].split(",") == list(GENERIC_MODELS)
+    assert env["MODEL_URI"] == MINILM_IN_IMAGE
+    assert template["Parameters"]["OnnxModels"]["Default"].split(",") == list(GENERIC_MODELS)
+    assert environment(template, "OnnxFunction")["LAMINA_MODELS"] == env["LAMINA_MODELS"]
+    stored = "s3://lamina-test-bucket/models/spam-detector@production"
+    assert environment(template, "OnnxFunction", OnnxModels=stored)["LAMINA_MODELS"] == stored
+
+
+def test_onnx_function_serves_both_models_with_the_template_environment(
+    template: dict[str, Any],
+) -> None:
+    """The ONNX app on the template's environment (the image's paths mapped to the build
+    directories): both models are ready, listing-ranker answers its plain route."""
+    from fastapi.testclient import TestClient
+
+    env = local_environment(template, "OnnxFunction")
+    assert env["LAMINA_MODELS"].split(",") == [str(src) for _, src in GENERIC_MODELS.values()]
+    app = import_app("functions.onnx.app", env)
+    with TestClient(app) as client:
+        for name, _ in GENERIC_MODELS.values():
+            assert client.get(f"/v2/models/{name}/ready").status_code == 200, name
+        response = client.post(
+            "/api/v1/models/listing-ranker/predict",
+            json={"parameters": {"region": "jeju", "top_k": 3}},
+        )
+    assert response.status_code == 200, response.text
 
 
 def test_build_context_holds_every_baked_model(template: dict[str, Any]) -> None:
@@ -700,7 +751,7 @@ def test_api_auth_parameter_secures_every_route(
             uri = integration["uri"]["Fn::Sub"]
             # The embedding API goes through its live alias (canary deploys); the others
             # straight to their function.
-            if path.startswith("/v2"):
+            if path.startswith(("/v2", "/api/v1/models/")):
                 assert "${OnnxFunction.Arn}" in uri, (path, method)
             elif path.startswith("/api/v1/classify-image"):
                 assert "${ImageClassifyFunction.Arn}" in uri, (path, method)
