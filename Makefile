@@ -46,11 +46,11 @@ $(INSTALLED): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "lamina needs Python >= 3.11"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[serve,export,dev]'
+	$(BIN)/pip install --quiet -e '.[serve,export,dev,sql]'  # sql: DuckDB (query models)
 	$(BIN)/pip install --quiet -e clients/python  # lamina-client (docs/client.md)
 	touch $@
 
-install: $(INSTALLED)  ## create .venv with runtime, export and dev dependencies
+install: $(INSTALLED)  ## create .venv with runtime (sql included), export and dev dependencies
 
 $(SAM): | $(INSTALLED)
 	$(PYTHON) -m venv $(SAM_VENV)

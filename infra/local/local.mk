@@ -16,10 +16,11 @@ EVENT ?= tests/events/local_embed_http_api.json
 
 .PHONY: wheels local-engine local-base-image local-build local-invoke local-api
 
-$(WHEELS): pyproject.toml infra/local/wheels.py functions/requirements.lock $(INSTALLED)
+$(WHEELS): pyproject.toml infra/local/wheels.py functions/requirements.lock \
+		functions/requirements-sql.lock $(INSTALLED)
 	$(BIN)/python -m infra.local.wheels --venv $(VENV) --out $(dir $@)
 
-wheels: $(WHEELS)  ## download the image's runtime wheels (CPython 3.13 manylinux) to build/wheels
+wheels: $(WHEELS)  ## download the images' runtime wheels (CPython 3.13 manylinux) to build/wheels
 
 local-engine:  ## container engine: Docker if it answers, else podman (apt, containers.conf, service)
 	$(LOCAL_ENGINE) setup

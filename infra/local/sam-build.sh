@@ -14,7 +14,7 @@
 # - `sam local invoke` / `start-api` run an image function from "<repo>:rapid-<arch>": the
 #   function image plus the emulator, rebuilt on every run (cached by the engine). Images
 #   left untagged by rebuilds, function and rapid images (label lamina.image=embed), are
-#   pruned; the deps stage is kept (it is the build cache of the pip install).
+#   pruned; the dependency stages (deps, sql) are kept (the build cache of the pip installs).
 # Usage: infra/local/sam-build.sh SAM [sam build options...]
 #   (LAMINA_VENV: the project venv whose python runs the template transform; default .venv)
 set -euo pipefail

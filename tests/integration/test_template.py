@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -345,12 +346,49 @@ def test_embedding_image_carries_both_models_the_others_one(
         assert list(baked_models(resource)) == [MINILM_IN_IMAGE], name
         assert "LAMINA_MODELS" not in dockerfile_env(resource), name
     assert image_target(images["OnnxFunction"]) == "generic"
-    # Everything but the model layers is shared: every target builds on the same stage.
+    # Everything but the model layers (and the generic target's SQL engine, next test) is
+    # shared: every target builds on the same stage.
     stages = dockerfile_stages(images["EmbedFunction"])
     for target in ("embed", "generic", "model"):
         assert stages[target][: len(stages["runtime"])] == stages["runtime"], target
         extra = [ln for ln in stages[target][len(stages["runtime"]) :] if ln.startswith("RUN ")]
         assert not extra, f"the {target} target only adds model directories and their variables"
+
+
+def test_only_the_generic_target_installs_the_sql_lock(template: dict[str, Any]) -> None:
+    """DuckDB (pyproject's `sql` extra) is locked apart from every image's dependencies, in
+    functions/requirements-sql.lock; the Dockerfile's `sql` stage installs that lock the way
+    `deps` installs the main one, and only the `generic` target (OnnxFunction) copies it."""
+    from infra.local.wheels import LOCK, SQL_EXTRA, SQL_LOCK, locked
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not [d for d in project["dependencies"] if d.startswith("duckdb")]
+    assert [d for d in project["optional-dependencies"][SQL_EXTRA] if d.startswith("duckdb")]
+    assert "duckdb" not in locked(LOCK.read_text())
+    assert list(locked(SQL_LOCK.read_text())) == ["duckdb"]  # it depends on nothing
+
+    stages = dockerfile_stages(functions(template)["OnnxFunction"])
+    installs = {
+        name: [ln for ln in lines if ln.startswith("RUN ") and "pip install" in ln]
+        for name, lines in stages.items()
+    }
+    (deps,) = installs["deps"]
+    (sql,) = installs["sql"]
+    for flag in ("--require-hashes", "--no-index", "--no-deps", "--find-links /tmp/wheels"):
+        assert flag in deps, flag
+        assert flag in sql, flag
+    assert f"-r /tmp/{SQL_LOCK.name}" in sql
+    assert f"COPY functions/{SQL_LOCK.name} /tmp/{SQL_LOCK.name}" in stages["sql"]
+    copies_sql = {
+        target: [ln for ln in stages[target] if ln.startswith("COPY --from=sql ")]
+        for target in ("embed", "generic", "model")
+    }
+    assert copies_sql == {
+        "embed": [],
+        "generic": ["COPY --from=sql /sql/ ${LAMBDA_TASK_ROOT}/"],
+        "model": [],
+    }
+    assert not [ln for ln in stages["runtime"] if "--from=sql" in ln]
 
 
 def test_onnx_image_carries_the_spam_detector_and_listing_ranker(template: dict[str, Any]) -> None:

@@ -421,7 +421,17 @@ def test_docs_page_pins_swagger_ui_by_integrity_hash(client: Any) -> None:
 
 
 def test_lock_round_trip_and_mismatch(tmp_path: Path) -> None:
-    from infra.local.wheels import LOCK, Wheel, check_lock, lock_text, locked, wheel_sha256
+    from infra.local.wheels import (
+        LOCK,
+        SQL_LOCK,
+        SQL_TITLE,
+        Wheel,
+        check_lock,
+        check_locks,
+        lock_text,
+        locked,
+        wheel_sha256,
+    )
 
     wheel = tmp_path / "demo-1.0-py3-none-any.whl"
     wheel.write_bytes(b"wheel bytes")
@@ -430,25 +440,46 @@ def test_lock_round_trip_and_mismatch(tmp_path: Path) -> None:
     lock.write_text(lock_text(keep, ["demo==1.0"]))
     assert locked(lock.read_text()) == {"demo": ("1.0", wheel_sha256(wheel))}
     check_lock(keep, lock)
+    extra = tmp_path / "extra-2.0-py3-none-any.whl"
+    extra.write_bytes(b"extra bytes")
+    sql_keep = {"extra": Wheel("extra", "2.0", extra, ())}
+    sql_lock = tmp_path / "requirements-sql.lock"
+    sql_lock.write_text(lock_text(sql_keep, ["extra==2.0"], SQL_TITLE))
+    assert all(ln.startswith("#") for ln in sql_lock.read_text().splitlines()[:6])
+    check_locks([(keep, lock), (sql_keep, sql_lock)])
+    # Either lock differing fails the check; a wheel in the wrong lock does too.
+    with pytest.raises(SystemExit, match=r"requirements-sql\.lock"):
+        check_locks([(keep, lock), (keep, sql_lock)])
     wheel.write_bytes(b"other bytes")  # same name and version, other file
     with pytest.raises(SystemExit, match="differ from"):
         check_lock(keep, lock)
     assert LOCK == ROOT / "functions" / "requirements.lock"
+    assert SQL_LOCK == ROOT / "functions" / "requirements-sql.lock"
 
 
 def test_committed_lock_is_hashed_and_installed_with_require_hashes() -> None:
-    from infra.local.wheels import LOCK, locked
+    from infra.local.wheels import LOCK, SQL_LOCK, locked
 
     entries = locked(LOCK.read_text())
+    sql_entries = locked(SQL_LOCK.read_text())
     assert "onnxruntime" in entries
-    for name, (version, digest) in entries.items():
+    # DuckDB: in the generic image's own lock, not in every image's.
+    assert "duckdb" not in entries
+    assert "duckdb" in sql_entries
+    assert not entries.keys() & sql_entries.keys()
+    for name, (version, digest) in {**entries, **sql_entries}.items():
         assert version, name
         assert len(digest) == 64, name
     dockerfile = (ROOT / "functions" / "Dockerfile").read_text()
     assert "--require-hashes" in dockerfile
     assert "-r /tmp/requirements.lock" in dockerfile
+    assert "-r /tmp/requirements-sql.lock" in dockerfile
     pins = ROOT / "build" / "wheels" / "requirements.txt"
     if pins.is_file():  # `make wheels` ran: its download is the locked one
         from infra.local.layer import pins as read_pins
 
         assert read_pins(pins.parent) == {name: v for name, (v, _) in entries.items()}
+        sql_pins = pins.with_name("requirements-sql.txt")
+        assert sql_pins.is_file()
+        listed = [ln for ln in sql_pins.read_text().splitlines() if ln and ln[0] != "#"]
+        assert listed == [f"{name}=={v}" for name, (v, _) in sorted(sql_entries.items())]
