@@ -18,6 +18,7 @@ from lamina.batch.jobs import (
     LoadState,
     chunk_done,
     read_job_manifest,
+    update,
 )
 from lamina.batch.loading import (
     LoadMessage,
@@ -125,6 +126,30 @@ def test_the_cursor_counts_each_part_once(store: LocalObjects) -> None:
     # A loaded load stays loaded: a late message starts nothing, a late failure is ignored.
     assert load_started(store, JOB).load == m.load
     assert load_failed(store, JOB, "late").load == m.load
+
+
+def test_a_message_taken_before_the_load_is_marked_still_loads(store: LocalObjects) -> None:
+    """queue_load sends first, then marks the load queued: a worker can take the message in
+    between (seen over real processes: the load was then skipped and stayed queued)."""
+    m = finished_job(store)
+    assert m.load is None
+    started = load_started(store, JOB)  # the worker, before queue_load's mark
+    assert started.load is not None
+    assert started.load.status == "loading"
+    # queue_load's mark, after the worker: the load is not due any more, nothing changes.
+    queue = MemoryQueue()
+    after = queue_load(store, queue, m)  # m: what the sender saw before it sent
+    assert read_job_manifest(store, JOB).load == started.load
+    assert after.load is not None
+    assert after.load.status == "loading"
+
+    # A job whose load was reset (a redriven chunk: not final) starts nothing.
+    def reset(current: JobManifest) -> bool:
+        current.load, current.finalized = None, False
+        return True
+
+    update(store, JOB, reset)
+    assert load_started(store, JOB).load is None
 
 
 def test_a_failed_load_restarts_from_its_cursor(store: LocalObjects) -> None:

@@ -88,11 +88,17 @@ def queue_load(store: ObjectStore, queue: WorkQueue, m: JobManifest) -> JobManif
 
 def load_started(store: ObjectStore, job_id: str) -> JobManifest:
     """A load message is being worked on: queued or failed (a redriven message) -> loading.
-    A loaded load, or a job without one (reset by a redriven chunk, which queues it again
+    A load that is due but not marked yet is started too: ``queue_load`` sends the message
+    before it marks the load queued, and a worker may take the message in between. A
+    loaded load, or a job with none due (reset by a redriven chunk, which queues it again
     once the job is final), stays as it is: the caller then has nothing to do."""
 
     def change(m: JobManifest) -> bool:
-        if m.load is None or m.load.status == "loaded":
+        if m.load is None:
+            if not load_due(m):
+                return False
+            m.load = LoadState()
+        elif m.load.status == "loaded":
             return False
         m.load.status = "loading"
         m.load.error = None
