@@ -281,15 +281,32 @@ def main(argv: list[str] | None = None) -> int:
             f"{' '.join(pins)}; {SQL_EXTRA}: {' '.join(sql_pins)}"
         )
         cmd = [str(args.venv / "bin" / "pip"), "download", "--quiet", "-d", str(tmp)]
+        # The locks' versions constrain the resolution (not with --update-lock): a package
+        # the roots do not pin (idna, say) stays at its locked version when PyPI has a newer
+        # one, so a download on another day is the same download.
+        constraints = tmp.parent / f"{tmp.name}.constraints.txt"
+        constraints.write_text(
+            "".join(
+                f"{name}=={version}\n"
+                for lock in (args.lock, args.sql_lock)
+                if lock.is_file() and not args.update_lock
+                for name, (version, _) in sorted(locked(lock.read_text()).items())
+            )
+        )
         done = subprocess.run(
-            [*cmd, "--disable-pip-version-check", *PLATFORM_ARGS, *pins, *sql_pins],
+            [*cmd, "--disable-pip-version-check", *PLATFORM_ARGS, "-c", str(constraints),
+             *pins, *sql_pins],
             capture_output=True,
             text=True,
             check=False,
-        )
+        )  # fmt: skip
+        constraints.unlink(missing_ok=True)
         errors = "\n".join(ln for ln in done.stderr.splitlines() if NOISE not in ln)
         if done.returncode != 0:
-            raise SystemExit(f"wheels: pip download failed (is PyPI reachable?)\n{errors}")
+            raise SystemExit(
+                "wheels: pip download failed (is PyPI reachable? or do the roots now need a "
+                "version the locks do not have: then review and run --update-lock)\n" + errors
+            )
 
         wheels = {w.name: w for w in map(read_wheel, sorted(tmp.glob("*.whl")))}
         keep = closure(wheels, [Requirement(p) for p in pins])
