@@ -33,17 +33,21 @@ class BenchError(RuntimeError):
     """Something the benchmark needs could not run."""
 
 
-def json_from_child(module: str, model_dir: Path, threads: int, kept: Path) -> str:
-    """Run ``python -m module --json OUT --model-dir DIR --threads N`` in a fresh process
+def json_from_child(module: str, model_dir: Path | None, threads: int | None, kept: Path) -> str:
+    """Run ``python -m module --json OUT [--model-dir DIR --threads N]`` in a fresh process
     (nothing else loaded), keep its JSON at ``kept`` (to render its section again without a
-    rerun) and return it."""
-    from infra.bench.env import child_env
+    rerun) and return it. Without a model directory and threads the child gets the quiet
+    environment and picks its own (the search and query-model phases)."""
+    from infra.bench.env import QUIET_ENV, child_env
 
     with tempfile.TemporaryDirectory(prefix="lamina-bench-") as tmp:
         out = Path(tmp) / "results.json"
         command = [sys.executable, "-m", module, "--json", str(out)]
-        command += ["--model-dir", str(model_dir), "--threads", str(threads)]
-        proc = subprocess.run(command, cwd=REPO_ROOT, env=child_env(threads), check=False)
+        env = {**os.environ, **QUIET_ENV}
+        if model_dir is not None and threads is not None:
+            command += ["--model-dir", str(model_dir), "--threads", str(threads)]
+            env = child_env(threads)
+        proc = subprocess.run(command, cwd=REPO_ROOT, env=env, check=False)
         if proc.returncode != 0 or not out.is_file():
             raise BenchError(f"{module} failed (exit {proc.returncode})")
         text = out.read_text(encoding="utf-8")
@@ -292,3 +296,8 @@ def _summarize_cold(results: list[tuple[dict[str, Any], float]]) -> ColdStart:
         ru_maxrss_mb=Spread.of([c["ru_maxrss_mb"] for c in children]),
         loaded_rss_mb=statistics.median(c.get("loaded_rss_mb", -1.0) for c in children),
     )
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])

@@ -55,7 +55,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -68,8 +67,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from infra.bench.env import QUIET_ENV, apply_quiet_env, cpu_info
-from infra.bench.measure import REPO_ROOT, BenchError
+from infra.bench.env import apply_quiet_env, cpu_info
+from infra.bench.measure import REPO_ROOT, BenchError, json_from_child, markdown_table
 from infra.local.postgres import PostgresError, start_postgres, stop_postgres
 
 KEPT = REPO_ROOT / "build" / "bench" / "search-results.json"
@@ -608,25 +607,15 @@ def vectors_from_env() -> int:
 def run_in_child() -> SearchResults:
     """``measure`` in a fresh process (its vectors and PostgreSQL's client libraries out of
     the benchmark's own memory), for infra.bench.run; its JSON is kept at KEPT."""
-    with tempfile.TemporaryDirectory(prefix="lamina-bench-") as tmp:
-        out = Path(tmp) / "results.json"
-        command = [sys.executable, "-m", "infra.bench.search", "--json", str(out)]
-        env = {**os.environ, **QUIET_ENV}
-        proc = subprocess.run(command, cwd=REPO_ROOT, env=env, check=False)
-        if proc.returncode != 0 or not out.is_file():
-            raise BenchError(f"infra.bench.search failed (exit {proc.returncode})")
-        text = out.read_text(encoding="utf-8")
-    KEPT.parent.mkdir(parents=True, exist_ok=True)
-    KEPT.write_text(text, encoding="utf-8")
-    return SearchResults.model_validate_json(text)
+    return SearchResults.model_validate_json(
+        json_from_child("infra.bench.search", None, None, KEPT)
+    )
 
 
 # --- docs/benchmarks.md ----------------------------------------------------------------------
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+_table = markdown_table
 
 
 def _mb(n: int) -> str:

@@ -46,9 +46,7 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -60,7 +58,15 @@ import numpy as np
 from pydantic import BaseModel
 
 from infra.bench.env import QUIET_ENV, apply_quiet_env, cpu_info
-from infra.bench.measure import REPO_ROOT, BenchError, ColdStart, CpuMeter, cold_starts
+from infra.bench.measure import (
+    REPO_ROOT,
+    BenchError,
+    ColdStart,
+    CpuMeter,
+    cold_starts,
+    json_from_child,
+    markdown_table,
+)
 
 KEPT = REPO_ROOT / "build" / "bench" / "sql-results.json"
 RANKER_DIR = REPO_ROOT / "build" / "models" / "listing-ranker"
@@ -564,25 +570,15 @@ def measure() -> SqlResults:
 def run_in_child() -> SqlResults:
     """``measure`` in a fresh process (no PyTorch, no other model loaded), for
     infra.bench.run; its JSON is kept at KEPT."""
-    with tempfile.TemporaryDirectory(prefix="lamina-bench-") as tmp:
-        out = Path(tmp) / "results.json"
-        command = [sys.executable, "-m", "infra.bench.sqlmodels", "--json", str(out)]
-        env = {**os.environ, **QUIET_ENV}
-        proc = subprocess.run(command, cwd=REPO_ROOT, env=env, check=False)
-        if proc.returncode != 0 or not out.is_file():
-            raise BenchError(f"infra.bench.sqlmodels failed (exit {proc.returncode})")
-        text = out.read_text(encoding="utf-8")
-    KEPT.parent.mkdir(parents=True, exist_ok=True)
-    KEPT.write_text(text, encoding="utf-8")
-    return SqlResults.model_validate_json(text)
+    return SqlResults.model_validate_json(
+        json_from_child("infra.bench.sqlmodels", None, None, KEPT)
+    )
 
 
 # --- docs/benchmarks.md ----------------------------------------------------------------------
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+_table = markdown_table
 
 
 def _kb(n: float) -> str:
