@@ -40,6 +40,15 @@ MANIFEST_NAME = "manifest.json"
 _CHUNK = 1024 * 1024
 
 
+def inside_directory(value: str | None) -> str | None:
+    """A manifest's file name: a plain relative path inside the model directory (what the
+    validators of every field that names one check)."""
+    why = None if value is None else unsafe_path(value)
+    if why is not None:
+        raise ValueError(f"unsafe file path {value!r} ({why})")
+    return value
+
+
 class FileEntry(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -232,10 +241,7 @@ class SqlTable(BaseModel):
     @field_validator("file")
     @classmethod
     def _file_inside_directory(cls, value: str | None) -> str | None:
-        why = None if value is None else unsafe_path(value)
-        if why is not None:
-            raise ValueError(f"unsafe file path {value!r} ({why})")
-        return value
+        return inside_directory(value)
 
     @model_validator(mode="after")
     def _one_source(self) -> SqlTable:
@@ -357,10 +363,7 @@ class Manifest(BaseModel):
     @field_validator("model_file", "tokenizer_file", "labels_file", "card_file")
     @classmethod
     def _file_inside_directory(cls, value: str | None) -> str | None:
-        why = None if value is None else unsafe_path(value)
-        if why is not None:
-            raise ValueError(f"unsafe file path {value!r} ({why})")
-        return value
+        return inside_directory(value)
 
     @model_validator(mode="after")
     def _fields_of_task(self) -> Manifest:
