@@ -28,6 +28,7 @@ served = model_app(
     title="lamina text classification",
     description="Labels with confidences from an ONNX text classifier, and zero-shot "
     "labels by embedding similarity.",
+    outcomes_path="/api/v1/classify/outcomes",
 )
 app = served.app
 Service = Annotated[ClassifyService, Depends(served.slot.dep)]

@@ -39,6 +39,7 @@ served = model_app(
     description="Text embeddings from ONNX models (one or several; `model` picks one): the "
     "seed API (/api/v1), an OpenAI-compatible API (/v1), Hugging Face Text Embeddings "
     "Inference's API (/embed, /info) and a health check.",
+    outcomes_path="/api/v1/outcomes",
 )
 app = served.app
 Service = Annotated[EmbeddingService, Depends(served.slot.dep)]

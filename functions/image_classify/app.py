@@ -36,6 +36,7 @@ served = model_app(
     description="Image classification from an ONNX model: PNG or JPEG in (base64 JSON or "
     "the raw image), the most likely labels out.",
     binary_types=IMAGE_TYPES,
+    outcomes_path="/api/v1/classify-image/outcomes",
 )
 app = served.app
 Service = Annotated[ImageService, Depends(served.slot.dep)]

@@ -38,6 +38,7 @@ served = model_app(
     title="lamina ONNX models",
     description="Any ONNX model through the Open Inference Protocol (KServe v2 REST): "
     "server and model metadata, health, and inference on typed tensors.",
+    outcomes_path="/api/v1/models/outcomes",
 )
 app = served.app
 app.openapi = oip_openapi(app.openapi)  # type: ignore[method-assign]

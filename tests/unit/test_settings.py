@@ -53,6 +53,14 @@ def test_reads_every_variable_from_the_table() -> None:
         "LAMINA_MAX_REQUEST_PIXELS": "2000000",
         "LAMINA_MAX_TENSOR_ELEMENTS": "65536",
         "LAMINA_SQL_MEMORY_LIMIT_MB": "128",
+        "LAMINA_AB_CANDIDATES": " s3://b/models/spam@candidate , ",
+        "LAMINA_AB_WEIGHT": "0.25",
+        "LAMINA_AB_DIR": "/tmp/ab",
+        "LAMINA_SAMPLE_URI": "s3://b/monitoring",
+        "LAMINA_SAMPLE_RATE": "0.5",
+        "LAMINA_SAMPLE_TEXT": "true",
+        "LAMINA_DRIFT_WINDOW_HOURS": "6",
+        "LAMINA_DRIFT_MIN_SAMPLES": "50",
     }
     assert set(env) == set(ENV_VARS.values())
     settings = Settings.from_env(env)
@@ -85,11 +93,20 @@ def test_reads_every_variable_from_the_table() -> None:
     assert (settings.max_request_chars, settings.max_request_tokens) == (9000, 4000)
     assert (settings.max_batch_images, settings.max_request_pixels) == (8, 2_000_000)
     assert settings.max_tensor_elements == 65_536
+    assert settings.candidate_uris() == ["s3://b/models/spam@candidate"]
+    assert (settings.ab_weight, settings.ab_dir) == (0.25, "/tmp/ab")
+    assert (settings.sample_uri, settings.sample_rate) == ("s3://b/monitoring", 0.5)
+    assert settings.sample_text
+    assert (settings.drift_window_hours, settings.drift_min_samples) == (6, 50)
 
 
 def test_defaults_outside_lambda() -> None:
     settings = Settings.from_env({"MODEL_URI": "m"})
     assert not settings.in_lambda
+    # no A/B test and no sampling unless configured
+    assert settings.candidate_uris() == []
+    assert settings.sample_uri is None
+    assert not settings.sample_text
     assert settings.max_body_bytes < 6 * 1024 * 1024
 
 

@@ -44,6 +44,12 @@ class InvalidInputError(LaminaError):
     code = "invalid_input"
 
 
+class NoABTestError(InvalidInputError):
+    """An outcome for a model that is not under an A/B test here."""
+
+    code = "no_ab_test"
+
+
 class TextTooLongError(InvalidInputError):
     """A text exceeds the model's token limit and the caller asked us not to truncate."""
 

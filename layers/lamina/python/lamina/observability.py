@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 
 from lamina.settings import Settings
@@ -47,6 +47,22 @@ class Timings(Protocol):
     def postprocess_ms(self) -> float: ...
 
 
+class VariantAnswer(Protocol):
+    """Who answered a request under an A/B test (``lamina.api.variants.Assignment``)."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def variant(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def counted(self) -> bool: ...
+
+
 class MetricName(StrEnum):
     # the three stages of every model (lamina.inference.lifecycle)
     PREPROCESS_TIME = "PreprocessTime"
@@ -66,12 +82,32 @@ class MetricName(StrEnum):
     # a job loading itself into a search collection (lamina.batch.loading)
     ITEMS_LOADED = "ItemsLoaded"
     LOADS_FAILED = "LoadsFailed"
+    # A/B tests (lamina.api.variants): per request answered under a test, per outcome
+    VARIANT_LATENCY = "VariantLatency"
+    VARIANT_ERRORS = "VariantErrors"
+    OUTCOME = "Outcome"
+    REWARD = "Reward"
+    # what the texts of a request were (lamina.monitoring.inputs): drift's cheap signals
+    UNKNOWN_TOKENS = "UnknownTokens"
+    TRUNCATED_TEXTS = "TruncatedTexts"
+    SCRIPT_HANGUL = "ScriptHangul"
+    SCRIPT_LATIN = "ScriptLatin"
+    SCRIPT_HAN = "ScriptHan"
+    SCRIPT_CYRILLIC = "ScriptCyrillic"
+    SCRIPT_OTHER = "ScriptOther"
+    # what a classifier answered: its top label's probability, and each label's count
+    CONFIDENCE = "Confidence"
+    PREDICTIONS = "Predictions"
+    # the scheduled drift check (lamina.monitoring.drift): 1.0 and above is drift
+    DRIFT_SCORE = "DriftScore"
+    DRIFT_SCORE_MAX = "DriftScoreMax"  # the worst of one check run: what the alarm watches
     # Powertools emits this one itself (log_metrics(capture_cold_start_metric=True)).
     COLD_START = "ColdStart"
 
 
 # Dimension sets each metric is published with: what alarms and dashboards may select on.
 MODEL_DIMENSIONS = ("ModelName", "ModelVersion", "service")
+VARIANT_DIMENSIONS = ("ModelName", "Variant", "service")
 DIMENSIONS: dict[str, tuple[str, ...]] = {
     **{name.value: MODEL_DIMENSIONS for name in MetricName},
     # Alarmable whatever the model version: published on its own with `service` only.
@@ -84,6 +120,26 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
     MetricName.ITEMS_LOADED.value: ("service",),
     MetricName.LOADS_FAILED.value: ("service",),
     MetricName.COLD_START.value: ("function_name", "service"),
+    # A/B tests: per variant of a model, whatever its versions
+    **{
+        name.value: VARIANT_DIMENSIONS
+        for name in (
+            MetricName.VARIANT_LATENCY,
+            MetricName.VARIANT_ERRORS,
+            MetricName.OUTCOME,
+            MetricName.REWARD,
+        )
+    },
+    MetricName.PREDICTIONS.value: ("ModelName", "ModelVersion", "Label", "service"),
+    MetricName.DRIFT_SCORE.value: ("ModelName", "ModelVersion", "service"),
+    MetricName.DRIFT_SCORE_MAX.value: ("service",),
+}
+SCRIPT_METRICS = {
+    "hangul": MetricName.SCRIPT_HANGUL,
+    "latin": MetricName.SCRIPT_LATIN,
+    "han": MetricName.SCRIPT_HAN,
+    "cyrillic": MetricName.SCRIPT_CYRILLIC,
+    "other": MetricName.SCRIPT_OTHER,
 }
 
 
@@ -124,7 +180,14 @@ class Telemetry:
             warnings.filterwarnings("ignore", message="Dimension .* has already been added")
             self.metrics.set_default_dimensions(**dimensions)
 
-    def model_loaded(self, manifest: ModelIdentity, load_ms: float, *, only: bool = True) -> None:
+    def model_loaded(
+        self,
+        manifest: ModelIdentity,
+        load_ms: float,
+        *,
+        only: bool = True,
+        variant: str | None = None,
+    ) -> None:
         """Record a cold-start model load.
 
         ``only`` (a function with one model): every later metric carries the model's name and
@@ -157,6 +220,7 @@ class Telemetry:
                 "model_version": manifest.version,
                 "model_digest": manifest.digest,
                 "load_ms": round(load_ms, 2),
+                **({"variant": variant} if variant else {}),
             },
         )
 
@@ -204,15 +268,119 @@ class Telemetry:
         """Items of a job loaded into its collection (one part)."""
         self._count(MetricName.ITEMS_LOADED, items)
 
-    def request_done(self, method: str, path: str, status: int, latency_ms: float) -> None:
-        """Every request: an access log line, its latency, and a count of 5xx responses."""
-        self.logger.info(
-            "request",
-            extra={"method": method, "path": path, "status": status, "ms": round(latency_ms, 2)},
-        )
+    def request_done(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        latency_ms: float,
+        variant: VariantAnswer | None = None,
+    ) -> None:
+        """Every request: an access log line, its latency, and a count of 5xx responses;
+        under an A/B test also the variant that answered and its per-variant metrics."""
+        extra: dict[str, Any] = {
+            "method": method,
+            "path": path,
+            "status": status,
+            "ms": round(latency_ms, 2),
+        }
+        if variant is not None:
+            extra.update(
+                model=variant.model, variant=variant.variant, model_version=variant.version
+            )
+        self.logger.info("request", extra=extra)
         self._add(MetricName.REQUEST_LATENCY, MetricUnit.Milliseconds, latency_ms)
         if status >= 500:
             self._count(MetricName.SERVER_ERRORS)
+        if variant is not None and variant.counted:
+            with self._variant_metrics(variant.model, variant.variant) as metrics:
+                metrics.add_metric(MetricName.VARIANT_LATENCY, MetricUnit.Milliseconds, latency_ms)
+                metrics.add_metric(MetricName.VARIANT_ERRORS, MetricUnit.Count, int(status >= 500))
+
+    def outcome(self, model: str, variant: str, outcome: bool | None, reward: float | None) -> None:
+        """An outcome a caller reported for an answer of ``variant`` (POST /api/v1/outcomes)."""
+        self.logger.info(
+            "outcome",
+            extra={"model": model, "variant": variant, "outcome": outcome, "reward": reward},
+        )
+        with self._variant_metrics(model, variant) as metrics:
+            if outcome is not None:
+                metrics.add_metric(MetricName.OUTCOME, MetricUnit.Count, int(outcome))
+            if reward is not None:
+                metrics.add_metric(MetricName.REWARD, MetricUnit.NoUnit, reward)
+
+    @contextmanager
+    def _variant_metrics(self, model: str, variant: str) -> Generator[EphemeralMetrics, None, None]:
+        """Metrics of one model's variant, published together as one EMF line."""
+        metrics = EphemeralMetrics(
+            namespace=self.metrics.namespace, service=str(self.metrics.service)
+        )
+        metrics.add_dimension("ModelName", model)
+        metrics.add_dimension("Variant", variant)
+        yield metrics
+        if self.metrics_enabled:
+            metrics.flush_metrics()
+
+    def text_inputs(self, unknown: int, truncated: int, scripts: dict[str, int]) -> None:
+        """What the texts of one model call were: unknown tokens, texts cut, letters by
+        script (``lamina.monitoring.inputs``); published with the model's dimensions."""
+        self._add(MetricName.UNKNOWN_TOKENS, MetricUnit.Count, unknown)
+        self._add(MetricName.TRUNCATED_TEXTS, MetricUnit.Count, truncated)
+        for script, name in SCRIPT_METRICS.items():
+            self._add(name, MetricUnit.Count, scripts.get(script, 0))
+
+    def predictions(
+        self, manifest: ModelIdentity, labels: Sequence[str], confidences: Sequence[float]
+    ) -> None:
+        """A classifier's answers: each top label's probability, and how many texts got each
+        label (one EMF line per request, with a ``Label`` dimension)."""
+        if not self.metrics_enabled or not labels:
+            return
+        for confidence in confidences:
+            self._add(MetricName.CONFIDENCE, MetricUnit.NoUnit, confidence)
+        counts: dict[str, int] = {}
+        for label in labels:
+            counts[label] = counts.get(label, 0) + 1
+        for label, count in counts.items():
+            with single_metric(
+                name=MetricName.PREDICTIONS,
+                unit=MetricUnit.Count,
+                value=count,
+                namespace=self.metrics.namespace,
+                default_dimensions={
+                    "ModelName": manifest.name,
+                    "ModelVersion": manifest.version,
+                    "Label": label,
+                    "service": str(self.metrics.service),
+                },
+            ):
+                pass
+
+    def drift_score_max(self, score: float) -> None:
+        """The worst drift score of a check run, alarmable whatever the models' versions."""
+        with single_metric(
+            name=MetricName.DRIFT_SCORE_MAX,
+            unit=MetricUnit.NoUnit,
+            value=score,
+            namespace=self.metrics.namespace,
+            default_dimensions={"service": str(self.metrics.service)},
+        ):
+            pass
+
+    def drift_score(self, model: str, version: str, score: float) -> None:
+        """The drift check's score of one model version (1.0 and above: drift)."""
+        with single_metric(
+            name=MetricName.DRIFT_SCORE,
+            unit=MetricUnit.NoUnit,
+            value=score,
+            namespace=self.metrics.namespace,
+            default_dimensions={
+                "ModelName": model,
+                "ModelVersion": version,
+                "service": str(self.metrics.service),
+            },
+        ):
+            pass
 
     def stages(self, timings: Timings, items: int, tokens: int | None = None) -> None:
         """One model call: the time of each lifecycle stage, its batch size and tokens."""

@@ -59,6 +59,14 @@ ENV_VARS: dict[str, str] = {
     "search_timeout_ms": "LAMINA_SEARCH_TIMEOUT_MS",
     "search_ef_search": "LAMINA_SEARCH_EF_SEARCH",
     "max_search_k": "LAMINA_MAX_SEARCH_K",
+    "ab_candidates": "LAMINA_AB_CANDIDATES",
+    "ab_weight": "LAMINA_AB_WEIGHT",
+    "ab_dir": "LAMINA_AB_DIR",
+    "sample_uri": "LAMINA_SAMPLE_URI",
+    "sample_rate": "LAMINA_SAMPLE_RATE",
+    "sample_text": "LAMINA_SAMPLE_TEXT",
+    "drift_window_hours": "LAMINA_DRIFT_WINDOW_HOURS",
+    "drift_min_samples": "LAMINA_DRIFT_MIN_SAMPLES",
     "service_name": "POWERTOOLS_SERVICE_NAME",
     "metrics_namespace": "POWERTOOLS_METRICS_NAMESPACE",
     "lambda_function_name": "AWS_LAMBDA_FUNCTION_NAME",
@@ -67,8 +75,9 @@ ENV_VARS: dict[str, str] = {
 # API Gateway caps a request at 10 MB and Lambda a synchronous payload at 6 MB
 # (base64 may inflate a body by a third), so the default stays well below both.
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
-# LAMINA_MODEL_DIGEST: a sha256, or name=sha256 pairs separated by commas.
-_PIN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}=[0-9a-f]{64}"
+# LAMINA_MODEL_DIGEST: a sha256, or name=sha256 pairs separated by commas (an A/B test's
+# candidate version: name@candidate=sha256).
+_PIN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}(?:@candidate)?=[0-9a-f]{64}"
 _DIGEST_PINS = rf"^(?:[0-9a-f]{{64}}|{_PIN}(?: *, *{_PIN})*)$"
 
 
@@ -111,7 +120,8 @@ class Settings(BaseModel):
         pattern=_DIGEST_PINS,
         description="The model fingerprint(s) this function accepts (manifest digest, "
         "/api/v1/model-info's sha256): one digest (the function's one model), or "
-        "name=digest pairs, comma-separated, one for every model of LAMINA_MODELS. Any other "
+        "name=digest pairs, comma-separated, one for every model of LAMINA_MODELS (and "
+        "name@candidate=digest for each of LAMINA_AB_CANDIDATES). Any other "
         "model is refused at cold start (503 model_unavailable) and its files are always "
         "checked by sha256; unset: any model whose files match its own manifest.",
     )
@@ -314,6 +324,48 @@ class Settings(BaseModel):
     max_search_k: int = Field(
         default=100, ge=1, le=1000, description="Most results (top_k) of one search request."
     )
+    ab_candidates: str | None = Field(
+        default=None,
+        description="A/B tests (docs/monitoring.md): the locations of candidate versions, "
+        "comma-separated (model store references such as s3://bucket/models/NAME@candidate, "
+        "or directories). Each must carry the name of a model this function serves; a "
+        "share of that model's callers (LAMINA_AB_WEIGHT) gets the candidate.",
+    )
+    ab_weight: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description="The share of callers (by caller key) an A/B candidate answers.",
+    )
+    ab_dir: str | None = Field(
+        default=None,
+        description="A directory where A/B requests and outcomes are written as JSON lines "
+        "(the local server; `lamina ab report --dir` reads them). On AWS they are metrics.",
+    )
+    sample_uri: str | None = Field(
+        default=None,
+        description="Where sampled requests go for drift checks: s3://bucket/prefix or a "
+        "directory (samples/<model>/<date>/...). Unset: nothing is sampled.",
+    )
+    sample_rate: float = Field(
+        default=0.01, ge=0.0, le=1.0, description="The share of requests that are sampled."
+    )
+    sample_text: bool = Field(
+        default=False,
+        description="Also keep the texts of sampled requests (off: statistics, labels and "
+        "vectors only).",
+    )
+    drift_window_hours: int = Field(
+        default=24,
+        ge=1,
+        le=24 * 31,
+        description="The drift check compares the samples of the last this many hours.",
+    )
+    drift_min_samples: int = Field(
+        default=100,
+        ge=10,
+        description="Fewer sampled texts or rows than this in the window: no drift score.",
+    )
     service_name: str = Field(default="lamina", description="Service name in logs and metrics.")
     metrics_namespace: str = Field(default="lamina", description="CloudWatch metrics namespace.")
     lambda_function_name: str | None = Field(
@@ -340,6 +392,12 @@ class Settings(BaseModel):
             if uris:
                 return uris
         return [self.require_model_uri()]
+
+    def candidate_uris(self) -> list[str]:
+        """LAMINA_AB_CANDIDATES as a list (empty: no A/B test)."""
+        if not self.ab_candidates:
+            return []
+        return [uri.strip() for uri in self.ab_candidates.split(",") if uri.strip()]
 
     @property
     def in_lambda(self) -> bool:

@@ -7,8 +7,9 @@ once, the model-backed service loaded at cold start (``ServiceSlot``), the app, 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, Protocol, Self, TypeVar, get_type_hints
 
 from fastapi import Depends, FastAPI, Request
@@ -20,8 +21,11 @@ from fastapi.routing import APIRoute
 from lamina import __version__
 from lamina.api.errors import ErrorBody, install_error_handlers, is_oip_path
 from lamina.api.middleware import RequestGuard
-from lamina.api.schemas import apply_limits
+from lamina.api.schemas import OutcomeRequest, OutcomeResponse, apply_limits
 from lamina.api.slot import ServiceSlot
+from lamina.api.variants import Variant, Variants, assign
+from lamina.errors import ModelNotFoundError, NoABTestError
+from lamina.monitoring.events import EventLog
 from lamina.observability import Telemetry, get_telemetry
 from lamina.settings import Settings, get_settings
 
@@ -147,6 +151,7 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         binary_types=binary_types,
         routes=app.router.routes,
+        events=event_log(settings),
     )
     return app
 
@@ -226,10 +231,14 @@ def model_app(
     title: str,
     description: str,
     binary_types: frozenset[str] = frozenset(),
+    outcomes_path: str | None = None,
 ) -> ModelApp[S]:
     """The app of a function that serves ``service``: settings and telemetry read once, the
     service loaded and warmed now (cold start, before the first request), and ``GET /health``
-    (the service's ``health()``, or 503 model_unavailable when the load failed)."""
+    (the service's ``health()``, or 503 model_unavailable when the load failed).
+
+    ``outcomes_path``: where callers report outcomes for the A/B tests of the service's
+    models (``POST``; each function has its own path on the shared HTTP API)."""
     settings = get_settings()
     telemetry = get_telemetry(settings)
     slot = ServiceSlot(service.load, settings, telemetry)
@@ -248,4 +257,84 @@ def model_app(
         tags=["ops"],
         response_model=get_type_hints(service.health)["return"],
     )
+    if outcomes_path is not None:
+        install_outcomes(app, outcomes_path, slot, settings, telemetry)
     return ModelApp(app, settings, telemetry, slot)
+
+
+class ABService(Protocol):
+    """A service whose models may be under A/B tests (``lamina.api.variants``)."""
+
+    @property
+    def ab_tests(self) -> Mapping[str, Variants[Any]]: ...
+
+
+def record_outcome(
+    tests: Mapping[str, Variants[Any]],
+    body: OutcomeRequest,
+    telemetry: Telemetry,
+    events: EventLog | None,
+) -> OutcomeResponse:
+    """Count an outcome for the variant that answered (``POST /api/v1/outcomes``)."""
+    versions = tests.get(body.model)
+    if versions is None:
+        raise ModelNotFoundError(
+            f"model {body.model!r} is not served here; served: "
+            + ", ".join(repr(name) for name in tests),
+            param="model",
+        )
+    if not versions.testing:
+        raise NoABTestError(
+            f"model {body.model!r} is not under an A/B test here (LAMINA_AB_CANDIDATES names "
+            "no candidate of it): there is nothing to count the outcome for",
+            param="model",
+        )
+    key = body.key if body.key is not None else body.request_id
+    variant: Variant
+    if body.variant is not None:
+        variant = body.variant
+    else:
+        assert key is not None  # the request model requires variant, key or request_id
+        variant = assign(versions.name, key, versions.weight)
+    telemetry.outcome(versions.name, variant, body.outcome, body.reward)
+    if events is not None:
+        try:
+            events.outcome(
+                request_id=body.request_id,
+                model=versions.name,
+                variant=variant,
+                outcome=body.outcome,
+                reward=body.reward,
+            )
+        except OSError:
+            telemetry.logger.exception("A/B event log write failed")
+    return OutcomeResponse(model=versions.name, variant=variant, recorded=True)
+
+
+def install_outcomes(
+    app: FastAPI, path: str, slot: ServiceSlot[Any], settings: Settings, telemetry: Telemetry
+) -> None:
+    """``POST path``: what became of an answer, counted for its variant."""
+    events = event_log(settings)
+
+    async def outcomes(body: OutcomeRequest, loaded: Any = Depends(slot.dep)) -> OutcomeResponse:  # noqa: B008
+        return record_outcome(loaded.ab_tests, body, telemetry, events)
+
+    app.add_api_route(
+        path,
+        outcomes,
+        methods=["POST"],
+        tags=["ab"],
+        status_code=202,
+        response_model=OutcomeResponse,
+        summary="Report what became of an answer (A/B tests)",
+        description="The caller says whether an answer did its job (`outcome`) or scores "
+        "it (`reward`); the outcome counts for the variant that answered (the answer's "
+        "x-lamina-variant, or the one `key` is assigned). `lamina ab report` compares the "
+        "variants (docs/monitoring.md). 422 when the model is not under an A/B test.",
+    )
+
+
+def event_log(settings: Settings) -> EventLog | None:
+    """The local server's A/B event log (``LAMINA_AB_DIR``), if configured."""
+    return EventLog(Path(settings.ab_dir)) if settings.ab_dir else None

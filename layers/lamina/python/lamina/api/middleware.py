@@ -14,7 +14,11 @@
 - any unexpected exception becomes a 500 with the fixed error body, never a stack trace;
 - every request records its latency (and 5xx responses a ServerErrors count);
 - a request that did not come through Mangum (a local server) flushes its EMF metrics
-  when it ends; under Lambda the handler's ``log_metrics`` flushes once per invocation.
+  when it ends; under Lambda the handler's ``log_metrics`` flushes once per invocation;
+- A/B tests (``lamina.api.variants``): the caller key (``x-lamina-ab-key``, else the
+  request id) goes in the request's assignment; the answer of a model under a test carries
+  ``x-lamina-variant``, and its log line, per-variant metrics and (``LAMINA_AB_DIR``, the
+  local server) a line in the A/B event log say which variant answered.
 """
 
 from __future__ import annotations
@@ -29,10 +33,14 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lamina.api import variants
 from lamina.api.errors import error_response, is_oip_path
+from lamina.errors import InvalidInputError
+from lamina.monitoring.events import EventLog
 from lamina.observability import Telemetry
 
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+_VARIANT_HEADER = variants.VARIANT_HEADER.encode()
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
@@ -78,8 +86,10 @@ class RequestGuard:
         max_body_bytes: int,
         binary_types: frozenset[str] = frozenset(),
         routes: list[BaseRoute] | None = None,
+        events: EventLog | None = None,
     ) -> None:
         self.app = app
+        self.events = events
         self.telemetry = telemetry
         self.max_body_bytes = max_body_bytes
         self.binary_types = binary_types
@@ -105,6 +115,8 @@ class RequestGuard:
         began = time.perf_counter()
         started = False
         status = 500
+        key = _header(scope, variants.AB_KEY_HEADER.encode())
+        assignment = variants.begin(key, request_id)
 
         async def send_with_id(message: Message) -> None:
             nonlocal started, status
@@ -113,10 +125,19 @@ class RequestGuard:
                 status = int(message["status"])
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode("latin-1")))
+                if assignment.variant is not None:
+                    headers.append((_VARIANT_HEADER, assignment.variant.encode("latin-1")))
                 message = {**message, "headers": headers}
             await send(message)
 
         try:
+            if key is not None:
+                try:
+                    variants.check_key(key)
+                except InvalidInputError as exc:
+                    rejected = error_response(request, 422, exc.code, str(exc), exc.param)
+                    await rejected(scope, receive, send_with_id)
+                    return
             rejection = await self._check_body(scope, receive, request)
             if rejection is not None:
                 await rejection(scope, receive, send_with_id)
@@ -140,9 +161,29 @@ class RequestGuard:
                 await response(scope, receive, send_with_id)
         finally:
             elapsed_ms = (time.perf_counter() - began) * 1e3
-            self.telemetry.request_done(scope["method"], scope["path"], status, elapsed_ms)
+            answer = variants.answered(assignment)
+            self.telemetry.request_done(scope["method"], scope["path"], status, elapsed_ms, answer)
+            if answer is not None and answer.counted and self.events is not None:
+                self._record(request_id, answer, status, elapsed_ms)
             if "aws.event" not in scope and self.telemetry.metrics.metric_set:
                 self.telemetry.metrics.flush_metrics()
+
+    def _record(
+        self, request_id: str, answer: variants.Answered, status: int, elapsed_ms: float
+    ) -> None:
+        """The local A/B event log's line; a failed write is logged, never the request's."""
+        assert self.events is not None
+        try:
+            self.events.request(
+                request_id=request_id,
+                model=answer.model,
+                variant=answer.variant,
+                version=answer.version,
+                status=status,
+                ms=elapsed_ms,
+            )
+        except OSError:
+            self.telemetry.logger.exception("A/B event log write failed")
 
     async def _check_body(self, scope: Scope, receive: Receive, request: Request) -> Any:
         """Return a response to send instead of the app's, or None; buffer the body."""

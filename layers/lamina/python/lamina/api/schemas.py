@@ -210,3 +210,82 @@ class LabelScore(BaseModel):
     confidence: float = Field(
         ge=0, le=1, description="The model's probability of this label (all labels sum to 1)."
     )
+
+
+# --- A/B outcomes (POST /api/v1/outcomes; lamina.api.variants) ------------------------
+
+
+class OutcomeRequest(BaseModel):
+    """What became of an answer: the caller reports it, the A/B test counts it."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        # What model_post_init checks, for the OpenAPI document: an outcome or a reward, and
+        # something to tell the variant by (each a non-null value).
+        json_schema_extra={
+            "allOf": [
+                {
+                    "anyOf": [
+                        {"required": ["outcome"], "properties": {"outcome": {"type": "boolean"}}},
+                        {"required": ["reward"], "properties": {"reward": {"type": "number"}}},
+                    ]
+                },
+                {
+                    "anyOf": [
+                        {"required": [name], "properties": {name: {"type": "string"}}}
+                        for name in ("variant", "key", "request_id")
+                    ]
+                },
+            ]
+        },
+    )
+
+    model: StrictStr = Field(
+        min_length=1,
+        max_length=128,
+        description="The model that answered (the answer's `model`, or x-model-name).",
+    )
+    variant: Literal["control", "candidate"] | None = Field(
+        default=None,
+        description="The answer's x-lamina-variant. Without it, the variant is computed again "
+        "from `key` (or `request_id`) at the current LAMINA_AB_WEIGHT.",
+    )
+    key: StrictStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="The x-lamina-ab-key the request was sent with.",
+    )
+    request_id: StrictStr | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._:\-]{1,128}$",
+        description="The answer's x-request-id (kept with the outcome; without `key`, the "
+        "variant of a request that sent no key is computed from it).",
+    )
+    outcome: bool | None = Field(
+        default=None,
+        description="Whether the answer did its job (clicked, accepted): the outcome rate.",
+    )
+    reward: float | None = Field(
+        default=None,
+        ge=-1e9,
+        le=1e9,
+        allow_inf_nan=False,
+        description="A number the caller scores the answer with (revenue, a rating).",
+    )
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.outcome is None and self.reward is None:
+            raise ValueError("send `outcome` (true or false) or `reward` (a number), or both")
+        if self.variant is None and self.key is None and self.request_id is None:
+            raise ValueError(
+                "send `variant` (the answer's x-lamina-variant), or `key` or `request_id` to "
+                "compute it from"
+            )
+
+
+class OutcomeResponse(BaseModel):
+    model: str = Field(description="The model the outcome was counted for.")
+    variant: Literal["control", "candidate"] = Field(description="The variant it counts for.")
+    recorded: bool = Field(description="Always true: the outcome was counted.")

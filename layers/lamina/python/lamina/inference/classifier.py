@@ -46,6 +46,7 @@ class Classification:
     token_counts: list[int]
     truncated: list[bool]
     timings: StageTimings
+    unknown_tokens: list[int] | None = None  # unknown-token ids among each text's tokens
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class OnnxTextClassifier(TextModel[ClassifyRequest, _Prepared, _Scored, Classifi
             token_counts=encoded.lengths,
             truncated=encoded.truncated,
             timings=StageTimings(),  # handle() measures them; classify() fills them in
+            unknown_tokens=encoded.unknown(self._tokenizer.unk_id),
         )
 
     def classify(

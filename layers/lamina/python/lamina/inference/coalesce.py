@@ -30,10 +30,10 @@ its own texts): one bad request never fails another.
 
 **Results.** Each caller gets an ``EmbeddingResult`` of its own texts only, in its input
 order: its rows of ``vectors`` (copied, so a kept result does not pin the group's
-array), ``token_counts``, ``truncated`` and ``windows``. ``runs`` and ``timings`` are
-those of the group's call, shared by every caller in it: the ONNX runs its texts went
-through and the time each stage took for the whole group (the time the caller's texts
-spent in each stage, not a cost attributable to this caller alone). The time a caller
+array), ``token_counts``, ``truncated``, ``windows`` and ``unknown_tokens``. ``runs`` and
+``timings`` are those of the group's call, shared by every caller in it: the ONNX runs its
+texts went through and the time each stage took for the whole group (the time the caller's
+texts spent in each stage, not a cost attributable to this caller alone). The time a caller
 waited in the queue before its group started is not in ``timings``.
 
 **Same vectors.** A text's vector does not depend on which texts share its ONNX runs: the
@@ -237,6 +237,7 @@ def _rows(result: EmbeddingResult, start: int, stop: int) -> EmbeddingResult:
         token_counts=result.token_counts[start:stop],
         truncated=result.truncated[start:stop],
         windows=None if result.windows is None else result.windows[start:stop],
+        unknown_tokens=None if result.unknown_tokens is None else result.unknown_tokens[start:stop],
     )
 
 

@@ -125,6 +125,8 @@ class EmbeddingResult:
     timings: StageTimings
     runs: int  # ONNX runs (batches) used
     windows: list[list[Window]] | None = None  # split mode only: each text's, in order
+    # unknown-token ids among each text's tokens ([UNK]: what its vocabulary cannot spell)
+    unknown_tokens: list[int] | None = None
 
     @property
     def total_tokens(self) -> int:
@@ -430,6 +432,7 @@ class OnnxEmbedder(TextModel[EmbedRequest, _Prepared, _Pooled, EmbeddingResult],
                 truncated=tokens.encoded.truncated,
                 timings=StageTimings(),  # handle() measures them; embed() fills them in
                 runs=len(tokens.batches),
+                unknown_tokens=tokens.encoded.unknown(self._tokenizer.unk_id),
             )
         lengths = tokens.encoded.lengths
         means = np.empty((len(prepared.splits), vectors.shape[1]), dtype=np.float32)
@@ -452,8 +455,13 @@ class OnnxEmbedder(TextModel[EmbedRequest, _Prepared, _Pooled, EmbeddingResult],
             averaged.append(index)
         if prepared.normalize and averaged:
             means[averaged] = l2_normalize(means[averaged])
+        unknown = tokens.encoded.unknown(self._tokenizer.unk_id)
         return EmbeddingResult(
             vectors=means,
+            unknown_tokens=[
+                sum(unknown[split.first : split.first + len(split.spans)])
+                for split in prepared.splits
+            ],
             token_counts=[sum(window.tokens for window in text) for text in windows],
             truncated=[False] * len(windows),
             timings=StageTimings(),

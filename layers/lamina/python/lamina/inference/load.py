@@ -9,6 +9,7 @@ version go to logs and metrics. A new kind of model needs only a ``from_settings
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -42,7 +43,12 @@ class Opener(Protocol[M_co]):
 
 
 def _open(
-    kind: Opener[M], uri: str, settings: Settings, telemetry: Telemetry | None
+    kind: Opener[M],
+    uri: str,
+    settings: Settings,
+    telemetry: Telemetry | None,
+    *,
+    candidate: bool = False,
 ) -> tuple[M, float]:
     """The model at ``uri`` and how long fetching, verifying, loading and warming took (ms)."""
     start = time.perf_counter()
@@ -52,13 +58,13 @@ def _open(
     pinned = settings.model_digest is not None
     if pinned:
         # Before any file is opened by ONNX Runtime: the manifest must be the pinned one.
-        check_pin(read_manifest(local.directory), settings.model_digest)
+        check_pin(read_manifest(local.directory), settings.model_digest, candidate=candidate)
     # A directory the store fetch just verified is not hashed a second time; a pinned model
     # is always hashed (the pin vouches for the manifest, the sha256 check for the files).
     verify = (settings.verify_model or pinned) and not local.verified
     model = kind.from_settings(local.directory, verify=verify, settings=settings)
     if pinned:
-        check_pin(model.manifest, settings.model_digest)
+        check_pin(model.manifest, settings.model_digest, candidate=candidate)
     return model, (time.perf_counter() - start) * 1e3
 
 
@@ -70,24 +76,27 @@ def digest_pins(value: str) -> str | dict[str, str]:
     return {name.strip(): digest.strip() for name, _, digest in pairs}
 
 
-def check_pin(manifest: Manifest, pins: str | None) -> None:
+def check_pin(manifest: Manifest, pins: str | None, *, candidate: bool = False) -> None:
     """Refuse a model whose manifest digest is not the one the configuration pins.
 
     A model that only matches its own manifest proves nothing against someone who can write
-    both (the models bucket): the pin lives in the function's configuration instead.
+    both (the models bucket): the pin lives in the function's configuration instead. An A/B
+    test's candidate (``candidate``) is pinned as ``name@candidate=digest``: one digest for
+    every model cannot pin two versions of one name.
     """
     if pins is None:
         return
     parsed = digest_pins(pins)
-    expected = parsed if isinstance(parsed, str) else parsed.get(manifest.name)
+    key = f"{manifest.name}@candidate" if candidate else manifest.name
+    expected = parsed.get(key) if isinstance(parsed, dict) else None if candidate else parsed
     if expected is None:
         raise ModelLoadError(
-            f"model {manifest.name!r} has no pinned digest in LAMINA_MODEL_DIGEST "
+            f"model {key!r} has no pinned digest in LAMINA_MODEL_DIGEST "
             f"(it pins {', '.join(sorted(parsed))}): refused"
         )
     if manifest.digest != expected:
         raise ModelLoadError(
-            f"model {manifest.name} {manifest.version} has digest {manifest.digest}, "
+            f"model {key} {manifest.version} has digest {manifest.digest}, "
             f"LAMINA_MODEL_DIGEST pins {expected}: refused"
         )
 
@@ -121,3 +130,36 @@ def load_models(kind: Opener[M], settings: Settings, telemetry: Telemetry) -> di
     for name, model in models.items():
         telemetry.model_loaded(model.manifest, load_ms[name], only=len(models) == 1)
     return models
+
+
+def load_candidates(
+    kind: Opener[M], settings: Settings, telemetry: Telemetry, served: Mapping[str, M]
+) -> dict[str, M]:
+    """The A/B candidates of ``LAMINA_AB_CANDIDATES``, by name: each must be another version
+    of a model in ``served`` (the same manifest name, another digest) and of the same kind."""
+    candidates: dict[str, M] = {}
+    for uri in settings.candidate_uris():
+        model, ms = _open(kind, uri, settings, telemetry, candidate=True)
+        name = model.manifest.name
+        if name not in served:
+            raise ConfigurationError(
+                f"the A/B candidate at {uri} is model {name!r}, which this function does not "
+                f"serve (it serves {', '.join(sorted(served))}): a candidate must be another "
+                "version of a served model"
+            )
+        if name in candidates:
+            raise ConfigurationError(f"two A/B candidates are named {name!r}: one per model")
+        control = served[name].manifest
+        if model.manifest.digest == control.digest:
+            raise ConfigurationError(
+                f"the A/B candidate of {name!r} is the served version itself "
+                f"({control.version}, digest {control.digest}): nothing to compare"
+            )
+        if model.manifest.task != control.task:
+            raise ConfigurationError(
+                f"the A/B candidate of {name!r} is a {model.manifest.task} model, the served "
+                f"version a {control.task} model: a candidate must answer the same requests"
+            )
+        candidates[name] = model
+        telemetry.model_loaded(model.manifest, ms, only=False, variant="candidate")
+    return candidates

@@ -174,6 +174,8 @@ class InferResult:
     outputs: list[OutputTensor]  # in the requested order
     items: int  # the first input's leading dimension (1 for a scalar): the batch size
     timings: StageTimings
+    # the inputs as the model read them, by name (drift monitoring samples tabular rows)
+    inputs: dict[str, np.ndarray] = dataclasses.field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,7 @@ class _Ran:
     outputs: list[TensorSpec]
     arrays: list[np.ndarray]
     items: int
+    inputs: dict[str, np.ndarray]
 
 
 class OnnxModel(InferenceModel[InferRequest, _Feeds, _Ran, InferResult]):
@@ -311,7 +314,7 @@ class OnnxModel(InferenceModel[InferRequest, _Feeds, _Ran, InferResult]):
             ran = self._session.run(names, inputs.arrays)
         except _RUN_ERRORS as exc:
             raise TensorError(f"{self.name} cannot run on these inputs: {exc}") from exc
-        return _Ran(inputs.outputs, list(ran), inputs.items)
+        return _Ran(inputs.outputs, list(ran), inputs.items, inputs.arrays)
 
     def postprocess(self, raw: _Ran) -> InferResult:
         outputs: list[OutputTensor] = []
@@ -332,7 +335,7 @@ class OnnxModel(InferenceModel[InferRequest, _Feeds, _Ran, InferResult]):
             outputs.append(
                 OutputTensor(spec.name, spec.datatype, [int(d) for d in array.shape], array)
             )
-        return InferResult(outputs, raw.items, StageTimings())
+        return InferResult(outputs, raw.items, StageTimings(), raw.inputs)
 
     def infer(self, request: InferRequest) -> InferResult:
         """preprocess -> inference -> postprocess; the result carries the stage timings."""

@@ -38,6 +38,12 @@ class Encoded:
     def lengths(self) -> list[int]:
         return [len(row) for row in self.ids]
 
+    def unknown(self, unk_id: int | None) -> list[int]:
+        """How many of each row's ids are the unknown token (0s when the model has none)."""
+        if unk_id is None:
+            return [0] * len(self.ids)
+        return [row.count(unk_id) for row in self.ids]
+
 
 @dataclass(frozen=True)
 class TokenSpans:
@@ -75,6 +81,7 @@ class TextTokenizer:
         self._tokenizer = tokenizer
         self.max_length = max_length
         self.special_tokens: int = tokenizer.num_special_tokens_to_add(False)
+        self.unk_id = unknown_token_id(tokenizer)
 
     def _truncated(self, text: str) -> Encoding:
         """``text`` cut to ``max_length`` tokens, special tokens included."""
@@ -156,6 +163,19 @@ class TextTokenizer:
         if too_long:
             enc = self._truncated(text)
         return list(enc.ids), list(enc.tokens), too_long
+
+
+def unknown_token_id(tokenizer: Tokenizer) -> int | None:
+    """The id of the token that stands for text the vocabulary cannot spell (WordPiece's
+    ``[UNK]``, SentencePiece's ``<unk>``), or None. A text full of them (Korean into an
+    English vocabulary) reaches the model as noise: drift monitoring counts them."""
+    model = tokenizer.model
+    token = getattr(model, "unk_token", None)  # WordPiece, BPE
+    if isinstance(token, str):
+        found = tokenizer.token_to_id(token)
+        return None if found is None else int(found)
+    unk_id = getattr(model, "unk_id", None)  # Unigram
+    return unk_id if isinstance(unk_id, int) else None
 
 
 def text_pieces(text: str, size: int) -> list[tuple[int, int, bool]]:

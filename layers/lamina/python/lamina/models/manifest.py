@@ -302,6 +302,32 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 
+class MonitoringSpec(BaseModel):
+    """What drift monitoring needs of a model (``lamina.monitoring``; docs/monitoring.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reference_file: str | None = Field(
+        default=None,
+        description="The reference sample (JSON lines, the sampler's records) made at build "
+        "from the data the model was built and evaluated on: what the drift check compares "
+        "recent traffic with. Listed in files, so it is hashed like any file.",
+    )
+    feature_input: str | None = Field(
+        default=None,
+        description="A tabular model's input tensor whose rows are the features, (n, k).",
+    )
+    features: list[str] | None = Field(
+        default=None,
+        description="The names of feature_input's k columns, in order (per-feature checks).",
+    )
+
+    @field_validator("reference_file")
+    @classmethod
+    def _file_inside_directory(cls, value: str | None) -> str | None:
+        return inside_directory(value)
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(frozen=True, protected_namespaces=())
 
@@ -349,6 +375,9 @@ class Manifest(BaseModel):
         default=None, description="Checked at every cold start (embedding models)."
     )
     evaluation: EvaluationReport | None = None
+    monitoring: MonitoringSpec | None = Field(
+        default=None, description="Drift monitoring's reference sample and feature names."
+    )
     created_at: str = Field(description="UTC time of the build, ISO 8601.")
 
     @model_validator(mode="before")

@@ -8,6 +8,8 @@ embeddings while the container is warm).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from lamina.api import schemas as s
 from lamina.api.classify.schemas import (
     ClassifierInfo,
@@ -17,16 +19,23 @@ from lamina.api.classify.schemas import (
     ZeroShotResponse,
     ZeroShotScore,
 )
+from lamina.api.monitor import Monitor
 from lamina.api.validation import (
     check_request_chars,
     check_request_tokens,
     check_text,
     check_texts,
 )
-from lamina.errors import InvalidInputError, ModelNotFoundError, TextTooLongError
+from lamina.api.variants import Variants
+from lamina.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    ModelNotFoundError,
+    TextTooLongError,
+)
 from lamina.inference import zeroshot
 from lamina.inference.classifier import OnnxTextClassifier
-from lamina.inference.load import load_model
+from lamina.inference.load import load_candidates, load_model
 from lamina.inference.zeroshot import ZeroShotClassifier
 from lamina.observability import Telemetry
 from lamina.settings import Settings
@@ -39,19 +48,55 @@ class DuplicateLabelError(InvalidInputError):
 
 
 class ClassifyService:
-    def __init__(self, model: OnnxTextClassifier, settings: Settings, telemetry: Telemetry) -> None:
-        self.model = model
+    def __init__(
+        self,
+        model: OnnxTextClassifier,
+        settings: Settings,
+        telemetry: Telemetry,
+        candidate: OnnxTextClassifier | None = None,
+    ) -> None:
+        self.model = model  # the control: what health and model-info describe
         self.settings = settings
         self.telemetry = telemetry
-        self.zero_shot_model = (
-            ZeroShotClassifier(model.manifest, model.embed) if model.can_embed else None
-        )
+        if candidate is not None and candidate.can_embed != model.can_embed:
+            raise ConfigurationError(
+                f"the A/B candidate of {model.name!r} "
+                + ("cannot" if model.can_embed else "can")
+                + " do zero-shot and the served version "
+                + ("can" if model.can_embed else "cannot")
+                + ": a candidate must answer the same requests"
+            )
+        self.variants = Variants(model, candidate, settings.ab_weight)
+        self._zero_shot = {
+            id(m): ZeroShotClassifier(m.manifest, m.embed)
+            for m in (model, candidate)
+            if m is not None and m.can_embed
+        }
+        self.zero_shot_model = self._zero_shot.get(id(model))
+        self.monitor = Monitor.from_settings(settings, telemetry)
+        if candidate is not None:  # metrics carry the version that answered
+            telemetry.serving(model.manifest, default=True)
 
     @classmethod
     def load(cls, settings: Settings, telemetry: Telemetry) -> ClassifyService:
-        """Cold start: fetch (if in S3), verify, load and warm the classifier once."""
+        """Cold start: fetch (if in S3), verify, load and warm the classifier once (and an
+        A/B test's candidate, LAMINA_AB_CANDIDATES)."""
         model = load_model(OnnxTextClassifier, settings, telemetry)
-        return cls(model, settings, telemetry)
+        candidates = load_candidates(
+            OnnxTextClassifier, settings, telemetry, {model.manifest.name: model}
+        )
+        return cls(model, settings, telemetry, candidates.get(model.manifest.name))
+
+    @property
+    def ab_tests(self) -> Mapping[str, Variants[OnnxTextClassifier]]:
+        return {self.variants.name: self.variants}
+
+    def _pick(self) -> OnnxTextClassifier:
+        """The version that answers this request (the control without an A/B test)."""
+        model = self.variants.pick()
+        if self.variants.testing:
+            self.telemetry.serving(model.manifest)
+        return model
 
     def classify(self, req: ClassifyRequest) -> ClassifyResponse:
         if req.texts is not None:
@@ -61,19 +106,29 @@ class ClassifyService:
             assert req.text is not None  # the request model checks one of them is set
             texts, param = [req.text], "text"
             check_text(req.text, self.settings, param)
+        model = self._pick()
         try:
-            result = self.model.classify(texts, top_k=req.top_k, truncate=req.truncate)
+            result = model.classify(texts, top_k=req.top_k, truncate=req.truncate)
         except TextTooLongError as exc:
             exc.param = param if param == "text" else f"{param}[{exc.index}]"
             raise
         self.telemetry.stages(result.timings, len(texts), sum(result.token_counts))
+        self.monitor.texts(
+            model.manifest,
+            texts,
+            result.token_counts,
+            result.truncated,
+            result.unknown_tokens,
+            labels=[row[0].label for row in result.labels],
+            confidences=[row[0].confidence for row in result.labels],
+        )
         return ClassifyResponse(
             predictions=[
                 [s.LabelScore(label=x.label, confidence=x.confidence) for x in row]
                 for row in result.labels
             ],
-            model=self.model.name,
-            model_version=self.model.manifest.version,
+            model=model.name,
+            model_version=model.manifest.version,
             tokens=result.token_counts,
             truncated=result.truncated,
         )
@@ -81,6 +136,8 @@ class ClassifyService:
     def zero_shot(self, req: ZeroShotRequest) -> ZeroShotResponse:
         if self.zero_shot_model is None:
             raise ModelNotFoundError(f"{self.model.name} has no sentence embeddings for zero-shot")
+        model = self._pick()
+        zero_shot_model = self._zero_shot[id(model)]  # both versions can (checked at load)
         settings = self.settings
         check_text(req.text, settings, "text")
         check_texts(
@@ -111,9 +168,9 @@ class ClassifyService:
                 )
             seen[label] = index
         phrases = [zeroshot.phrase(template, label) for label in req.labels]
-        tokens = self.model.tokenize_texts([req.text, *phrases]).encoded.lengths
+        tokens = model.tokenize_texts([req.text, *phrases]).encoded.lengths
         check_request_tokens(sum(tokens), settings, "labels", what)
-        handled = self.zero_shot_model.handle(
+        handled = zero_shot_model.handle(
             zeroshot.ZeroShotRequest(
                 req.text, req.labels, req.multi_label, req.hypothesis_template, req.temperature
             )
@@ -125,8 +182,8 @@ class ClassifyService:
                 for x in handled.output
             ],
             multi_label=req.multi_label,
-            model=self.model.name,
-            model_version=self.model.manifest.version,
+            model=model.name,
+            model_version=model.manifest.version,
         )
 
     def health(self) -> s.HealthResponse:

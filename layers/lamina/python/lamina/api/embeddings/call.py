@@ -95,6 +95,12 @@ def begin(expect_fingerprint: str | None) -> Call:
     return call
 
 
+def expected_fingerprint() -> str | None:
+    """The fingerprint the current request expects (``x-expect-model-fingerprint``), if any."""
+    call = _CURRENT.get()
+    return None if call is None else call.expect_fingerprint
+
+
 def answered_by(manifest: Manifest, fingerprint: str) -> None:
     """The request will be answered by this model: 409 if the caller expects another one."""
     call = _CURRENT.get()

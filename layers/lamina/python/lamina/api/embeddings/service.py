@@ -15,8 +15,10 @@ import numpy as np
 from lamina.api import schemas as common
 from lamina.api.embeddings import call
 from lamina.api.embeddings import schemas as s
+from lamina.api.monitor import Monitor
 from lamina.api.schemas import InputType, LongText
 from lamina.api.validation import check_request_chars, check_text, check_texts
+from lamina.api.variants import Variants, ab_variants
 from lamina.errors import (
     ConfigurationError,
     InvalidInputError,
@@ -25,7 +27,7 @@ from lamina.errors import (
     TextTooLongError,
 )
 from lamina.inference.embedder import Embedder, EmbeddingResult, OnnxEmbedder
-from lamina.inference.load import load_models
+from lamina.inference.load import load_candidates, load_models
 from lamina.inference.pooling import truncate_dimensions
 from lamina.inference.session import runtime_info
 from lamina.observability import Telemetry
@@ -41,6 +43,7 @@ class EmbeddingService:
         settings: Settings,
         telemetry: Telemetry,
         default: str | None = None,
+        candidates: Mapping[str, Embedder] | None = None,
     ) -> None:
         if not isinstance(embedders, Mapping):
             embedders = {embedders.manifest.name: embedders}
@@ -63,9 +66,18 @@ class EmbeddingService:
         self.default_name = self._by_id[default.lower()]
         # Each model's fingerprint (sha256 over its files), once: every answer carries it.
         self.fingerprints = {name: e.manifest.digest for name, e in self.embedders.items()}
-        if len(self.embedders) > 1:
+        # Each model's versions: the control, and an A/B test's candidate (lamina.api.variants).
+        self.variants = ab_variants(self.embedders, candidates or {}, settings.ab_weight)
+        self._candidate_fingerprints = {
+            name: versions.candidate.manifest.digest
+            for name, versions in self.variants.items()
+            if versions.candidate is not None
+        }
+        self._switches = len(self.embedders) > 1 or bool(self._candidate_fingerprints)
+        if self._switches:
             # Metrics carry the model that answered (the default until a request picks one).
             telemetry.serving(self.embedder.manifest, default=True)
+        self.monitor = Monitor.from_settings(settings, telemetry)
 
     @classmethod
     def load(cls, settings: Settings, telemetry: Telemetry) -> EmbeddingService:
@@ -73,19 +85,29 @@ class EmbeddingService:
 
         With LAMINA_COALESCE, concurrent requests to a model share its calls
         (lamina.inference.coalesce)."""
-        embedders: dict[str, Embedder] = dict(load_models(OnnxEmbedder, settings, telemetry))
+        loaded = load_models(OnnxEmbedder, settings, telemetry)
+        embedders: dict[str, Embedder] = dict(loaded)
+        candidates: dict[str, Embedder] = dict(
+            load_candidates(OnnxEmbedder, settings, telemetry, loaded)
+        )
         if settings.coalesce:
             from lamina.inference.coalesce import CoalescingEmbedder
 
-            embedders = {
-                name: CoalescingEmbedder(
+            def coalescing(embedder: Embedder) -> Embedder:
+                return CoalescingEmbedder(
                     embedder,
                     max_texts=settings.coalesce_max_texts,
                     max_chars=settings.coalesce_max_chars,
                 )
-                for name, embedder in embedders.items()
-            }
-        return cls(embedders, settings, telemetry)
+
+            embedders = {name: coalescing(e) for name, e in embedders.items()}
+            candidates = {name: coalescing(e) for name, e in candidates.items()}
+        return cls(embedders, settings, telemetry, candidates=candidates)
+
+    @property
+    def ab_tests(self) -> Mapping[str, Variants[Embedder]]:
+        """Every model's versions, by name (``POST /api/v1/outcomes``)."""
+        return self.variants
 
     @property
     def embedder(self) -> Embedder:
@@ -107,8 +129,14 @@ class EmbeddingService:
                 + " (GET /v1/models)",
                 param="model",
             )
-        embedder = self.embedders[name]
-        call.answered_by(embedder.manifest, self.fingerprints[name])
+        versions = self.variants[name]
+        embedder = versions.pick(digest=call.expected_fingerprint())
+        fingerprint = (
+            self.fingerprints[name]
+            if embedder is versions.control
+            else self._candidate_fingerprints[name]
+        )
+        call.answered_by(embedder.manifest, fingerprint)
         return embedder
 
     # --- core ---------------------------------------------------------------------------
@@ -124,7 +152,7 @@ class EmbeddingService:
         input_type: InputType | None = None,
     ) -> EmbeddingResult:
         """Embed texts already checked against the limits; ``param`` names them in errors."""
-        if len(self.embedders) > 1:
+        if self._switches:
             self.telemetry.serving(embedder.manifest)
         began = time.perf_counter()
         try:
@@ -146,6 +174,14 @@ class EmbeddingService:
         waited = (time.perf_counter() - began) * 1e3 - timings.total_ms
         call.record(texts, result.total_tokens, timings, max(waited, 0.0))
         self.telemetry.stages(timings, len(result.token_counts), result.total_tokens)
+        self.monitor.texts(
+            embedder.manifest,
+            texts,
+            result.token_counts,
+            result.truncated,
+            result.unknown_tokens,
+            vectors=result.vectors,
+        )
         return result
 
     # --- seed API -----------------------------------------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -32,9 +33,10 @@ from lamina.api.images.schemas import (
 )
 from lamina.api.middleware import media_type
 from lamina.api.validation import TooManyItemsError
+from lamina.api.variants import Variants
 from lamina.errors import InvalidImageError, InvalidInputError
 from lamina.inference.image import ImageClassification, OnnxImageClassifier
-from lamina.inference.load import load_model
+from lamina.inference.load import load_candidates, load_model
 from lamina.inference.session import runtime_info
 from lamina.observability import Telemetry
 from lamina.settings import Settings
@@ -71,27 +73,50 @@ def parse_request(body: bytes, query_top_k: int | None = None) -> ClassifyImageR
 
 class ImageService:
     def __init__(
-        self, classifier: OnnxImageClassifier, settings: Settings, telemetry: Telemetry
+        self,
+        classifier: OnnxImageClassifier,
+        settings: Settings,
+        telemetry: Telemetry,
+        candidate: OnnxImageClassifier | None = None,
     ) -> None:
-        self.classifier = classifier
+        self.classifier = classifier  # the control: what health and model-info describe
         self.settings = settings
         self.telemetry = telemetry
+        self.variants = Variants(classifier, candidate, settings.ab_weight)
+        if candidate is not None:  # metrics carry the version that answered
+            telemetry.serving(classifier.manifest, default=True)
 
     @classmethod
     def load(cls, settings: Settings, telemetry: Telemetry) -> ImageService:
-        """Cold start: fetch (if in S3), verify, load and warm the model; record the time."""
+        """Cold start: fetch (if in S3), verify, load and warm the model; record the time
+        (and an A/B test's candidate, LAMINA_AB_CANDIDATES)."""
         classifier = load_model(OnnxImageClassifier, settings, telemetry)
-        return cls(classifier, settings, telemetry)
+        name = classifier.manifest.name
+        candidates = load_candidates(OnnxImageClassifier, settings, telemetry, {name: classifier})
+        return cls(classifier, settings, telemetry, candidates.get(name))
+
+    @property
+    def ab_tests(self) -> Mapping[str, Variants[OnnxImageClassifier]]:
+        return {self.variants.name: self.variants}
 
     # --- core ---------------------------------------------------------------------------
 
     def _classify(self, images: list[bytes], top_k: int, single: bool) -> ClassifyImageResponse:
-        result = self.classifier.classify(images, top_k, single=single)
+        classifier = self.variants.pick()
+        if self.variants.testing:
+            self.telemetry.serving(classifier.manifest)
+        result = classifier.classify(images, top_k, single=single)
         self.telemetry.stages(result.timings, items=len(images))
-        return self._response(result)
+        tops = [scores[0] for scores in result.predictions if scores]
+        self.telemetry.predictions(
+            classifier.manifest, [x.label for x in tops], [x.confidence for x in tops]
+        )
+        return self._response(result, classifier)
 
-    def _response(self, result: ImageClassification) -> ClassifyImageResponse:
-        manifest = self.classifier.manifest
+    def _response(
+        self, result: ImageClassification, classifier: OnnxImageClassifier
+    ) -> ClassifyImageResponse:
+        manifest = classifier.manifest
         return ClassifyImageResponse(
             predictions=[
                 [s.LabelScore(label=x.label, confidence=x.confidence) for x in scores]

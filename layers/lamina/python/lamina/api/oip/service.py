@@ -30,9 +30,11 @@ are not: their parameters are refused; other ``parameters`` are accepted and ign
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections.abc import Mapping
 
 from lamina import __version__
+from lamina.api.monitor import Monitor, top_labels
 from lamina.api.oip.binary import ParsedRequest, binary_outputs
 from lamina.api.oip.schemas import (
     PLATFORM,
@@ -51,16 +53,18 @@ from lamina.api.oip.schemas import (
     ServedModel,
     ServerMetadataResponse,
 )
+from lamina.api.variants import Variants, ab_variants
 from lamina.errors import ModelNotFoundError, ParameterError
+from lamina.inference.classifier import PROBABILITIES
 from lamina.inference.generic import GenericModel, TensorModel
-from lamina.inference.load import load_models
+from lamina.inference.load import load_candidates, load_models
 from lamina.inference.onnx_model import (
     InferRequest,
     InferResult,
     InputTensor,
     TensorSpec,
 )
-from lamina.models.manifest import Manifest
+from lamina.models.manifest import Manifest, read_labels
 from lamina.observability import Telemetry
 from lamina.settings import Settings
 
@@ -83,45 +87,93 @@ class OipService:
     """The models of one function, by name; each serves the version it was loaded with."""
 
     def __init__(
-        self, models: Mapping[str, TensorModel], settings: Settings, telemetry: Telemetry
+        self,
+        models: Mapping[str, TensorModel],
+        settings: Settings,
+        telemetry: Telemetry,
+        candidates: Mapping[str, TensorModel] | None = None,
     ) -> None:
         self.models = dict(models)
         self.settings = settings
         self.telemetry = telemetry
+        # Each model's versions: the control and an A/B test's candidate (lamina.api.variants).
+        self.variants = ab_variants(self.models, candidates or {}, settings.ab_weight)
+        self.monitor = Monitor.from_settings(settings, telemetry)
+        self._labels = {
+            id(m): read_labels(m.model_dir, m.manifest)
+            for versions in self.variants.values()
+            for m in (versions.control, versions.candidate)
+            if m is not None and m.manifest.labels_file is not None
+        }
 
     @classmethod
     def load(cls, settings: Settings, telemetry: Telemetry) -> OipService:
-        """Cold start: fetch (if in S3), verify, load and warm up every configured model."""
-        return cls(load_models(GenericModel(), settings, telemetry), settings, telemetry)
+        """Cold start: fetch (if in S3), verify, load and warm up every configured model
+        (and the A/B candidates of LAMINA_AB_CANDIDATES)."""
+        models = load_models(GenericModel(), settings, telemetry)
+        candidates = load_candidates(GenericModel(), settings, telemetry, models)
+        return cls(models, settings, telemetry, candidates)
 
-    def model(self, name: str, version: str | None = None) -> TensorModel:
-        """The model called ``name``; ``version``, if given, must be the one loaded."""
-        model = self.models.get(name)
-        if model is None:
+    @property
+    def ab_tests(self) -> Mapping[str, Variants[TensorModel]]:
+        return self.variants
+
+    def _versions(self, name: str) -> Variants[TensorModel]:
+        versions = self.variants.get(name)
+        if versions is None:
             served = ", ".join(repr(n) for n in self.models)
             raise ModelNotFoundError(
                 f"model {name!r} is not served here (models: {served})", param="model_name"
             )
-        if version is not None and version != model.manifest.version:
-            raise ModelNotFoundError(
-                f"model {name!r} has no version {version!r} here; version "
-                f"{model.manifest.version!r} is served",
-                param="model_version",
-            )
+        return versions
+
+    def model(self, name: str, version: str | None = None) -> TensorModel:
+        """The model called ``name`` in the version that answers the current request (an
+        A/B test draws it); ``version``, if given, must be one loaded."""
+        versions = self._versions(name)
+        model = versions.pick(version=version)
+        self._check_version(versions, model, version)
         return model
 
+    def _described(self, name: str, version: str | None) -> TensorModel:
+        """The model a metadata request names: ``version``, else the control (no draw)."""
+        versions = self._versions(name)
+        model = versions.control
+        candidate = versions.candidate
+        if version is not None and candidate is not None and candidate.manifest.version == version:
+            model = candidate
+        self._check_version(versions, model, version)
+        return model
+
+    @staticmethod
+    def _check_version(
+        versions: Variants[TensorModel], model: TensorModel, version: str | None
+    ) -> None:
+        if version is not None and version != model.manifest.version:
+            served = [versions.control.manifest.version]
+            if versions.candidate is not None:
+                served.append(versions.candidate.manifest.version)
+            raise ModelNotFoundError(
+                f"model {versions.name!r} has no version {version!r} here; served: "
+                + ", ".join(repr(v) for v in served),
+                param="model_version",
+            )
+
     def model_metadata(self, name: str, version: str | None = None) -> ModelMetadataResponse:
-        model = self.model(name, version)
+        model = self._described(name, version)
+        versions = self.variants[name]
         return ModelMetadataResponse(
             name=model.name,
-            versions=[model.manifest.version],
+            versions=[
+                m.manifest.version for m in (versions.control, versions.candidate) if m is not None
+            ],
             platform=SQL_PLATFORM if model.manifest.task == "sql" else PLATFORM,
             inputs=_metadata(model.inputs),
             outputs=_metadata(model.outputs),
         )
 
     def model_ready(self, name: str, version: str | None = None) -> ModelReadyResponse:
-        model = self.model(name, version)
+        model = self._described(name, version)
         return ModelReadyResponse(name=model.name, ready=True)
 
     def infer(
@@ -146,6 +198,7 @@ class OipService:
             )
         )
         self._record(model.manifest, result)
+        self._monitor(model, result)
         outputs: list[ResponseOutput] = []
         raw_outputs: list[bytes] = []
         binary = binary_outputs(req, [o.name for o in result.outputs])
@@ -210,6 +263,23 @@ class OipService:
             ],
         )
 
+    def _monitor(self, model: TensorModel, result: InferResult) -> None:
+        """Drift monitoring: a classifier's labels (from its ``probabilities`` output) and a
+        tabular model's feature rows (``lamina.api.monitor``)."""
+        labels = self._labels.get(id(model))
+        probabilities = next((o for o in result.outputs if o.name == PROBABILITIES), None)
+        top: tuple[list[str], list[float]] | None = None
+        if labels is not None and probabilities is not None:
+            scores = probabilities.array
+            if scores.ndim == 2 and scores.shape[1] == len(labels) and scores.shape[0]:
+                top = top_labels(scores, labels)
+        self.monitor.rows(
+            model.manifest,
+            result.inputs,
+            labels=None if top is None else top[0],
+            confidences=None if top is None else top[1],
+        )
+
     def _record(self, manifest: Manifest, result: InferResult) -> None:
         """Stage metrics of one call, under the model that made it.
 
@@ -217,6 +287,10 @@ class OipService:
         request (an invocation serves one request; they are cleared when metrics flush).
         """
         metrics = self.telemetry.metrics
-        metrics.add_dimension("ModelName", manifest.name)
-        metrics.add_dimension("ModelVersion", manifest.version)
+        with warnings.catch_warnings():
+            # One model and an A/B candidate: the model's default dimensions are replaced,
+            # on purpose, by the version that answered.
+            warnings.filterwarnings("ignore", message="Dimension .* has already been added")
+            metrics.add_dimension("ModelName", manifest.name)
+            metrics.add_dimension("ModelVersion", manifest.version)
         self.telemetry.stages(result.timings, result.items)
