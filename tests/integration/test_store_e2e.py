@@ -359,3 +359,66 @@ def test_the_sql_model_goes_through_the_store_like_any_model(
     fetched = cli("fetch", "listing-ranker@production", "--cache", str(tmp_path / "fetch"))
     assert fetched.returncode == 1
     assert "reviews.csv" in fetched.stderr
+
+
+AB_FROM_STORE = """
+import json, sys
+from fastapi.testclient import TestClient
+from functions.embed.app import app
+keys = json.loads(sys.argv[1])
+with TestClient(app) as client:
+    out = {}
+    for key in keys:
+        r = client.post("/api/v1/embed", json={"text": "a/b"}, headers={"x-lamina-ab-key": key})
+        out[key] = [r.status_code, r.headers.get("x-lamina-variant"), r.json().get("model_version")]
+    print(json.dumps(out))
+"""
+
+
+def test_an_ab_test_between_two_store_aliases_and_its_promotion(
+    cli: Cli, endpoint: str, fp32_dir: Path, int8_dir: Path, tmp_path: Path
+) -> None:
+    """production (int8, version 1) against candidate (fp32, version 2), both from the store;
+    `lamina ab promote` then moves production to the candidate's version."""
+    from tests.integration.test_ab import expected_variant
+
+    name = "ab-served"
+    ok(cli("publish", str(int8_dir), "--name", name, "--version", "1"))
+    ok(cli("publish", str(fp32_dir), "--name", name, "--version", "2"))
+    ok(cli("promote", name, "1", "--alias", "production"))
+    ok(cli("promote", name, "2", "--alias", "candidate"))
+    env = subprocess_env(endpoint) | {
+        "LAMINA_MODEL_CACHE_DIR": str(tmp_path / "cache"),
+        "MODEL_URI": f"s3://{BUCKET}/models/{name}@production",
+        "LAMINA_AB_CANDIDATES": f"s3://{BUCKET}/models/{name}@candidate",
+        "LAMINA_AB_WEIGHT": "0.4",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+    keys = [f"k{n}" for n in range(16)]
+    served = subprocess.run(
+        [sys.executable, "-c", AB_FROM_STORE, json.dumps(keys)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert served.returncode == 0, served.stderr
+    answers = json.loads(served.stdout.strip().splitlines()[-1])
+    for key, (status, variant, version) in answers.items():
+        assert status == 200
+        assert variant == expected_variant(name, key, 0.4)
+        assert version == ("2" if variant == "candidate" else "1")
+    assert {a[1] for a in answers.values()} == {"control", "candidate"}
+
+    promote = [sys.executable, "-m", "lamina_tools.cli", "ab", "promote", name, "--actor", "ci"]
+    store = ["--bucket", BUCKET, "--endpoint-url", endpoint]
+    result = subprocess.run(
+        [*promote, *store], env=subprocess_env(endpoint), capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{name}@production -> 2 (was 1; undo: lamina models rollback")
+    assert json.loads(ok(cli("describe", f"{name}@production")))["version"] == "2"
+    again = subprocess.run(
+        [*promote, *store], env=subprocess_env(endpoint), capture_output=True, text=True
+    )
+    assert again.stdout == f"{name}@production is already 2: nothing to promote\n"

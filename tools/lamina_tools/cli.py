@@ -15,7 +15,8 @@ models; --progress):
     lamina models verify N[@alias|/version]
     lamina models fetch N[@alias|/version] [--cache DIR]
 
-Batch embedding jobs: ``lamina jobs --help`` (tools/lamina_tools/jobs_cli.py).
+Batch embedding jobs: ``lamina jobs --help`` (tools/lamina_tools/jobs_cli.py). A/B tests
+and drift checks: ``lamina ab --help``, ``lamina drift --help`` (tools/lamina_tools/monitor_cli.py).
 
 Exit codes: 0 success, 1 the operation failed (message on stderr), 2 bad usage.
 """
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lamina.errors import LaminaError
-from lamina_tools.console import aws_options, progress_bar
+from lamina_tools.console import model_store, progress_bar, store_options
 
 if TYPE_CHECKING:
     from lamina.models.manifest import Manifest, QualityReport
@@ -122,16 +123,10 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store(args: argparse.Namespace) -> ModelStore:
-    from lamina.models.store import S3ModelStore
-
-    return S3ModelStore(args.bucket, prefix=args.prefix, endpoint_url=args.endpoint_url)
-
-
 def _resolve(args: argparse.Namespace) -> tuple[ModelStore, str, str]:
     from lamina.models.store import ModelRef
 
-    store = _store(args)
+    store = model_store(args)
     name, version = store.resolve(ModelRef.parse(args.ref))
     return store, name, version
 
@@ -142,7 +137,7 @@ def _files_summary(manifest: Manifest) -> str:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = model_store(args)
     manifest = store.publish(
         Path(args.directory), args.name, args.version, progress=progress_bar(args, "upload")
     )
@@ -154,14 +149,14 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    record = _store(args).promote(args.name, args.version, args.alias, actor=args.actor)
+    record = model_store(args).promote(args.name, args.version, args.alias, actor=args.actor)
     was = f" (was {record.previous[-1]})" if record.previous else ""
     print(f"{args.name}@{record.alias} -> {record.version}{was}")
     return 0
 
 
 def _rollback(args: argparse.Namespace) -> int:
-    store = _store(args)
+    store = model_store(args)
     before = store.alias(args.name, args.alias).version
     record = store.rollback(args.name, args.alias, actor=args.actor)
     print(f"{args.name}@{record.alias} -> {record.version} (rolled back from {before})")
@@ -169,7 +164,7 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    listings = _store(args).list_models()
+    listings = model_store(args).list_models()
     if args.json:
         print(json.dumps([vars(item) for item in listings], indent=2))
         return 0
@@ -212,17 +207,8 @@ def _fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store_options() -> argparse.ArgumentParser:
-    """Options every store command takes."""
-    options = argparse.ArgumentParser(
-        add_help=False, parents=[aws_options("LAMINA_MODELS_BUCKET", "S3 bucket of the store")]
-    )
-    options.add_argument("--prefix", default="models", help="key prefix in the bucket")
-    return options
-
-
 def _add_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    common = [_store_options()]
+    common = [store_options()]
     actor = argparse.ArgumentParser(add_help=False)
     actor.add_argument(
         "--actor",
@@ -336,13 +322,17 @@ def parser() -> argparse.ArgumentParser:
     from lamina_tools.index_cli import add_index_commands
 
     add_index_commands(groups)
+
+    from lamina_tools.monitor_cli import add_monitoring_commands
+
+    add_monitoring_commands(groups)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     cli = parser()
     args = cli.parse_args(argv)
-    if args.group == "models" and "bucket" in args and not args.bucket:
+    if args.group in ("models", "ab") and "bucket" in args and not args.bucket:
         cli.error("no bucket: pass --bucket or set LAMINA_MODELS_BUCKET")
     # WARNING on the root logger: the ONNX quantizer logs every tensor there at INFO.
     logging.basicConfig(

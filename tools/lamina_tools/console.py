@@ -1,6 +1,7 @@
 """What the command line shares: progress bars for transfers and the S3 options.
 
-Used by ``lamina models`` (``cli``) and ``lamina jobs`` (``jobs_cli``); imports neither.
+Used by ``lamina models`` (``cli``), ``lamina jobs`` (``jobs_cli``) and ``lamina ab``
+(``monitor_cli``); imports none of them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from lamina.models.store import ModelStore
     from lamina.storage import Progress
 
 _MB = 1e6
@@ -99,3 +101,20 @@ def aws_options(bucket_variable: str, what: str) -> argparse.ArgumentParser:
         "--progress", action="store_true", help="progress bars on stderr even if not a terminal"
     )
     return options
+
+
+def store_options() -> argparse.ArgumentParser:
+    """Options every model store command takes (``lamina models ...``, ``lamina ab
+    promote``): the S3 options, and the key prefix."""
+    options = argparse.ArgumentParser(
+        add_help=False, parents=[aws_options("LAMINA_MODELS_BUCKET", "S3 bucket of the store")]
+    )
+    options.add_argument("--prefix", default="models", help="key prefix in the bucket")
+    return options
+
+
+def model_store(args: argparse.Namespace) -> ModelStore:
+    """The model store those options name."""
+    from lamina.models.store import S3ModelStore
+
+    return S3ModelStore(args.bucket, prefix=args.prefix, endpoint_url=args.endpoint_url)
