@@ -201,7 +201,14 @@ EMBEDDING = {
     (422, "request_too_many_chars"): _request_chars("text", "texts", "input"),
     (422, "request_too_many_tokens"): _embedding_tokens("text", "texts", "input"),
 }
+# Outcomes of A/B tests: any model name is schema-valid; only the server knows which of its
+# models are under a test (LAMINA_AB_CANDIDATES).
+OUTCOMES = {(422, "no_ab_test"): _always}
 ALLOWED: dict[tuple[str, str], dict[tuple[int, str], Rule]] = {
+    ("POST", "/api/v1/outcomes"): OUTCOMES,
+    ("POST", "/api/v1/classify/outcomes"): OUTCOMES,
+    ("POST", "/api/v1/classify-image/outcomes"): OUTCOMES,
+    ("POST", "/api/v1/models/outcomes"): OUTCOMES,
     # Any job id of the right shape is schema-valid; only the store knows which exist.
     ("GET", "/api/v1/jobs/{job_id}"): {(404, "job_not_found"): _always},
     ("POST", "/api/v1/embed"): EMBEDDING,

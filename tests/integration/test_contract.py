@@ -70,7 +70,13 @@ def functions() -> list[Function]:
         Function(
             "embed",
             "functions.embed.app:app",
-            {"LAMINA_MODELS": f"{MODEL_ROOT / 'fp32'},{E5_ROOT / 'q4'}"},
+            {
+                "LAMINA_MODELS": f"{MODEL_ROOT / 'fp32'},{E5_ROOT / 'q4'}",
+                # an A/B test of MiniLM (int8 as the candidate): fuzzed requests are drawn,
+                # and outcomes for it are accepted (202), for e5 refused (422 no_ab_test)
+                "LAMINA_AB_CANDIDATES": str(MODEL_ROOT / "int8"),
+                "LAMINA_AB_WEIGHT": "0.5",
+            },
             max_examples=150,
         ),
         Function(

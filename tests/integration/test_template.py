@@ -338,7 +338,10 @@ def test_embedding_image_carries_both_models_the_others_one(
         env = dockerfile_env(resource)
         assert env["LAMINA_MODELS"].split(",") == list(EMBEDDING_MODELS)
         assert env["MODEL_URI"] == MINILM_IN_IMAGE
-    others = set(images) - set(EMBEDDING_FUNCTIONS)
+    # The drift check runs in the embedding image: numpy, and the reference samples in the
+    # embedding models' directories.
+    assert image_target(images["DriftCheckFunction"]) == "embed"
+    others = set(images) - set(EMBEDDING_FUNCTIONS) - {"DriftCheckFunction"}
     assert others == {"ClassifyFunction", "ImageClassifyFunction", "OnnxFunction"}
     for name in others - {"OnnxFunction"}:
         resource = images[name]
@@ -517,6 +520,9 @@ def test_embedding_models_environment(
         assert settings.model_uris() == [slots[n] for n in served_names]
     api, worker = ({k: env.get(k) for k in MODEL_VARIABLES} for env in envs)
     assert api == worker
+    # The drift check checks exactly the models the API serves.
+    drift = environment(template, "DriftCheckFunction", **params)
+    assert drift["LAMINA_MODELS"] == envs[0]["LAMINA_MODELS"]
 
 
 def test_default_embedding_model_is_served_first(
@@ -883,7 +889,8 @@ def test_submit_function_spells_the_batch_bucket_name_like_the_bucket(
         assert variables == name["Fn::Sub"][1]
     # No policy of any function grants access to a bucket outside this stack.
     for function in functions(template):
-        assert set(s3_grants(template, function)) <= {"BatchBucket", "ModelsBucket"}, function
+        buckets = {"BatchBucket", "ModelsBucket", "MonitoringBucket"}
+        assert set(s3_grants(template, function)) <= buckets, function
 
 
 # ---- least privilege on S3 -------------------------------------------------------------
@@ -893,15 +900,27 @@ def test_submit_function_spells_the_batch_bucket_name_like_the_bucket(
 # "" is the bucket itself (s3:ListBucket: S3 answers a missing key 404 only to a caller
 # that may list, and the code tells "absent" from "denied").
 MODELS_READ = {"ModelsBucket": {("S3ReadPolicy", "")}}
+# The model functions write drift samples, nothing else, in the monitoring bucket.
+SAMPLES_WRITE = {"MonitoringBucket": {("s3:PutObject", "samples/*")}}
 JOB_WRITES = {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
 EXPECTED_S3 = {
     "EmbedFunction": {
         **MODELS_READ,
         "BatchBucket": {("s3:GetObject", "jobs/*/manifest.json"), ("s3:ListBucket", "")},
+        **SAMPLES_WRITE,
     },
-    "ClassifyFunction": MODELS_READ,
-    "ImageClassifyFunction": MODELS_READ,
-    "OnnxFunction": MODELS_READ,
+    "ClassifyFunction": {**MODELS_READ, **SAMPLES_WRITE},
+    "ImageClassifyFunction": MODELS_READ,  # images are not sampled
+    "OnnxFunction": {**MODELS_READ, **SAMPLES_WRITE},
+    # the drift check: reads the samples, writes its reports
+    "DriftCheckFunction": {
+        **MODELS_READ,
+        "MonitoringBucket": {
+            ("s3:GetObject", "samples/*"),
+            ("s3:ListBucket", ""),
+            ("s3:PutObject", "reports/*"),
+        },
+    },
     "BatchSubmitFunction": {
         "BatchBucket": {
             ("s3:GetObject", "incoming/*"),
@@ -975,6 +994,13 @@ def test_each_function_gets_exactly_its_s3_permissions(template: dict[str, Any])
 
 OBJECT_WRITES = {"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"}
 OBJECT_WRITERS = {"BatchSubmitFunctionRole", "BatchWorkerFunctionRole", "ModelPublisherRole"}
+# Roles that may put objects (samples, drift reports) and nothing else.
+PUTTERS = {
+    "EmbedFunctionRole",
+    "ClassifyFunctionRole",
+    "OnnxFunctionRole",
+    "DriftCheckFunctionRole",
+}
 
 
 def role_policies(role: dict[str, Any]) -> list[dict[str, Any]]:
@@ -992,7 +1018,9 @@ def role_policies(role: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_translated_roles_hold_no_bucket_wide_write(translated: dict[str, Any]) -> None:
     """What CloudFormation receives: no role may write a bucket's configuration, ACLs or
-    policy, and only the batch functions and the model publisher may write objects."""
+    policy; only the batch functions and the model publisher may write objects, and the
+    model functions and the drift check may put them (samples, reports: checked by prefix in
+    the test above)."""
     for name, resource in translated["Resources"].items():
         if resource["Type"] != "AWS::IAM::Role":
             continue
@@ -1005,7 +1033,9 @@ def test_translated_roles_hold_no_bucket_wide_write(translated: dict[str, Any]) 
                     assert "*" not in action, (name, action)
                     if action.startswith(("s3:Put", "s3:Delete", "s3:Abort")):
                         assert action in OBJECT_WRITES, (name, action)
-                        assert name in OBJECT_WRITERS, (name, action)
+                        assert name in OBJECT_WRITERS or (
+                            name in PUTTERS and action == "s3:PutObject"
+                        ), (name, action)
 
 
 # S3 operations (what the code calls through boto3) -> the IAM action each needs.
