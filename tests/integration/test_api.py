@@ -69,6 +69,7 @@ def test_model_info(client: Any, fp32_dir: Any) -> None:
     assert {f["path"] for f in manifest["files"]} == {
         "model.onnx",
         "model.onnx.data",
+        "reference-sample.jsonl",  # drift monitoring's reference sample
         "tokenizer.json",
     }
     assert body["dim"] == 384

@@ -42,6 +42,7 @@ from lamina.models.manifest import (
     write_manifest,
 )
 from lamina_tools.models.corpus import DEFAULT_SIZE, calibration_texts, retrieval_corpus
+from lamina_tools.models.monitoring_reference import write_embedding_reference
 from lamina_tools.models.quality import (
     DEFAULT_THRESHOLDS,
     GateMetrics,
@@ -851,6 +852,7 @@ def build_embedding_model(
             fidelity = fidelity_check(staging, manifest)
             manifest = manifest.model_copy(update={"quality": quality, "fidelity": fidelity})
             write_manifest(staging, manifest)
+            manifest = write_embedding_reference(staging)  # drift monitoring's reference
             shutil.rmtree(final, ignore_errors=True)
             staging.rename(final)
             built.append(BuiltModel(variant=variant, path=final, manifest=manifest))

@@ -41,6 +41,7 @@ from lamina_tools.models.build import (
     write_build_report,
 )
 from lamina_tools.models.corpus import DEFAULT_SIZE, retrieval_corpus
+from lamina_tools.models.monitoring_reference import write_embedding_reference
 from lamina_tools.models.quality import DEFAULT_THRESHOLDS, GateThresholds, QualityGateError
 
 log = logging.getLogger(__name__)
@@ -461,6 +462,7 @@ def build_e5(output: Path, *, version: str = "1") -> BuildResult:
         fidelity = fidelity_check(staging, manifest)
         manifest = manifest.model_copy(update={"quality": quality, "fidelity": fidelity})
         write_manifest(staging, manifest)
+        manifest = write_embedding_reference(staging)  # drift monitoring's reference
         shutil.rmtree(final, ignore_errors=True)
         staging.rename(final)
         built.append(BuiltModel(variant="q4", path=final, manifest=manifest))

@@ -25,6 +25,7 @@ corpus (``intent_corpus.txt``).
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import logging
@@ -48,6 +49,7 @@ from lamina.models.manifest import (
     open_model_dir,
     write_manifest,
 )
+from lamina_tools.models.monitoring_reference import write_classifier_reference
 
 if TYPE_CHECKING:
     import onnx
@@ -228,6 +230,19 @@ def license_status() -> str:
     if license_files:
         return f"see {', '.join(license_files)}"
     return NO_LICENSE
+
+
+MONITORING_REFERENCE_SIZE = 256  # of the evaluation queries; the others are the holdout
+
+
+def monitoring_queries() -> tuple[list[str], list[str]]:
+    """The evaluation queries in SHA-256 order, split into drift monitoring's reference
+    sample (the first ``MONITORING_REFERENCE_SIZE``) and a holdout of the same kind (the
+    rest: a stable stream for tests)."""
+    queries = sorted(
+        dict.fromkeys(read_corpus()), key=lambda q: hashlib.sha256(q.encode()).hexdigest()
+    )
+    return queries[:MONITORING_REFERENCE_SIZE], queries[MONITORING_REFERENCE_SIZE:]
 
 
 def read_corpus(path: Path = CORPUS_FILE) -> list[str]:
@@ -692,6 +707,7 @@ def build(output: Path, *, version: str = "1", embedding: Path) -> Path:
         for path in staging.iterdir():
             path.chmod(0o644)  # Lambda runs the function as a non-root user
         write_manifest(staging, manifest)
+        write_classifier_reference(staging, monitoring_queries()[0])  # drift's reference
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -30,6 +30,7 @@ from lamina.models.manifest import (
     file_entry,
     write_manifest,
 )
+from lamina_tools.models.monitoring_reference import write_tabular_reference
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,8 @@ WORD_PATTERN = re.compile(r"[a-z]+(?:'[a-z]+)?")
 
 TRAIN_SIZE, TRAIN_SEED = 4000, 1
 HELD_OUT_SIZE, HELD_OUT_SEED = 1000, 2
+# Drift monitoring's reference sample: the held-out stream's first messages.
+MONITORING_REFERENCE_SIZE = 500
 SPAM_SHARE = 0.5
 CV_FOLDS = 5
 
@@ -291,6 +294,13 @@ def generate(n: int, seed: int) -> list[tuple[str, int]]:
     return out
 
 
+def monitoring_messages(start: int, stop: int) -> list[str]:
+    """Messages ``start:stop`` of the held-out stream (never trained on): the first
+    ``MONITORING_REFERENCE_SIZE`` are drift monitoring's reference sample, the next ones a
+    stable stream of the same kind for tests."""
+    return [text for text, _ in generate(stop, HELD_OUT_SEED)[start:stop]]
+
+
 def feature_matrix(messages: Sequence[tuple[str, int]]) -> tuple[list[list[float]], list[int]]:
     """Rows of ``features`` and their labels."""
     return [features(text) for text, _ in messages], [label for _, label in messages]
@@ -487,6 +497,8 @@ def build(output: Path, *, version: str = "1", embedding: Path | None = None) ->
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     write_manifest(staging, manifest)
+    reference = monitoring_messages(0, MONITORING_REFERENCE_SIZE)  # drift monitoring's
+    write_tabular_reference(staging, FEATURES, [features(text) for text in reference])
     shutil.rmtree(output, ignore_errors=True)
     staging.rename(output)
     return output
