@@ -1185,6 +1185,78 @@ def test_the_batch_code_needs_no_s3_permission_the_template_withholds(
     }
 
 
+def test_the_monitoring_code_needs_no_s3_permission_the_template_withholds(
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch, int8_dir: Path
+) -> None:
+    """A model function's sampler writes samples and the drift check reads them and writes
+    its reports, against moto through recording clients: each call is one the function's
+    policy allows on the monitoring bucket (the template's LAMINA_SAMPLE_URI is the bucket,
+    no prefix)."""
+    import boto3
+    from moto import mock_aws
+
+    from lamina.inference.embedder import OnnxEmbedder
+    from lamina.monitoring import check
+    from lamina.monitoring.inputs import text_stats
+    from lamina.monitoring.samples import Sampler, text_records
+    from lamina.storage import S3Objects
+    from tests.batch_helpers import fake_aws_env
+
+    bucket = "lamina-monitoring-test"
+    calls: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+
+    def store(function: str) -> S3Objects:
+        s3 = boto3.client("s3", region_name="us-east-1")
+        log = calls.setdefault(function, [])
+        s3.meta.events.register(
+            "provide-client-params.s3.*",
+            lambda params, model, **_: log.append((model.name, dict(params))),
+        )
+        return S3Objects(bucket, client=s3)
+
+    env = environment(template, "EmbedFunction")
+    assert env["LAMINA_SAMPLE_URI"] == f"s3://{PLACEHOLDERS['AWS::S3::Bucket']}"
+    fake_aws_env(monkeypatch)
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket=bucket)
+        embedder = OnnxEmbedder.load(int8_dir)
+        texts = [f"sentence number {n} about cooking" for n in range(120)]
+        result = embedder.embed(texts)
+        stats = text_stats(texts, result.token_counts, result.truncated, result.unknown_tokens)
+        records = text_records(
+            embedder.manifest.name,
+            embedder.manifest.version,
+            "control",
+            stats,
+            vectors=result.vectors.tolist(),
+        )
+        sampler = Sampler(f"s3://{bucket}", 1.0, False)
+        sampler._located = (store("EmbedFunction"), "")
+        for start in range(0, len(records), 10):
+            sampler.write(embedder.manifest.name, records[start : start + 10])
+        located = (store("DriftCheckFunction"), "")
+        monkeypatch.setattr(check, "locate", lambda uri: located)
+        settings = Settings(model_uri=str(int8_dir), sample_uri=f"s3://{bucket}")
+        run = check.run_check(settings)
+        assert run.results[0].current_count == 120
+        assert run.report_key is not None
+
+    used = {
+        function: {need for operation, params in log for need in needed(operation, params)}
+        for function, log in calls.items()
+    }
+    for function, needs in used.items():
+        grants = s3_grants(template, function)["MonitoringBucket"]
+        for action, resource in sorted(needs):
+            assert allowed(grants, action, resource), (function, action, resource)
+    assert {action for action, _ in used["EmbedFunction"]} == {"s3:PutObject"}
+    assert {action for action, _ in used["DriftCheckFunction"]} == {
+        "s3:GetObject",
+        "s3:ListBucket",
+        "s3:PutObject",
+    }
+
+
 def test_s3_trigger_is_the_incoming_prefix_only(template: dict[str, Any]) -> None:
     """Only uploads under incoming/ start jobs; results go under jobs/, which the filter
     excludes, so the pipeline can never trigger itself."""

@@ -25,9 +25,11 @@ from __future__ import annotations
 import json
 import math
 import random
+import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from lamina.monitoring.events import iso
@@ -46,8 +48,6 @@ def locate(uri: str) -> tuple[ObjectStore, str]:
     if uri.startswith("s3://"):
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
         return open_store(f"s3://{bucket}"), prefix.strip("/")
-    from pathlib import Path
-
     return LocalObjects(Path(uri)), ""
 
 
@@ -56,20 +56,29 @@ def join_key(*parts: str) -> str:
     return "/".join(part.strip("/") for part in parts if part.strip("/"))
 
 
-def vector_field(vector: Sequence[float]) -> list[float]:
-    """An embedding as a record keeps it: rounded (a sample is statistics, not an index)."""
-    return [round(float(x), VECTOR_DECIMALS) for x in vector]
+def vector_field(vector: Sequence[float]) -> list[float | None]:
+    """An embedding as a record keeps it: rounded (a sample is statistics, not an index); a
+    value that is not finite is null."""
+    return [round(float(x), VECTOR_DECIMALS) if math.isfinite(x) else None for x in vector]
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float, at any depth, replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def to_jsonl(records: Sequence[Mapping[str, Any]]) -> bytes:
     """Records as JSON lines; a non-finite number is written as null, never as NaN."""
-    lines = []
-    for record in records:
-        clean = {
-            key: (None if isinstance(value, float) and not math.isfinite(value) else value)
-            for key, value in record.items()
-        }
-        lines.append(json.dumps(clean, ensure_ascii=False, allow_nan=False))
+    lines = [
+        json.dumps(_finite(dict(record)), ensure_ascii=False, allow_nan=False)
+        for record in records
+    ]
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -132,21 +141,31 @@ def row_records(
 
 
 class Sampler:
-    """Decides which requests are sampled and writes their records."""
+    """Decides which requests are sampled and writes their records.
+
+    The store is opened at the first write, not at cold start: an S3 client (boto3's import
+    and its endpoint resolution) costs a cold start a few hundred milliseconds, and at a 1%
+    rate most sandboxes never write."""
 
     def __init__(
         self,
-        store: ObjectStore,
-        prefix: str,
+        uri: str,
         rate: float,
         keep_text: bool,
         rng: random.Random | None = None,
     ) -> None:
-        self.store = store
-        self.prefix = prefix
+        self.uri = uri
         self.rate = rate
         self.keep_text = keep_text
         self._rng = rng or random.Random()
+        self._located: tuple[ObjectStore, str] | None = None
+        self._lock = threading.Lock()
+
+    def _locate(self) -> tuple[ObjectStore, str]:
+        with self._lock:
+            if self._located is None:
+                self._located = locate(self.uri)
+            return self._located
 
     def draw(self) -> bool:
         """Whether the current request is sampled."""
@@ -170,14 +189,15 @@ class Sampler:
         if self.keep_text and texts is not None:
             for record, text in zip(kept, texts, strict=False):
                 record["text"] = text
+        store, prefix = self._locate()
         key = join_key(
-            self.prefix,
+            prefix,
             SAMPLES,
             model,
             f"{moment:%Y/%m/%d/%H}",
             f"{moment:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:12]}.jsonl",
         )
-        self.store.put(key, to_jsonl(kept), content_type="application/x-ndjson")
+        store.put(key, to_jsonl(kept), content_type="application/x-ndjson")
         return key
 
 
@@ -185,8 +205,7 @@ def sampler_from_settings(settings: Settings) -> Sampler | None:
     """The function's sampler, or None when sampling is off."""
     if not settings.sample_uri or settings.sample_rate <= 0:
         return None
-    store, prefix = locate(settings.sample_uri)
-    return Sampler(store, prefix, settings.sample_rate, settings.sample_text)
+    return Sampler(settings.sample_uri, settings.sample_rate, settings.sample_text)
 
 
 def _hours(start: datetime, end: datetime) -> Iterator[datetime]:
