@@ -781,7 +781,7 @@ def test_to_json_is_json_safe_and_render_text_names_the_verdict_and_both_variant
     document = report.to_json()
     text = json.dumps(document, allow_nan=False)
     assert json.loads(text)["verdict"] == "candidate_wins"
-    assert document["start"] == "2026-12-05T00:00:00Z"
+    assert document["start"] == "2026-12-05T00:00:00.000Z"
     assert set(document["variants"]) == {CONTROL, CANDIDATE}
     assert {c["metric"] for c in document["comparisons"]} == {
         "outcome_rate",
@@ -797,7 +797,7 @@ def test_to_json_is_json_safe_and_render_text_names_the_verdict_and_both_variant
     assert "control (version control-1.0)" in rendered
     assert "candidate (version candidate-1.0)" in rendered
     assert MODEL in rendered
-    assert "2026-12-05T00:00:00Z" in rendered
+    assert "2026-12-05T00:00:00.000Z" in rendered
     assert "95% CI" in rendered
 
 

@@ -68,6 +68,7 @@ from typing import Any, Literal
 import numpy as np
 
 from lamina.monitoring import stats
+from lamina.monitoring.events import iso, parse_time, utc
 
 CONTROL = "control"
 CANDIDATE = "candidate"
@@ -159,27 +160,11 @@ class VariantStats:
 # ---- reading the records -----------------------------------------------------------------
 
 
-def _utc(moment: datetime) -> datetime:
-    """An aware UTC datetime (a naive one is taken as UTC)."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
 def _window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    start, end = _utc(start), _utc(end)
+    start, end = utc(start), utc(end)
     if end <= start:
         raise ValueError(f"the window's end ({end.isoformat()}) is not after its start")
     return start, end
-
-
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return _utc(datetime.fromisoformat(value))
-    except (ValueError, OverflowError):  # not ISO 8601; an offset past year 1 or 9999
-        return None
 
 
 def _finite(value: object) -> float | None:
@@ -207,7 +192,7 @@ class _Accumulator:
         if not isinstance(record, Mapping):
             self.malformed += 1
             return None
-        time = _parse_time(record.get("time"))
+        time = parse_time(record.get("time"))
         model = record.get("model")
         variant = record.get("variant")
         if time is None or not isinstance(model, str) or variant not in VARIANTS:
@@ -536,10 +521,6 @@ def _json_interval(interval: tuple[float, float] | None) -> list[float | None] |
     return [_json_number(interval[0]), _json_number(interval[1])]
 
 
-def _iso(moment: datetime) -> str:
-    return _utc(moment).isoformat().replace("+00:00", "Z")
-
-
 @dataclass(frozen=True)
 class ABReport:
     """The A/B report of one model over one window: the verdict, why, and the numbers behind."""
@@ -567,8 +548,8 @@ class ABReport:
         """A JSON-safe summary (no raw values, no NaN or infinity)."""
         return {
             "model": self.model,
-            "start": _iso(self.start),
-            "end": _iso(self.end),
+            "start": iso(self.start),
+            "end": iso(self.end),
             "alpha": self.alpha,
             "power": self.power,
             "min_effect": self.min_effect,
@@ -839,8 +820,8 @@ def compare(
         )
     return ABReport(
         model=model,
-        start=_utc(start),
-        end=_utc(end),
+        start=utc(start),
+        end=utc(end),
         alpha=alpha,
         power=power,
         min_effect=min_effect,
@@ -1106,7 +1087,7 @@ def render_text(report: ABReport) -> str:
         else f"{report.required_per_variant:,} per variant"
     )
     lines = [
-        f"A/B report: {report.model}, {_iso(report.start)} to {_iso(report.end)}",
+        f"A/B report: {report.model}, {iso(report.start)} to {iso(report.end)}",
         f"primary metric {report.primary}: alpha {report.alpha}, power {report.power}, "
         f"minimum detectable effect {report.min_effect}; horizon {horizon}",
         "",

@@ -23,9 +23,26 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def utc(moment: datetime) -> datetime:
+    """An aware UTC datetime (a naive one is taken as UTC)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
 def iso(moment: datetime) -> str:
     """ISO 8601 UTC with milliseconds and a trailing Z."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_time(value: object) -> datetime | None:
+    """An ISO 8601 time of a record as aware UTC (naive: UTC), or None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return utc(datetime.fromisoformat(value))
+    except (ValueError, OverflowError):  # not ISO 8601; an offset past year 1 or 9999
+        return None
 
 
 class EventLog:

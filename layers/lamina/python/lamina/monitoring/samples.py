@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from lamina.monitoring.events import iso
+from lamina.monitoring.events import iso, parse_time
 from lamina.monitoring.inputs import TextStats
 from lamina.settings import Settings
 from lamina.storage import LocalObjects, ObjectStore, open_store
@@ -76,8 +76,7 @@ def _finite(value: Any) -> Any:
 def to_jsonl(records: Sequence[Mapping[str, Any]]) -> bytes:
     """Records as JSON lines; a non-finite number is written as null, never as NaN."""
     lines = [
-        json.dumps(_finite(dict(record)), ensure_ascii=False, allow_nan=False)
-        for record in records
+        json.dumps(_finite(dict(record)), ensure_ascii=False, allow_nan=False) for record in records
     ]
     return ("\n".join(lines) + "\n").encode()
 
@@ -234,16 +233,6 @@ def parse_jsonl(data: bytes) -> tuple[list[dict[str, Any]], int]:
     return records, bad
 
 
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def read_samples(
     store: ObjectStore, prefix: str, model: str, start: datetime, end: datetime
 ) -> tuple[list[dict[str, Any]], int]:
@@ -259,7 +248,7 @@ def read_samples(
             parsed, malformed = parse_jsonl(found[0])
             bad += malformed
             for record in parsed:
-                moment = _parse_time(record.get("time"))
+                moment = parse_time(record.get("time"))
                 if moment is None:
                     bad += 1
                 elif start <= moment < end:
