@@ -350,3 +350,24 @@ def test_an_outcome_for_a_model_without_a_test_is_refused(int8_dir: Path) -> Non
     body = OutcomeRequest(model=MINILM, key="k", outcome=True)
     with pytest.raises(NoABTestError, match="not under an A/B test"):
         record_outcome(served, body, telemetry, None)
+
+
+def test_the_cli_reads_the_event_log(
+    embed_client: Any, ab_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lamina_tools.cli import main
+
+    embed_client.post("/api/v1/embed", json={"text": "x"}, headers={"x-lamina-ab-key": "cli"})
+    capsys.readouterr()
+    assert main(["ab", "report", "--model", MINILM, "--dir", str(ab_dir), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"] == MINILM
+    assert report["verdict"] in ("collecting", "no_data")
+    requests = sum(v["requests"] for v in report["variants"].values())
+    logged = sum(len(p.read_text().splitlines()) for p in ab_dir.glob("requests-*.jsonl"))
+    assert requests == logged
+    # bad usage: a clear message and exit 1
+    assert main(["ab", "report", "--model", MINILM, "--dir", str(ab_dir / "none")]) == 1
+    assert "no A/B event log" in capsys.readouterr().err
+    assert main(["ab", "report", "--model", MINILM, "--cloudwatch"]) == 1
+    assert "--service" in capsys.readouterr().err

@@ -35,12 +35,13 @@ DRIFT_FOUND = 3
 
 
 def _window(args: argparse.Namespace) -> tuple[datetime, datetime]:
+    from lamina.monitoring.events import parse_time
+
     def moment(value: str, what: str) -> datetime:
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError as exc:
-            raise InvalidInputError(f"--{what} {value!r} is not an ISO 8601 time") from exc
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        parsed = parse_time(value)
+        if parsed is None:
+            raise InvalidInputError(f"--{what} {value!r} is not an ISO 8601 time")
+        return parsed
 
     end = moment(args.end, "end") if args.end else datetime.now(UTC)
     start = moment(args.start, "start") if args.start else end - timedelta(hours=args.hours)
