@@ -56,6 +56,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -379,7 +380,18 @@ def measure_quality(tp: dict[str, Throughput]) -> dict[str, Agreement]:
     }
 
 
+# Drift and A/B monitoring's cost per request: the production variant with EMF metrics on
+# (as on Lambda), then with an A/B test (a copy of the model as the candidate: the same
+# graph, so only the routing differs) and with every request sampled.
+LAT_INT8_METRICS = f"{INT8} whole app, metrics on"
+LAT_INT8_AB = f"{INT8} whole app, metrics on, A/B test"
+LAT_INT8_SAMPLED = f"{INT8} whole app, metrics on, every request sampled"
 LATENCY_NOTES = {
+    LAT_INT8_METRICS: "as above, with EMF metrics (the input statistics among them) printed",
+    LAT_INT8_AB: "as above, a candidate version at weight 0.5 (`x-lamina-variant`, "
+    "`VariantLatency`)",
+    LAT_INT8_SAMPLED: "as above, `LAMINA_SAMPLE_RATE=1` to a local directory (one file per "
+    "request; S3 adds a PUT)",
     LAT_ST: "`model.encode(text, normalize_embeddings=True)`",
     LAT_FP32_MODEL: "`OnnxEmbedder.embed([text])`",
     LAT_FP32_APP: "`handler(event, context)`: POST /api/v1/embed",
@@ -407,6 +419,7 @@ def measure_latency(
     fp32_app, health = app("fp32")
     fp32_model = one(c.fp32)
     int8_app, _ = app("int8")
+    monitored = measure_monitoring(config.variant("int8"), threads, warm, timed)
     from lamina.inference.embedder import OnnxEmbedder
 
     e5 = OnnxEmbedder.load(config.e5_dir, intra_op_threads=threads)
@@ -421,7 +434,27 @@ def measure_latency(
         LAT_HEALTH: health,
         LAT_INT8_MODEL: one(c.int8),
         LAT_INT8_APP: int8_app,
+        **monitored,
     }
+
+
+def measure_monitoring(
+    model: Path, threads: int, warm: list[str], timed: list[str]
+) -> dict[str, Latency]:
+    """The whole app on ``model`` with metrics on, then with an A/B test, then sampling."""
+    from lamina_tools.models.versions import copy_as_version
+
+    env = {**child_env(threads, model_uri=str(model)), "POWERTOOLS_METRICS_DISABLED": "false"}
+    with tempfile.TemporaryDirectory(prefix="lamina-bench-monitoring-") as tmp:
+        candidate = Path(tmp) / "candidate"
+        copy_as_version(model, candidate, "bench-candidate")
+        ab = {"LAMINA_AB_CANDIDATES": str(candidate), "LAMINA_AB_WEIGHT": "0.5"}
+        sampled = {"LAMINA_SAMPLE_URI": str(Path(tmp) / "samples"), "LAMINA_SAMPLE_RATE": "1"}
+        return {
+            LAT_INT8_METRICS: latency_through_app(env, warm, timed)[0],
+            LAT_INT8_AB: latency_through_app({**env, **ab}, warm, timed)[0],
+            LAT_INT8_SAMPLED: latency_through_app({**env, **sampled}, warm, timed)[0],
+        }
 
 
 SERIALIZATION_TEXTS = 100

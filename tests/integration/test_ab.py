@@ -1,19 +1,18 @@
 """A/B tests between two versions of a model, served for real (docs/monitoring.md).
 
-The embedding function serves all-MiniLM-L6-v2 int8 (version 1-int8, the control) with its
-fp32 build (version 1) as the candidate; the ONNX function serves the spam detector with a
-second version of it. Assignment is checked against the documented formula, computed here
-independently (SHA-256 of the model name, a newline and the key; its first 8 bytes over
-2**64; below the weight: candidate), and each answer against the model that must have made
-it. Outcomes go through POST /api/v1/outcomes and come back through the local event log and
-the same analysis ``lamina ab report`` prints.
+The embedding function serves all-MiniLM-L6-v2 fp32 (version 1, the control) with its int8
+build (version 1-int8) as the candidate (is the quantized model as good?); the ONNX function
+serves the spam detector with a second version of it. Assignment is checked against the
+documented formula, computed here independently (SHA-256 of the model name, a newline and
+the key; its first 8 bytes over 2**64; below the weight: candidate), and each answer against
+the model that must have made it. Outcomes go through POST /api/v1/outcomes and come back
+through the local event log and the same analysis ``lamina ab report`` prints.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,8 +22,8 @@ import numpy as np
 import pytest
 
 from lamina.inference.embedder import OnnxEmbedder
-from lamina.models.manifest import file_entry, read_manifest, write_manifest
 from lamina.monitoring.abtest import compare, read_local
+from lamina_tools.models.versions import copy_as_version
 from tests.conftest import ROOT, import_app
 
 MINILM = "all-MiniLM-L6-v2"
@@ -35,21 +34,6 @@ WEIGHT = 0.5
 def expected_variant(model: str, key: str, weight: float = WEIGHT) -> str:
     digest = hashlib.sha256(f"{model}\n{key}".encode()).digest()
     return "candidate" if int.from_bytes(digest[:8], "big") / 2**64 < weight else "control"
-
-
-def new_version(source: Path, target: Path, version: str) -> Path:
-    """A copy of a model directory as another version: a changed model card, so another
-    digest (what an A/B test compares), the same graph."""
-    shutil.copytree(source, target)
-    manifest = read_manifest(target)
-    assert manifest.card_file is not None
-    with (target / manifest.card_file).open("a", encoding="utf-8") as card:
-        card.write(f"\nVersion {version}: retrained (test copy).\n")
-    files = [
-        file_entry(target, f.path) if f.path == manifest.card_file else f for f in manifest.files
-    ]
-    write_manifest(target, manifest.model_copy(update={"version": version, "files": files}))
-    return target
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +48,8 @@ def embed_client(int8_dir: Path, fp32_dir: Path, ab_dir: Path) -> Iterator[Any]:
     app = import_app(
         "functions.embed.app",
         {
-            "MODEL_URI": str(int8_dir),
-            "LAMINA_AB_CANDIDATES": str(fp32_dir),
+            "MODEL_URI": str(fp32_dir),
+            "LAMINA_AB_CANDIDATES": str(int8_dir),
             "LAMINA_AB_WEIGHT": str(WEIGHT),
             "LAMINA_AB_DIR": str(ab_dir),
         },
@@ -103,7 +87,7 @@ def test_assignment_is_sticky_deterministic_and_answered_by_the_assigned_version
             variant = response.headers["x-lamina-variant"]
             assert variant == expected_variant(MINILM, key)
             body = response.json()
-            model = fp32 if variant == "candidate" else int8
+            model = int8 if variant == "candidate" else fp32
             assert body["model_version"] == model.manifest.version
             assert response.headers["x-model-fingerprint"] == model.manifest.digest
             np.testing.assert_allclose(body["embedding"], model.embed([text]).vectors[0], atol=1e-6)
@@ -139,7 +123,7 @@ def test_without_a_key_the_request_id_draws(embed_client: Any) -> None:
 def test_a_pinned_fingerprint_gets_its_version_and_is_not_counted(
     embed_client: Any, fp32: OnnxEmbedder, int8: OnnxEmbedder, ab_dir: Path
 ) -> None:
-    for model, variant in [(fp32, "candidate"), (int8, "control")]:
+    for model, variant in [(int8, "candidate"), (fp32, "control")]:
         request_id = f"pinned-{variant}"
         response = embed_client.post(
             "/api/v1/embed",
@@ -235,7 +219,7 @@ def test_the_event_log_reads_back_as_the_report_counts(embed_client: Any, ab_dir
     assert stats["candidate"].outcomes == candidates
     assert all(v.errors == 0 for v in stats.values())
     report = compare(stats, model=MINILM, start=start, end=end)
-    assert report.verdict == "collecting"  # 30 requests are far from the horizon
+    assert report.verdict == "collecting"  # 30 outcomes are far from the horizon
     json.dumps(report.to_json(), allow_nan=False)
 
 
@@ -264,7 +248,9 @@ def spam_v2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = ROOT / "build/models/spam-detector"
     if not (source / "manifest.json").is_file():
         pytest.fail(f"no built model at {source}: run `make models`", pytrace=False)
-    return new_version(source, tmp_path_factory.mktemp("spam") / "v2", "2")
+    target = tmp_path_factory.mktemp("spam") / "v2"
+    copy_as_version(source, target, "2")
+    return target
 
 
 @pytest.fixture(scope="module")
@@ -362,7 +348,7 @@ def test_the_cli_reads_the_event_log(
     assert main(["ab", "report", "--model", MINILM, "--dir", str(ab_dir), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["model"] == MINILM
-    assert report["verdict"] in ("collecting", "no_data")
+    assert report["verdict"] == "collecting"  # no winner yet
     requests = sum(v["requests"] for v in report["variants"].values())
     logged = sum(len(p.read_text().splitlines()) for p in ab_dir.glob("requests-*.jsonl"))
     assert requests == logged
