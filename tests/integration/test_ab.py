@@ -357,3 +357,58 @@ def test_the_cli_reads_the_event_log(
     assert "no A/B event log" in capsys.readouterr().err
     assert main(["ab", "report", "--model", MINILM, "--cloudwatch"]) == 1
     assert "--service" in capsys.readouterr().err
+
+
+def test_search_uses_the_version_that_made_the_collection(
+    fp32_dir: Path, int8_dir: Path, postgres_dsn: str, tmp_path: Path
+) -> None:
+    """Every caller drawn into the candidate (weight 1) still searches a collection of the
+    control's vectors with the control: a query vector must come from the collection's
+    model. Routes that run no model are drawn but not counted."""
+    from fastapi.testclient import TestClient
+
+    from lamina.search.index import Item, ModelIdentity
+    from lamina.search.pg import PgVectorIndex
+
+    control = OnnxEmbedder.load(fp32_dir)
+    texts = {"stew": "a bowl of spicy kimchi stew", "password": "how to reset a password"}
+    vectors = control.embed(list(texts.values())).vectors
+    m = control.manifest
+    identity = ModelIdentity(m.name, m.version, m.digest)
+    index = PgVectorIndex(postgres_dsn)
+    index.create_collection("ab_search", identity, control.dim)
+    items = [Item(k, v, t) for (k, t), v in zip(texts.items(), vectors, strict=True)]
+    index.upsert("ab_search", items, identity)
+    app = import_app(
+        "functions.embed.app",
+        {
+            "MODEL_URI": str(fp32_dir),
+            "LAMINA_AB_CANDIDATES": str(int8_dir),
+            "LAMINA_AB_WEIGHT": "1.0",
+            "LAMINA_AB_DIR": str(tmp_path),
+            "LAMINA_SEARCH_DSN": postgres_dsn,
+        },
+        keep=False,
+    )
+    try:
+        with TestClient(app) as client:
+            key = {"x-lamina-ab-key": "someone"}
+            embedded = client.post("/api/v1/embed", json={"text": "x"}, headers=key)
+            assert embedded.headers["x-lamina-variant"] == "candidate"
+            found = client.post(
+                "/api/v1/search",
+                json={"collection": "ab_search", "query": "spicy stew", "top_k": 2},
+                headers=key,
+            )
+            assert found.status_code == 200, found.text
+            assert found.headers["x-lamina-variant"] == "control"
+            assert found.json()["results"][0]["id"] == "stew"
+            info = client.get("/api/v1/model-info", headers={**key, "x-request-id": "info-1"})
+            assert info.headers["x-lamina-variant"] == "candidate"
+            assert info.json()["version"] == "1-int8"
+    finally:
+        index.drop_collection("ab_search")
+        index.close()
+    logged = "".join(p.read_text() for p in tmp_path.glob("requests-*.jsonl"))
+    assert logged.count('"request_id"') == 1  # the embedding; not the search, not model-info
+    assert "info-1" not in logged

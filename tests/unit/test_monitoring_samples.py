@@ -143,3 +143,24 @@ def test_assignment_follows_the_weight_and_only_grows_the_candidate() -> None:
     # per model: another model's draw is independent
     other = {k for k in keys if assign("n", k, 0.1) == "candidate"}
     assert 0.05 < len(at_10 & other) / len(at_10) < 0.15
+
+
+def test_samples_round_trip_through_s3(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``s3://bucket/prefix``: the sampler writes under prefix/samples/, the check's reader
+    reads them back (moto)."""
+    import boto3  # type: ignore[import-untyped]
+    from moto import mock_aws
+
+    from lamina.monitoring.samples import locate
+    from tests.batch_helpers import fake_aws_env
+
+    fake_aws_env(monkeypatch)
+    with mock_aws():
+        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="mon")
+        moment = datetime(2026, 12, 5, 8, 0, tzinfo=UTC)
+        key = Sampler("s3://mon/lamina", 1.0, False).write("m", records(3), moment=moment)
+        assert key is not None
+        assert key.startswith("lamina/samples/m/2026/12/05/08/")
+        store, prefix = locate("s3://mon/lamina")
+        found, bad = read_samples(store, prefix, "m", moment, moment + timedelta(minutes=1))
+    assert (len(found), bad) == (3, 0)

@@ -67,16 +67,19 @@ def _ab_report(args: argparse.Namespace) -> int:
                 "(lamina-embed, lamina-classify, lamina-image, lamina-onnx)"
             )
         import boto3  # type: ignore[import-untyped]
+        from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
-        client = boto3.client("cloudwatch")
-        variants = read_cloudwatch(
-            client,
-            namespace=args.namespace,
-            service=args.service,
-            model=args.model,
-            start=start,
-            end=end,
-        )
+        try:
+            variants = read_cloudwatch(
+                boto3.client("cloudwatch"),
+                namespace=args.namespace,
+                service=args.service,
+                model=args.model,
+                start=start,
+                end=end,
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise InvalidInputError(f"cannot read CloudWatch metrics: {exc}") from exc
     report = compare(
         variants,
         model=args.model,

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from lamina.api import variants
-from lamina.errors import LaminaError
 from lamina.models.manifest import Manifest
 from lamina.monitoring.inputs import script_totals, text_stats
 from lamina.monitoring.samples import Sampler, row_records, sampler_from_settings, text_records
@@ -59,6 +58,9 @@ class Monitor:
         labels: Sequence[str] | None = None,
         confidences: Sequence[float] | None = None,
     ) -> None:
+        drawn = self.sampler is not None and self.sampler.draw()
+        if not drawn and not self.telemetry.metrics_enabled:
+            return  # nothing would use the statistics (a local server without metrics)
         stats = text_stats(texts, tokens, truncated, unknown)
         self.telemetry.text_inputs(
             sum(item.unknown for item in stats),
@@ -67,7 +69,7 @@ class Monitor:
         )
         if labels is not None and confidences is not None:
             self.telemetry.predictions(manifest, labels, confidences)
-        if self.sampler is None or not self.sampler.draw():
+        if not drawn:
             return
         records = text_records(
             manifest.name,
@@ -116,9 +118,10 @@ class Monitor:
         assert self.sampler is not None
         try:
             self.sampler.write(manifest.name, records, texts)
-        except (LaminaError, OSError) as exc:
+        except Exception as exc:  # a sample is never worth a failed request
             self.telemetry.logger.warning(
-                "sample write failed", extra={"model": manifest.name, "error": str(exc)}
+                "sample write failed",
+                extra={"model": manifest.name, "error": str(exc), "error_type": type(exc).__name__},
             )
 
 

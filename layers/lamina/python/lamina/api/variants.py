@@ -147,11 +147,15 @@ class Variants(Generic[M]):
     def by_variant(self, variant: str) -> M | None:
         return self.control if variant == CONTROL else self.candidate
 
-    def pick(self, *, version: str | None = None, digest: str | None = None) -> M:
+    def pick(
+        self, *, version: str | None = None, digest: str | None = None, counted: bool = True
+    ) -> M:
         """The version that answers the current request (the control without a test).
 
         ``version`` / ``digest``: the caller pins one; the variant that matches answers it
         (the control when none does, so the caller's own check refuses it), uncounted.
+        ``counted=False``: a request that runs no model (model info, tokenizing) is drawn
+        and answered by its variant, but left out of the test's metrics.
         """
         if self.candidate is None:
             return self.control
@@ -172,7 +176,7 @@ class Variants(Generic[M]):
             assignment.model = self.name
             assignment.variant = variant
             assignment.version = model.manifest.version
-            assignment.counted = not pinned
+            assignment.counted = counted and not pinned
         return model
 
 

@@ -35,7 +35,7 @@ from typing import Any
 from lamina.monitoring.events import iso, parse_time
 from lamina.monitoring.inputs import TextStats
 from lamina.settings import Settings
-from lamina.storage import LocalObjects, ObjectStore, open_store
+from lamina.storage import LocalObjects, ObjectStore, S3Objects
 
 REFERENCE_FILE = "reference-sample.jsonl"
 MAX_RECORDS_PER_REQUEST = 16
@@ -46,8 +46,14 @@ SAMPLES = "samples"
 def locate(uri: str) -> tuple[ObjectStore, str]:
     """``s3://bucket/prefix`` or a directory: the store and the key prefix inside it."""
     if uri.startswith("s3://"):
+        import boto3  # type: ignore[import-untyped]  # lazy: only S3 needs it
+        from botocore.config import Config  # type: ignore[import-untyped]
+
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-        return open_store(f"s3://{bucket}"), prefix.strip("/")
+        # Short timeouts: a sample is written inside a request, which must not wait long
+        # for an S3 it cannot reach (a function in a VPC without an S3 endpoint).
+        config = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 2})
+        return S3Objects(bucket, client=boto3.client("s3", config=config)), prefix.strip("/")
     return LocalObjects(Path(uri)), ""
 
 

@@ -118,9 +118,14 @@ class EmbeddingService:
     def model_name(self) -> str:
         return self.default_name
 
-    def resolve(self, model: str | None) -> Embedder:
+    def resolve(
+        self, model: str | None, fingerprint: str | None = None, *, counted: bool = True
+    ) -> Embedder:
         """The embedder a request names (name or upstream id, any case), else the default;
-        409 when the request expects another model's fingerprint (``call``)."""
+        409 when the request expects another model's fingerprint (``call``). Under an A/B
+        test the caller's variant answers, unless a fingerprint is expected (the request's
+        ``x-expect-model-fingerprint``, or ``fingerprint``: a search collection's model);
+        ``counted=False``: a route that runs no model, left out of the test's metrics."""
         name = self.default_name if model is None else self._by_id.get(model.lower())
         if name is None:
             raise ModelNotFoundError(
@@ -130,14 +135,17 @@ class EmbeddingService:
                 param="model",
             )
         versions = self.variants[name]
-        embedder = versions.pick(digest=call.expected_fingerprint())
-        fingerprint = (
-            self.fingerprints[name]
-            if embedder is versions.control
-            else self._candidate_fingerprints[name]
-        )
-        call.answered_by(embedder.manifest, fingerprint)
+        embedder = versions.pick(digest=fingerprint or call.expected_fingerprint(), counted=counted)
+        call.answered_by(embedder.manifest, self.fingerprint_of(embedder))
         return embedder
+
+    def fingerprint_of(self, embedder: Embedder) -> str:
+        """A served version's fingerprint (its manifest digest, computed once at load)."""
+        name = embedder.manifest.name
+        versions = self.variants[name]
+        if embedder is versions.control:
+            return self.fingerprints[name]
+        return self._candidate_fingerprints[name]
 
     # --- core ---------------------------------------------------------------------------
 
@@ -280,7 +288,7 @@ class EmbeddingService:
         )
 
     def tokenize(self, req: s.TokenizeRequest) -> s.TokenizeResponse:
-        embedder = self.resolve(req.model)
+        embedder = self.resolve(req.model, counted=False)
         check_text(req.text, self.settings, "text")
         out = embedder.tokenize(req.text, input_type=req.input_type)
         return s.TokenizeResponse(
@@ -296,7 +304,7 @@ class EmbeddingService:
         return common.HealthResponse.serving(self.embedder.manifest)
 
     def model_info(self, model: str | None = None) -> s.ModelInfoResponse:
-        embedder = self.resolve(model)
+        embedder = self.resolve(model, counted=False)
         m = embedder.manifest
         text = m.text_spec()
         return s.ModelInfoResponse(

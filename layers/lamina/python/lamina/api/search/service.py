@@ -50,7 +50,8 @@ class SearchService:
         """The served model that made ``collection``; 409 model_mismatch if there is none."""
         wanted = collection.model
         try:
-            embedder = self.embeddings.resolve(wanted.name)
+            # Under an A/B test, the served version that made the collection (no draw).
+            embedder = self.embeddings.resolve(wanted.name, fingerprint=wanted.fingerprint)
         except ModelNotFoundError as exc:
             raise ModelMismatchError(
                 f"collection {collection.name} was made by {wanted.describe()}, which this "
@@ -58,7 +59,7 @@ class SearchService:
                 "search it by vector, or where that model is served",
                 param="query",
             ) from exc
-        served = self.embeddings.fingerprints[embedder.manifest.name]
+        served = self.embeddings.fingerprint_of(embedder)
         if served != wanted.fingerprint:
             raise ModelMismatchError(
                 f"collection {collection.name} was made by {wanted.describe()}; this "
