@@ -10,8 +10,9 @@ notices the vectors are poor.
 Scripts are told apart by code-point ranges (Unicode blocks), not by a language detector:
 a regular expression per script counts its letters in C, and only the first
 ``SCRIPT_SAMPLE_CHARS`` characters of a text are read, so the cost stays in tens of
-microseconds per text whatever its length (about 75 µs for 512 Korean characters on an AMD
-EPYC Zen 5). Digits, punctuation, spaces and emoji are not letters and are not counted.
+microseconds per text whatever its length (about 60 µs for 512 characters, Korean or
+English, 6 µs for a short question, on an Intel Xeon with AVX-512 and AMX). Digits,
+punctuation, spaces and emoji are not letters and are not counted.
 """
 
 from __future__ import annotations
