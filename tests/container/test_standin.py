@@ -36,6 +36,7 @@ IMAGE_FUNCTIONS = {
     "ImageClassifyFunction",
     "OnnxFunction",
     "BatchWorkerFunction",
+    "DriftCheckFunction",
 }
 
 
