@@ -123,7 +123,7 @@ serve-onnx: $(SPAM) $(DIGITS) $(LISTINGS)  ## Open Inference Protocol (/v2) API:
 		$(BIN)/uvicorn functions.onnx.app:app --host $(HOST) --port $(PORT)
 
 test: $(MODELS) $(SAM) $(CLIENTS)  ## run the whole test suite
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25  # the slowest tests, named at the end of the run (CI time)
 
 test-unit: $(INSTALLED)  ## unit tests only (no model needed)
 	$(BIN)/pytest tests/unit
