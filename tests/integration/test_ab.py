@@ -357,6 +357,8 @@ def test_the_cli_reads_the_event_log(
     assert "no A/B event log" in capsys.readouterr().err
     assert main(["ab", "report", "--model", MINILM, "--cloudwatch"]) == 1
     assert "--service" in capsys.readouterr().err
+    assert main(["ab", "report", "--model", MINILM, "--dir", str(ab_dir), "--alpha", "2"]) == 1
+    assert "alpha" in capsys.readouterr().err
 
 
 def test_search_uses_the_version_that_made_the_collection(

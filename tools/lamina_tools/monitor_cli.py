@@ -80,18 +80,21 @@ def _ab_report(args: argparse.Namespace) -> int:
             )
         except (BotoCoreError, ClientError) as exc:
             raise InvalidInputError(f"cannot read CloudWatch metrics: {exc}") from exc
-    report = compare(
-        variants,
-        model=args.model,
-        start=start,
-        end=end,
-        alpha=args.alpha,
-        power=args.power,
-        min_effect=args.min_effect,
-        primary=args.primary,
-        baseline_rate=args.baseline_rate,
-        malformed=malformed,
-    )
+    try:
+        report = compare(
+            variants,
+            model=args.model,
+            start=start,
+            end=end,
+            alpha=args.alpha,
+            power=args.power,
+            min_effect=args.min_effect,
+            primary=args.primary,
+            baseline_rate=args.baseline_rate,
+            malformed=malformed,
+        )
+    except ValueError as exc:  # an --alpha, --power, --min-effect or --baseline-rate out of range
+        raise InvalidInputError(str(exc)) from exc
     if args.json:
         print(json.dumps(report.to_json(), indent=2, allow_nan=False))
     else:
