@@ -87,6 +87,27 @@ def to_jsonl(records: Sequence[Mapping[str, Any]]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def _records(
+    model: str,
+    version: str,
+    variant: str,
+    kind: str,
+    inputs: Sequence[dict[str, Any]],
+    labels: Sequence[str] | None,
+    confidences: Sequence[float] | None,
+) -> list[dict[str, Any]]:
+    """One record per input: who answered, the input's fields, and the top label."""
+    records: list[dict[str, Any]] = []
+    for index, fields in enumerate(inputs):
+        record = {"model": model, "version": version, "variant": variant, "kind": kind, **fields}
+        if labels is not None:
+            record["label"] = labels[index]
+        if confidences is not None:
+            record["confidence"] = round(float(confidences[index]), 6)
+        records.append(record)
+    return records
+
+
 def text_records(
     model: str,
     version: str,
@@ -98,23 +119,11 @@ def text_records(
     confidences: Sequence[float] | None = None,
 ) -> list[dict[str, Any]]:
     """One record per text: its statistics and what the model answered for it."""
-    records: list[dict[str, Any]] = []
-    for index, item in enumerate(stats):
-        record: dict[str, Any] = {
-            "model": model,
-            "version": version,
-            "variant": variant,
-            "kind": "text",
-            **item.record(),
-        }
-        if vectors is not None:
-            record["vector"] = vector_field(vectors[index])
-        if labels is not None:
-            record["label"] = labels[index]
-        if confidences is not None:
-            record["confidence"] = round(float(confidences[index]), 6)
-        records.append(record)
-    return records
+    inputs = [
+        {**item.record(), **({} if vectors is None else {"vector": vector_field(vectors[i])})}
+        for i, item in enumerate(stats)
+    ]
+    return _records(model, version, variant, "text", inputs, labels, confidences)
 
 
 def row_records(
@@ -128,21 +137,11 @@ def row_records(
     confidences: Sequence[float] | None = None,
 ) -> list[dict[str, Any]]:
     """One record per row of a tabular model: its named features and the answer."""
-    records: list[dict[str, Any]] = []
-    for index, row in enumerate(rows):
-        record: dict[str, Any] = {
-            "model": model,
-            "version": version,
-            "variant": variant,
-            "kind": "tabular",
-            "features": {name: float(value) for name, value in zip(features, row, strict=True)},
-        }
-        if labels is not None:
-            record["label"] = labels[index]
-        if confidences is not None:
-            record["confidence"] = round(float(confidences[index]), 6)
-        records.append(record)
-    return records
+    inputs = [
+        {"features": {name: float(value) for name, value in zip(features, row, strict=True)}}
+        for row in rows
+    ]
+    return _records(model, version, variant, "tabular", inputs, labels, confidences)
 
 
 class Sampler:
